@@ -1,0 +1,28 @@
+"""Typed schema of the `agent` config group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PPOConfig:
+    """Stable-Baselines3 PPO hyperparameters plus the training budget."""
+
+    name: str = "ppo"
+    total_timesteps: int = 100_000
+    learning_rate: float = 3e-4
+    n_steps: int = 1024
+    batch_size: int = 256
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = 0.05
+    n_envs: int = 4
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    eval_freq: int = 10_000
+    checkpoint_freq: int = 50_000

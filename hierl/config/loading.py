@@ -1,0 +1,48 @@
+"""From Hydra's composed DictConfig to typed dataclasses, once, at the entrypoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from hierl.config.paths import config_dir
+from hierl.config.run import TrainConfig
+from hierl.config.store import register_configs
+
+
+def to_train_config(cfg: DictConfig) -> TrainConfig:
+    """Resolve interpolations and convert to dataclasses; code below the entrypoint never sees a DictConfig."""
+    config = OmegaConf.to_object(cfg)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
+    return config
+
+
+def load_config(overrides: Sequence[str] = (), output_dir: str = "outputs/notebook") -> TrainConfig:
+    """Compose the training config outside a Hydra app (notebooks, scripts, tests).
+
+    `overrides` use the command-line syntax: `["asset=commodity", "agent.learning_rate=1e-3"]`.
+    """
+    register_configs()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    return to_train_config(cfg)
+
+
+def flat_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as flat dotted keys, for trackers and run comparison."""
+    container = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            flat[prefix] = node
+
+    walk("", container)
+    return flat

@@ -1,0 +1,57 @@
+"""Typed schemas of the run-level config groups (asset, logger, paths) and of the whole composed config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from hierl.config.data import DataConfig
+from hierl.config.env import EnvConfig, RewardConfig
+
+
+@dataclass
+class AssetConfig:
+    """The asset class a run trades; per-class overrides of env, reward and agent live in its YAML file."""
+
+    name: str = MISSING
+    symbols: list[str] | None = None
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics go besides the run folder: none, csv or wandb."""
+
+    name: str = "none"
+    project: str = "hierl"
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    mode: str = "offline"
+
+
+@dataclass
+class PathsConfig:
+    """Where runs and caches are written."""
+
+    root_dir: str = "."
+    output_dir: str = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class TrainConfig:
+    """The whole config of `python -m hierl.train`."""
+
+    agent: Any = MISSING
+    asset: AssetConfig = field(default_factory=AssetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seed: int = 0
+    optimized_metric: str = "val/sharpe"
+    progress: bool = True
+    debug_name: str | None = None

@@ -1,0 +1,28 @@
+"""Registers every schema in Hydra's ConfigStore, so each YAML option is type-checked as it is composed."""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from hierl.config.agent import PPOConfig
+from hierl.config.data import DataConfig
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.run import AssetConfig, LoggerConfig, PathsConfig, TrainConfig
+
+SCHEMAS: dict[tuple[str | None, str], type] = {
+    (None, "train_schema"): TrainConfig,
+    ("agent", "ppo_schema"): PPOConfig,
+    ("data", "data_schema"): DataConfig,
+    ("env", "env_schema"): EnvConfig,
+    ("reward", "reward_schema"): RewardConfig,
+    ("logger", "logger_schema"): LoggerConfig,
+    ("paths", "paths_schema"): PathsConfig,
+    ("asset", "asset_schema"): AssetConfig,
+}
+
+
+def register_configs() -> None:
+    """Store the schemas; idempotent, called by every entrypoint before Hydra composes."""
+    store = ConfigStore.instance()
+    for (group, name), node in SCHEMAS.items():
+        store.store(group=group, name=name, node=node)

@@ -1,0 +1,64 @@
+"""What every entrypoint does around its work: state file, JSON log, clear errors, a results table."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+
+from hierl.errors import UserError
+from hierl.evaluation.report import results_table
+from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
+from hierl.tracking.run_state import mark_failed, mark_finished, mark_running
+
+log = get_logger()
+
+
+class Outcome(Protocol):
+    """A finished job: its folder and its flat metrics."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+
+
+def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:
+    """Run `job` with the run folder's bookkeeping; return `optimized_metric` (NaN when it is absent)."""
+    handler = log_to_run_folder(run_dir)
+    mark_running(run_dir)
+    try:
+        outcome = job()
+    except UserError as error:
+        mark_failed(run_dir, error)
+        log.error("%s", error)
+        stop_logging_to(handler)
+        raise SystemExit(f"error: {error}") from None
+    except BaseException as error:
+        mark_failed(run_dir, error)
+        stop_logging_to(handler)
+        raise
+    mark_finished(run_dir)
+    print_results(outcome, title)
+    stop_logging_to(handler)
+    value = outcome.metrics.get(optimized_metric)
+    if value is None:
+        log.warning("optimized_metric %r is not among the run's metrics", optimized_metric)
+        return math.nan
+    return float(value)
+
+
+def print_results(outcome: Outcome, title: str) -> None:
+    """A short table of test metrics, agent against baselines, and where the run folder is."""
+    rows: dict[str, dict[str, float]] = {}
+    for key, value in outcome.metrics.items():
+        parts = key.split("/")
+        if parts[0] != "test":
+            continue
+        name = "agent" if len(parts) == 2 else parts[2]
+        rows.setdefault(name, {})[parts[-1]] = value
+    console = Console(file=sys.stdout)
+    console.print(results_table(rows, f"{title}: test block"))
+    console.print(f"run folder: {outcome.run_dir}")

@@ -1,0 +1,126 @@
+"""Backtests of a trained policy and of the baselines on the same block, and the run-folder files they produce."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from hierl.agents.rollout import Predict, rollout_positions
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.data.market import MarketData
+from hierl.envs.market_core import CostModel
+from hierl.evaluation.backtest import Backtest, run_backtest
+from hierl.evaluation.baselines import baseline_weights
+from hierl.evaluation.plots import plot_equity_curves
+from hierl.evaluation.report import metrics_namespace
+from hierl.tracking.files import write_json, write_parquet
+
+AGENT = "agent"
+EVALUATED_SPLITS = ("val", "test")
+
+
+def cost_model(env_cfg: EnvConfig) -> CostModel:
+    """The asset class's trading costs, shared by the agent and every baseline."""
+    return CostModel(
+        cost_bps=env_cfg.cost_bps,
+        slippage_bps=env_cfg.slippage_bps,
+        borrow_bps_annual=env_cfg.borrow_bps_annual,
+    )
+
+
+def policy_backtest(
+    predict: Predict, market: MarketData, split: str, env_cfg: EnvConfig, reward_cfg: RewardConfig
+) -> Backtest:
+    """The policy's deterministic backtest: one equal-capital sleeve per symbol, net of costs."""
+    rollout = rollout_positions(predict, market, split, env_cfg, reward_cfg)
+    return run_backtest(AGENT, market, split, rollout.portfolio_weights(), cost_model(env_cfg), rollout.decision_rows)
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """The agent and its baselines on one split, on the same decision rows and costs."""
+
+    split: str
+    agent: Backtest
+    baselines: dict[str, Backtest]
+
+    def metrics(self) -> dict[str, float]:
+        """`<split>/<metric>` for the agent, `<split>/baseline/<name>/<metric>` for each baseline."""
+        flat = metrics_namespace(self.split, self.agent.metrics())
+        for name, backtest in self.baselines.items():
+            flat.update(metrics_namespace(f"{self.split}/baseline/{name}", backtest.metrics()))
+        return flat
+
+
+def evaluate_split(
+    predict: Predict, market: MarketData, split: str, env_cfg: EnvConfig, reward_cfg: RewardConfig
+) -> SplitEvaluation:
+    """Backtest the policy and the baselines on one split, on the same decision rows and costs."""
+    rollout = rollout_positions(predict, market, split, env_cfg, reward_cfg)
+    rows = rollout.decision_rows
+    costs = cost_model(env_cfg)
+    agent = run_backtest(AGENT, market, split, rollout.portfolio_weights(), costs, rows)
+    baselines = {
+        name: run_backtest(name, market, split, weights, costs, rows)
+        for name, weights in baseline_weights(market, split, rows, env_cfg.max_leverage).items()
+    }
+    return SplitEvaluation(split, agent, baselines)
+
+
+def _with_split(frame: pl.DataFrame, split: str, strategy: str | None = None) -> pl.DataFrame:
+    columns = [pl.lit(split).alias("split")]
+    if strategy is not None:
+        columns.insert(0, pl.lit(strategy).alias("strategy"))
+    return frame.with_columns(columns).select([*(c.meta.output_name() for c in columns), *frame.columns])
+
+
+def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: str) -> dict[str, float]:
+    """Write backtest.parquet, positions.parquet, baselines.parquet and one equity-curve PNG per split."""
+    metrics: dict[str, float] = {}
+    backtests, positions, baselines = [], [], []
+    for evaluation in evaluations:
+        metrics.update(evaluation.metrics())
+        backtests.append(_with_split(evaluation.agent.to_frame(), evaluation.split))
+        positions.append(_with_split(evaluation.agent.positions_frame(), evaluation.split))
+        for name, backtest in evaluation.baselines.items():
+            baselines.append(_with_split(backtest.to_frame(), evaluation.split, name))
+        plot_equity_curves(
+            [evaluation.agent, *evaluation.baselines.values()],
+            run_dir / f"equity_curve_{evaluation.split}.png",
+            f"{title} ({evaluation.split})",
+        )
+    write_parquet(run_dir / "backtest.parquet", pl.concat(backtests))
+    write_parquet(run_dir / "positions.parquet", pl.concat(positions))
+    write_parquet(run_dir / "baselines.parquet", pl.concat(baselines))
+    return metrics
+
+
+def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
+    """What data the run saw: enough to tell whether two runs are comparable."""
+    bounds = {
+        split: {
+            "start": str(market.dates[start]),
+            "end": str(market.dates[stop - 1]),
+            "rows": int(stop - start),
+        }
+        for split, (start, stop) in market.split_bounds.items()
+    }
+    write_json(
+        run_dir / "data_fingerprint.json",
+        {
+            "fingerprint": market.fingerprint,
+            "asset_class": market.asset_class,
+            "symbols": list(market.symbols),
+            "features": list(market.feature_names),
+            "splits": bounds,
+        },
+    )
+
+
+def read_metrics(run_dir: Path) -> dict[str, float]:
+    """metrics.json of a finished run."""
+    metrics: dict[str, float] = json.loads((run_dir / "metrics.json").read_text())
+    return metrics

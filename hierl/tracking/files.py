@@ -1,0 +1,45 @@
+"""Atomic file writes: a killed run never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it replaces `path` only if the block finishes without error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, writer: Callable[[Path], Any]) -> Path:
+    """Call `writer(tmp_path)` and move the result to `path`."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return path
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    """Write JSON atomically, keys sorted so files diff cleanly."""
+    text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_parquet(path: Path, frame: pl.DataFrame) -> Path:
+    """Write a polars frame as Parquet atomically."""
+    return write_atomic(path, lambda tmp: frame.write_parquet(tmp))

@@ -1,0 +1,58 @@
+"""The `hierl` logger: readable lines on the console, JSON lines in the run folder for machines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOGGER_NAME = "hierl"
+LOG_FILE_NAME = "log.jsonl"
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record, with any `extra={...}` fields kept as keys."""
+
+    _standard = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({k: v for k, v in record.__dict__.items() if k not in self._standard})
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """The project logger or one of its children (`get_logger("train")` -> `hierl.train`)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(getattr(h, "_hierl_console", False) for h in logger.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        console._hierl_console = True  # type: ignore[attr-defined]
+        logger.addHandler(console)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger.getChild(name) if name else logger
+
+
+def log_to_run_folder(run_dir: Path) -> logging.Handler:
+    """Also write every `hierl` record as JSON lines to `run_dir/log.jsonl`; returns the handler to remove later."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / LOG_FILE_NAME, encoding="utf-8")
+    handler.setFormatter(JsonLinesFormatter())
+    get_logger().addHandler(handler)
+    return handler
+
+
+def stop_logging_to(handler: logging.Handler) -> None:
+    """Detach and close a handler made by `log_to_run_folder`."""
+    get_logger().removeHandler(handler)
+    handler.close()

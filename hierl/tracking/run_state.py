@@ -1,0 +1,47 @@
+"""The state file of a run folder: compare, resume and sweeps read it to know which runs to trust."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hierl.tracking.files import write_json
+
+STATE_FILE = "run_state.json"
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).isoformat(timespec="seconds")
+
+
+def mark_running(run_dir: Path, **details: Any) -> None:
+    """Record that the run started; a folder left in this state was killed."""
+    write_json(run_dir / STATE_FILE, {"status": "running", "started": _now(), **details})
+
+
+def mark_finished(run_dir: Path, **details: Any) -> None:
+    """Record a complete run: every file of the contract is written."""
+    _update(run_dir, status="finished", finished=_now(), **details)
+
+
+def mark_failed(run_dir: Path, error: BaseException) -> None:
+    """Record why the run stopped, so a half-finished folder is never mistaken for a result."""
+    _update(run_dir, status="failed", finished=_now(), error=f"{type(error).__name__}: {error}")
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    """The state of a run folder (`{"status": "missing"}` when it has none)."""
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        return {"status": "missing"}
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def _update(run_dir: Path, **fields: Any) -> None:
+    state = read_state(run_dir)
+    state.pop("error", None)
+    state.update(fields)
+    write_json(run_dir / STATE_FILE, state)

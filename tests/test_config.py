@@ -1,0 +1,98 @@
+"""Config groups compose, validate and merge per-asset-class overrides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from hierl.config.agent import PPOConfig
+from hierl.config.loading import load_config
+from hierl.config.paths import config_dir
+from hierl.config.run import TrainConfig
+
+GROUPS = ["agent", "env", "reward", "data", "asset", "logger", "debug", "paths"]
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)], ids=lambda v: str(v))
+def test_every_option_of_every_group_composes(group: str, option: str) -> None:
+    cfg = load_config([f"{group}={option}"])
+    assert isinstance(cfg, TrainConfig)
+    assert isinstance(cfg.agent, PPOConfig)
+
+
+def test_every_group_has_an_option() -> None:
+    for group in GROUPS:
+        assert group_options(group), f"conf/{group} is empty"
+
+
+@pytest.mark.parametrize(
+    ("asset", "learning_rate", "batch_size", "target_kl", "max_leverage"),
+    [("equity", 2e-4, 256, 0.03, 1.0), ("commodity", 3e-4, 512, 0.05, 0.5), ("index", 3e-4, 256, 0.05, 2.0)],
+)
+def test_asset_class_overrides_land_in_the_resolved_config(
+    asset: str, learning_rate: float, batch_size: int, target_kl: float, max_leverage: float
+) -> None:
+    cfg = load_config([f"asset={asset}"])
+    assert isinstance(cfg.agent, PPOConfig)
+    assert cfg.asset.name == asset
+    assert cfg.agent.learning_rate == pytest.approx(learning_rate)
+    assert cfg.agent.batch_size == batch_size
+    assert cfg.agent.target_kl == pytest.approx(target_kl)
+    assert cfg.env.max_leverage == pytest.approx(max_leverage)
+
+
+def test_command_line_beats_asset_class_override() -> None:
+    cfg = load_config(["asset=equity", "agent.learning_rate=0.001", "env.max_leverage=3"])
+    assert isinstance(cfg.agent, PPOConfig)
+    assert cfg.agent.learning_rate == pytest.approx(1e-3)
+    assert cfg.env.max_leverage == pytest.approx(3.0)
+
+
+def test_smoke_shrinks_the_budget() -> None:
+    cfg = load_config(["debug=smoke"])
+    assert isinstance(cfg.agent, PPOConfig)
+    assert cfg.agent.total_timesteps <= 5_000
+
+
+def test_wrong_type_fails_during_composition() -> None:
+    with pytest.raises((ValidationError, ConfigCompositionException), match="learning_rate"):
+        load_config(["agent.learning_rate=abc"])
+
+
+def test_unknown_key_fails_during_composition() -> None:
+    with pytest.raises((ConfigCompositionException, Exception), match="learning_rat"):
+        load_config(["agent.learning_rat=0.1"])
+
+
+def test_bad_override_fails_fast_on_the_command_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hierl.train", "agent.learning_rate=abc", f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "agent.learning_rate" in result.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_unknown_group_option_names_the_choices(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hierl.train", "asset=bonds", f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "asset" in result.stderr and "equity" in result.stderr
