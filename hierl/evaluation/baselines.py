@@ -1,0 +1,134 @@
+"""Reference strategies, as target weights only.
+
+Baselines return weights for the same decision rows as the agent and are run through `run_backtest`, so costs,
+cash and borrow are charged by exactly the same accounting. All baselines are long only with gross exposure
+min(1, max_leverage); the rest of NAV sits in cash.
+
+Strategies that hold between rebalances (buy_and_hold, inverse_volatility) let weights drift with prices by
+stepping the market core itself, so the weights they return are exactly the drifted weights that
+`simulate_portfolio` computes, and turnover between rebalances is exactly zero, provided the backtest uses
+the same `CostModel` as the one passed here (the first trade's cost changes NAV and so every drifted weight).
+With a different cost model the residual turnover on the row after a trade is about trade_rate * gross
+exposure, shrinking by a factor of about trade_rate on each following row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from hierl.data.market import MarketData
+from hierl.envs.market_core import CostModel, step_portfolio
+from hierl.evaluation.backtest import validate_decision_rows
+
+BASELINE_NAMES = ("cash", "buy_and_hold", "equal_weight", "inverse_volatility")
+
+# Inverse volatility: trailing window of daily returns, and the fewest priced days an asset needs in it.
+VOLATILITY_WINDOW = 63
+MIN_VOLATILITY_OBSERVATIONS = 20
+
+
+class BaselineInputError(ValueError):
+    """Arguments a baseline cannot be built from."""
+
+
+def _equal_over(available: np.ndarray, gross: float) -> np.ndarray:
+    """`gross` split equally over the True entries; all zeros if none are True."""
+    count = int(available.sum())
+    return np.where(available, gross / count, 0.0) if count else np.zeros(available.shape)
+
+
+def _hold_between_rebalances(
+    market: MarketData,
+    rows: np.ndarray,
+    rebalance: np.ndarray,
+    target_at: Callable[[int], np.ndarray],
+    costs: CostModel,
+) -> np.ndarray:
+    """Weights that trade to `target_at(t)` on rebalance rows and otherwise keep the drifted book.
+
+    Starts from cash, as `simulate_portfolio` does, and drifts with `step_portfolio` so the result matches the
+    backtest's own accounting bit for bit.
+    """
+    weights = np.zeros((rows.size, market.n_assets))
+    book = np.zeros(market.n_assets)
+    for k, t in enumerate(rows):
+        target = target_at(int(t)) if rebalance[k] else book
+        weights[k] = target
+        step = step_portfolio(book, target, market.returns[t + 1], float(market.cash_return[t + 1]), costs)
+        book = step.weights_after
+    return weights
+
+
+def inverse_volatility_target(market: MarketData, t: int, gross: float) -> np.ndarray:
+    """Weights proportional to 1 / trailing volatility, from returns up to and including row t only.
+
+    Assets priced at t with at least MIN_VOLATILITY_OBSERVATIONS priced days in the window and non-zero
+    volatility are eligible; if none is, equal weight over the assets priced at t.
+    """
+    start = max(0, t + 1 - VOLATILITY_WINDOW)
+    window = market.returns[start : t + 1]
+    priced = market.mask[start : t + 1]
+    counts = priced.sum(axis=0)
+    safe_counts = np.maximum(counts, 1)
+    means = np.where(priced, window, 0.0).sum(axis=0) / safe_counts
+    squares = np.where(priced, (window - means) ** 2, 0.0).sum(axis=0)
+    volatility = np.sqrt(squares / np.maximum(counts - 1, 1))
+    eligible = market.mask[t] & (counts >= MIN_VOLATILITY_OBSERVATIONS) & (volatility > 0.0)
+    if not eligible.any():
+        return _equal_over(market.mask[t], gross)
+    inverse = np.where(eligible, 1.0 / np.where(eligible, volatility, 1.0), 0.0)
+    return np.asarray(gross * inverse / inverse.sum())
+
+
+def _month_starts(market: MarketData, rows: np.ndarray) -> np.ndarray:
+    """True on the first decision row and on each one whose calendar month differs from the previous row's."""
+    months = market.dates[rows].astype("datetime64[M]")
+    changed = np.ones(rows.size, dtype=bool)
+    changed[1:] = months[1:] != months[:-1]
+    return changed
+
+
+def baseline_weights(
+    market: MarketData,
+    split: str,
+    decision_rows: np.ndarray,
+    max_leverage: float = 1.0,
+    costs: CostModel | None = None,
+) -> dict[str, np.ndarray]:
+    """Target weights [K, N] of each baseline in BASELINE_NAMES, one row per decision row (market rows).
+
+    - cash: no positions.
+    - buy_and_hold: equal capital across the assets priced at the first decision row, then held (drifting).
+    - equal_weight: 1/N of the assets priced at each row (`market.mask`), rebalanced every row.
+    - inverse_volatility: `inverse_volatility_target`, rebalanced on the first decision row of each month and
+      drifting in between.
+
+    `costs` should be the backtest's cost model so that drifting baselines have zero turnover between
+    rebalances (see the module docstring); None means a cost-free book.
+    """
+    if not (math.isfinite(max_leverage) and max_leverage > 0.0):
+        raise BaselineInputError(f"max_leverage must be a positive finite number, got {max_leverage}")
+    rows = validate_decision_rows(market, split, decision_rows)
+    book_costs = costs if costs is not None else CostModel(cost_bps=0.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    gross = min(1.0, float(max_leverage))
+
+    first_row_only = np.zeros(rows.size, dtype=bool)
+    first_row_only[0] = True
+    first_assets = _equal_over(market.mask[rows[0]], gross)
+    available = market.mask[rows]
+    equal_weight = np.where(available, gross / np.maximum(available.sum(axis=1, keepdims=True), 1), 0.0)
+    return {
+        "cash": np.zeros((rows.size, market.n_assets)),
+        "buy_and_hold": _hold_between_rebalances(market, rows, first_row_only, lambda _t: first_assets, book_costs),
+        "equal_weight": equal_weight,
+        "inverse_volatility": _hold_between_rebalances(
+            market,
+            rows,
+            _month_starts(market, rows),
+            lambda t: inverse_volatility_target(market, t, gross),
+            book_costs,
+        ),
+    }

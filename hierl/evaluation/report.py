@@ -1,0 +1,46 @@
+"""Metric dictionaries in the run-folder naming scheme and as a console table."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from hierl.evaluation.metrics import METRIC_KEYS
+
+# Metrics that read best as percentages in the console; the stored values stay fractions.
+_PERCENT_KEYS = frozenset({"ann_return", "ann_volatility", "max_drawdown", "cvar_95", "total_return"})
+
+
+def metrics_namespace(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """Prefix every key W&B style: ("test", {"sharpe": 1.2}) -> {"test/sharpe": 1.2}.
+
+    Nested namespaces are a longer prefix, e.g. "test/baseline/equal_weight".
+    """
+    namespace = prefix.strip("/")
+    if not namespace:
+        raise ValueError("metrics_namespace needs a non-empty prefix such as 'test' or 'val'")
+    return {f"{namespace}/{key}": float(value) for key, value in metrics.items()}
+
+
+def _format(key: str, value: float) -> str:
+    if key == "n_days":
+        return f"{value:.0f}"
+    if key in _PERCENT_KEYS:
+        return f"{100.0 * value:.2f}%"
+    return f"{value:.3f}"
+
+
+def results_table(rows: dict[str, dict[str, float]], title: str) -> Table:
+    """One row per strategy, one column per metric (standard metrics first, then others as first seen).
+
+    A strategy missing a metric shows an empty cell.
+    """
+    columns = [key for key in METRIC_KEYS if any(key in metrics for metrics in rows.values())]
+    for metrics in rows.values():
+        columns.extend(key for key in metrics if key not in columns)
+    table = Table(title=title)
+    table.add_column("strategy", style="bold")
+    for key in columns:
+        table.add_column(key, justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(_format(key, metrics[key]) if key in metrics else "" for key in columns))
+    return table
