@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 from typing import TYPE_CHECKING, Any
+
+if importlib.util.find_spec("gym") is not None:
+    # d3rlpy installs the legacy `gym`, which Stable-Baselines3 imports when present and which prints a
+    # deprecation notice to stderr on import; hierl only uses gymnasium, so that notice is noise in every command.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "load_config", "make_env"]

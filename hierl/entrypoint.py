@@ -21,8 +21,11 @@ log = get_logger()
 class Outcome(Protocol):
     """A finished job: its folder and its flat metrics."""
 
-    run_dir: Path
-    metrics: dict[str, float]
+    @property
+    def run_dir(self) -> Path: ...
+
+    @property
+    def metrics(self) -> dict[str, float]: ...
 
 
 def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:
@@ -50,15 +53,18 @@ def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], ti
     return float(value)
 
 
+SUMMARY_METRICS = ("sharpe", "ann_return", "ann_volatility", "max_drawdown", "cvar_95", "turnover")
+
+
 def print_results(outcome: Outcome, title: str) -> None:
     """A short table of test metrics, agent against baselines, and where the run folder is."""
     rows: dict[str, dict[str, float]] = {}
     for key, value in outcome.metrics.items():
         parts = key.split("/")
-        if parts[0] != "test":
+        if parts[0] != "test" or parts[-1] not in SUMMARY_METRICS:
             continue
         name = "agent" if len(parts) == 2 else parts[2]
         rows.setdefault(name, {})[parts[-1]] = value
-    console = Console(file=sys.stdout)
+    console = Console(file=sys.stdout, width=max(100, Console().width))
     console.print(results_table(rows, f"{title}: test block"))
     console.print(f"run folder: {outcome.run_dir}")

@@ -5,7 +5,6 @@ Returns the configured `optimized_metric` so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -40,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -15,7 +15,7 @@ from hierl.config.loading import load_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 
-GROUPS = ["agent", "env", "reward", "data", "asset", "logger", "debug", "paths"]
+GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths"]
 
 
 def group_options(group: str) -> list[str]:

@@ -130,7 +130,7 @@ def test_frames_share_realised_dates() -> None:
     weights = np.array([[0.5, 0.25], [0.1, 0.7]])
     backtest = run_backtest("agent", market, "test", weights, COSTS)
     frame = backtest.to_frame()
-    assert frame.columns == ["date", "nav", "return", "turnover", "cost"]
+    assert frame.columns == ["date", "nav", "return", "turnover", "cost", "cash_return"]
     assert frame["date"].dtype == pl.Date
     positions = backtest.positions_frame()
     assert positions.columns == ["date", "symbol", "position"]
@@ -138,7 +138,9 @@ def test_frames_share_realised_dates() -> None:
     assert set(positions["date"].to_list()) == set(frame["date"].to_list())
     second_day = positions.filter(pl.col("date") == frame["date"][1]).sort("symbol")
     assert second_day["position"].to_list() == [0.1, 0.7]
-    assert backtest.metrics() == compute_metrics(backtest.result.returns, backtest.result.turnover)
+    assert backtest.metrics() == compute_metrics(
+        backtest.result.returns, backtest.result.turnover, risk_free=market.cash_return[[8, 9]]
+    )
 
 
 @pytest.mark.parametrize(

@@ -171,3 +171,14 @@ def test_metrics_are_finite_json_floats_and_drawdown_is_a_fraction(values: list[
     assert all(math.isfinite(value) for value in metrics.values())
     json.dumps(metrics, allow_nan=False)
     assert 0.0 <= metrics["max_drawdown"] <= 1.0
+
+
+def test_sharpe_and_sortino_are_measured_over_the_cash_return() -> None:
+    rng = np.random.default_rng(3)
+    cash = np.full(500, 0.0002)
+    returns = cash + rng.normal(0.0003, 0.01, 500)
+    metrics = compute_metrics(returns, np.zeros(500), risk_free=cash)
+    excess = pd.Series(returns - cash)
+    assert metrics["sharpe"] == pytest.approx(excess.mean() / excess.std() * np.sqrt(252))
+    holding_cash = compute_metrics(cash + 1e-9 * rng.normal(size=500), np.zeros(500), risk_free=cash)
+    assert abs(holding_cash["sharpe"]) < 5.0

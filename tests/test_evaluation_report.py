@@ -21,7 +21,9 @@ def make_backtest(name: str, weight: float) -> Backtest:
     weights = np.full((30, 2), weight)
     result = simulate_portfolio(weights, returns, np.zeros(30), CostModel())
     dates = np.busday_offset(np.datetime64("2024-03-01"), np.arange(30), roll="forward")
-    return Backtest(name=name, dates=dates, symbols=("A", "B"), weights=weights, result=result)
+    return Backtest(
+        name=name, dates=dates, symbols=("A", "B"), weights=weights, result=result, cash_return=np.zeros(30)
+    )
 
 
 def test_plot_writes_a_png_and_leaves_no_temporary_file(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from omegaconf import MISSING
 
 from hierl.config.data import DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.safety import SafetyConfig
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     seed: int = 0
     optimized_metric: str = "val/sharpe"
     progress: bool = True

@@ -8,6 +8,7 @@ from hierl.config.agent import PPOConfig
 from hierl.config.data import DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import AssetConfig, LoggerConfig, PathsConfig, TrainConfig
+from hierl.config.safety import SafetyConfig
 
 SCHEMAS: dict[tuple[str | None, str], type] = {
     (None, "train_schema"): TrainConfig,
@@ -18,6 +19,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("logger", "logger_schema"): LoggerConfig,
     ("paths", "paths_schema"): PathsConfig,
     ("asset", "asset_schema"): AssetConfig,
+    ("safety", "safety_schema"): SafetyConfig,
 }
 
 

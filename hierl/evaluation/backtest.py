@@ -31,6 +31,7 @@ class Backtest:
         symbols: N asset names, the columns of `weights`.
         weights: [K, N] target weights held over each row.
         result: the market-core accounting of the rows.
+        cash_return: [K] return of cash over each row: the risk-free rate Sharpe and Sortino are measured against.
     """
 
     name: str
@@ -38,12 +39,13 @@ class Backtest:
     symbols: tuple[str, ...]
     weights: np.ndarray
     result: SimulationResult
+    cash_return: np.ndarray
 
     def metrics(self) -> dict[str, float]:
-        return compute_metrics(self.result.returns, self.result.turnover)
+        return compute_metrics(self.result.returns, self.result.turnover, risk_free=self.cash_return)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per realised date: date, nav (after the row), return, turnover, cost (fractions of NAV)."""
+        """One row per realised date: date, nav (after the row), return, turnover, cost, cash_return (fractions)."""
         return pl.DataFrame(
             {
                 "date": self.dates.astype("datetime64[D]"),
@@ -51,6 +53,7 @@ class Backtest:
                 "return": self.result.returns,
                 "turnover": self.result.turnover,
                 "cost": self.result.cost,
+                "cash_return": self.cash_return,
             }
         )
 
@@ -123,11 +126,13 @@ def run_backtest(
         )
     if not np.all(np.isfinite(weights)):
         raise BacktestInputError(f"target_weights for {name!r} contain NaN or inf; use 0 for no position")
-    result = simulate_portfolio(weights, market.returns[rows + 1], market.cash_return[rows + 1], costs)
+    cash_return = np.asarray(market.cash_return[rows + 1], dtype=np.float64)
+    result = simulate_portfolio(weights, market.returns[rows + 1], cash_return, costs)
     return Backtest(
         name=name,
         dates=market.dates[rows + 1].astype("datetime64[D]"),
         symbols=tuple(market.symbols),
         weights=weights,
         result=result,
+        cash_return=cash_return,
     )

@@ -164,9 +164,15 @@ def calmar_ratio(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) 
 
 
 def compute_metrics(
-    returns: np.ndarray, turnover: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray,
+    turnover: np.ndarray,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: np.ndarray | float = 0.0,
 ) -> dict[str, float]:
     """The standard metric set of one backtest, keyed as in `METRIC_KEYS`.
+
+    Sharpe and Sortino are measured on returns in excess of `risk_free` (the cash return of each period), so
+    sitting in cash scores 0 rather than an artificially high ratio of a tiny, steady return.
 
     `turnover` is the traded notional per period as a fraction of NAV; it is reported annualised
     (mean per period times periods_per_year).
@@ -180,8 +186,8 @@ def compute_metrics(
     return {
         "ann_return": annualised_return(returns, periods_per_year),
         "ann_volatility": annualised_volatility(returns, periods_per_year),
-        "sharpe": sharpe_ratio(returns, 0.0, periods_per_year),
-        "sortino": sortino_ratio(returns, 0.0, periods_per_year),
+        "sharpe": sharpe_ratio(returns, risk_free, periods_per_year),
+        "sortino": sortino_ratio(returns, risk_free, periods_per_year),
         "max_drawdown": max_drawdown(returns),
         "cvar_95": cvar(returns, 0.95),
         "calmar": calmar_ratio(returns, periods_per_year),

@@ -30,6 +30,7 @@ from hierl.orchestration.policy_evaluation import (
     write_data_fingerprint,
     write_evaluation,
 )
+from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import Tracker, git_commit, run_name, start_tracker
@@ -69,6 +70,9 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     if not isinstance(cfg.agent, PPOConfig):
         raise ConfigError(f"agent={cfg.agent.name} is not trainable by `hierl.train` yet; use agent=ppo")
     set_random_seed(cfg.seed)
+    validator = SafetyValidator.from_config(cfg.safety)
+    if cfg.safety.split not in EVALUATED_SPLITS:
+        raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
     market = load_run_market(cfg)
     write_data_fingerprint(run_dir, market)
     log.info(
@@ -89,14 +93,16 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     )
     exit_code = 1
     try:
-        outcome = _train_and_evaluate(cfg, run_dir, market, tracker)
+        outcome = _train_and_evaluate(cfg, run_dir, market, tracker, validator)
         exit_code = 0
         return outcome
     finally:
         tracker.finish(exit_code)
 
 
-def _train_and_evaluate(cfg: TrainConfig, run_dir: Path, market: MarketData, track: Tracker) -> RunOutcome:
+def _train_and_evaluate(
+    cfg: TrainConfig, run_dir: Path, market: MarketData, track: Tracker, validator: SafetyValidator
+) -> RunOutcome:
     agent_cfg = cfg.agent
     assert isinstance(agent_cfg, PPOConfig)
 
@@ -132,8 +138,15 @@ def _train_and_evaluate(cfg: TrainConfig, run_dir: Path, market: MarketData, tra
     model.save(run_dir / MODEL_FILE)
 
     best = PPO.load(run_dir / BEST_MODEL_FILE, device="cpu")
-    evaluations = [evaluate_split(predictor(best), market, split, cfg.env, cfg.reward) for split in EVALUATED_SPLITS]
-    metrics = write_evaluation(run_dir, evaluations, f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}")
+    evaluations = {}
+    for split in EVALUATED_SPLITS:
+        evaluations[split] = evaluate_split(predictor(best), market, split, cfg.env, cfg.reward)
+        if split == cfg.safety.split:
+            # The gate sees the selected policy before any result is reported.
+            apply_safety_gate(validator, evaluations[split].agent, cfg.asset.name, run_dir)
+    metrics = write_evaluation(
+        run_dir, list(evaluations.values()), f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}"
+    )
     metrics.update(
         {
             "train/timesteps": float(model.num_timesteps),

@@ -65,7 +65,7 @@ def evaluate_split(
     agent = run_backtest(AGENT, market, split, rollout.portfolio_weights(), costs, rows)
     baselines = {
         name: run_backtest(name, market, split, weights, costs, rows)
-        for name, weights in baseline_weights(market, split, rows, env_cfg.max_leverage).items()
+        for name, weights in baseline_weights(market, split, rows, env_cfg.max_leverage, costs).items()
     }
     return SplitEvaluation(split, agent, baselines)
 

@@ -1,0 +1,88 @@
+"""Gold layer: raw features of one asset class on its calendar from `start`, the cash rate, and the metadata
+(split bounds, regime thresholds, training normalisation statistics) an evaluation needs to reuse them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hierl.features.builder import build_raw_features, label_regimes
+from hierl.features.catalogue import FeatureSpec
+from hierl.features.macro import daily_cash_return
+
+MARKET_COLUMNS = ("date", "symbol", "close", "mask", "return", "cash_return")
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    """`table` is sorted by (date, symbol) and dense: every symbol of the class on every calendar date."""
+
+    table: pl.DataFrame
+    meta: dict[str, Any]
+
+
+def fit_normalisation_stats(
+    table: pl.DataFrame, names: list[str], train_dates: tuple[date, date]
+) -> dict[str, dict[str, float | bool]]:
+    """Mean and std (ddof 1) of each feature over assets and training dates, where the asset has a real
+    price and the value is finite. A feature with fewer than two such values is marked unfitted."""
+    train = table.filter(pl.col("date").is_between(*train_dates) & pl.col("mask"))
+    stats: dict[str, dict[str, float | bool]] = {}
+    for name in names:
+        values = train.get_column(name).cast(pl.Float64)
+        values = values.filter(values.is_finite())
+        count = values.len()
+        std = float(values.std()) if count > 1 else 1.0  # type: ignore[arg-type]
+        stats[name] = {
+            "mean": float(values.mean()) if count > 0 else 0.0,  # type: ignore[arg-type]
+            "std": std if std > 1e-12 else 1.0,
+            "fitted": count > 1,
+        }
+    return stats
+
+
+def build_gold(
+    silver: pl.DataFrame,
+    reference: pl.DataFrame,
+    specs: list[FeatureSpec],
+    release_lag_days: dict[str, int],
+    macro_max_age_days: int,
+    start: date | None,
+    split_bounds: dict[str, tuple[int, int]],
+) -> GoldTable:
+    """Features are computed on the whole Silver history (so rows before `start` serve as warm-up) and the
+    table is then cut at `start`; values still undefined after that are left null (0 in MarketData)."""
+    raw = build_raw_features(silver, reference, specs, release_lag_days, macro_max_age_days)
+    if start is not None:
+        raw = raw.filter(pl.col("date") >= start)
+    dates = raw.get_column("date").unique().sort()
+    n_rows = dates.len()
+    if split_bounds["test"][1] != n_rows:
+        raise ValueError(f"split bounds {split_bounds} do not match the {n_rows}-row Gold calendar")
+    train_start, train_stop = split_bounds["train"]
+    train_dates = (dates[train_start], dates[train_stop - 1])
+    labelled, thresholds = label_regimes(
+        raw, specs, (np.datetime64(train_dates[0], "D"), np.datetime64(train_dates[1], "D"))
+    )
+    cash = daily_cash_return(dates.to_frame(), reference)
+    # MarketData's first row has no previous row to earn from
+    first_row = pl.int_range(pl.len()) == 0
+    cash = cash.with_columns(pl.when(first_row).then(0.0).otherwise(pl.col("cash_return")).alias("cash_return"))
+    names = [spec.name for spec in specs]
+    table = (
+        labelled.join(cash, on="date", how="left")
+        .select(*MARKET_COLUMNS, *[pl.col(name).cast(pl.Float32) for name in names])
+        .sort("date", "symbol")
+    )
+    meta = {
+        "feature_names": names,
+        "symbols": table.get_column("symbol").unique(maintain_order=True).to_list(),
+        "split_bounds": {name: list(bound) for name, bound in split_bounds.items()},
+        "regime_thresholds": thresholds,
+        "normalisation": fit_normalisation_stats(table, names, train_dates),
+    }
+    return GoldTable(table=table, meta=meta)

@@ -1,0 +1,233 @@
+"""The entry point of the data layer: source -> validation -> Bronze -> Silver -> Gold -> MarketData.
+
+Every check on the user's data and config runs before the first cache entry is written, so a failure leaves
+no cache behind. Layers are cached as Parquet under `cache_dir/<layer>/<fingerprint>.parquet`; a fingerprint
+hashes the inputs (file bytes, or the packages that ship the sample) and the config that matters to its layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hierl.config.data import DataConfig
+from hierl.data.cache import LayerCache, fingerprint
+from hierl.data.dense import to_market_data
+from hierl.data.errors import DataError
+from hierl.data.gold import build_gold
+from hierl.data.market import MarketData
+from hierl.data.silver import build_silver
+from hierl.data.sources.csv_files import files_identity, read_price_file, resolve_files
+from hierl.data.sources.reference import load_reference_series, reference_identity
+from hierl.data.sources.sample import load_sample_source
+from hierl.data.sources.schema import OPTIONAL_PRICE_COLUMNS, SourceTable
+from hierl.data.sources.synthetic import check_synthetic, generate_synthetic
+from hierl.data.splits import compute_split_bounds
+from hierl.data.validation import validate_prices
+from hierl.features.catalogue import FeatureSpec, resolve_features
+from hierl.features.macro import RELEASE_KEY, release_lag
+
+__all__ = ["DataError", "available_asset_classes", "load_market_data"]
+
+SOURCES = ("sample", "csv", "synthetic")
+LAYER_VERSION = 1  # bump when a layer's content changes for the same inputs
+
+
+@dataclass
+class _Pending:
+    """Cache writes held back until every check has passed."""
+
+    writes: list[tuple[str, str, pl.DataFrame]] = field(default_factory=list)
+
+    def flush(self, cache: LayerCache) -> None:
+        for layer, key, table in self.writes:
+            cache.write(layer, key, table)
+        self.writes.clear()
+
+
+def _parse_date(value: str | None, key: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as error:
+        raise DataError(f"data.{key}={value!r} is not an ISO date (YYYY-MM-DD).") from error
+
+
+def _check_config(cfg: DataConfig) -> None:
+    if cfg.source not in SOURCES:
+        raise DataError(f"data.source={cfg.source!r} is unknown; choose one of {list(SOURCES)}.")
+    if cfg.ffill_limit < 0 or cfg.max_gap_days < 1 or cfg.macro_max_age_days < 1:
+        raise DataError(
+            f"data.ffill_limit ({cfg.ffill_limit}) must be >= 0, data.max_gap_days ({cfg.max_gap_days}) and "
+            f"data.macro_max_age_days ({cfg.macro_max_age_days}) >= 1."
+        )
+    start, end = _parse_date(cfg.start, "start"), _parse_date(cfg.end, "end")
+    if start is not None and end is not None and start >= end:
+        raise DataError(f"data.start={cfg.start} must be before data.end={cfg.end}.")
+    if cfg.source == "synthetic":
+        check_synthetic(cfg.synthetic)
+
+
+def _source_identity(cfg: DataConfig) -> tuple[str, str]:
+    """(origin, identity) of the configured source, without loading it."""
+    if cfg.source == "sample":
+        return "sample", load_sample_source.__module__ + ":" + _sample_versions()
+    if cfg.source == "csv":
+        files = resolve_files(cfg.path)
+        return str(cfg.path), files_identity(files)
+    return "synthetic", "synthetic:" + repr(sorted(asdict(cfg.synthetic).items()))
+
+
+def _sample_versions() -> str:
+    from importlib.metadata import version
+
+    return f"skfolio={version('skfolio')}:arch={version('arch')}"
+
+
+def _load_raw(cfg: DataConfig, origin: str, identity: str) -> SourceTable:
+    """Load and validate the configured source (the expensive path of a Bronze miss)."""
+    if cfg.source == "sample":
+        sample = load_sample_source()
+        return validate_prices(sample.prices, origin, identity, cfg.max_gap_days)
+    if cfg.source == "synthetic":
+        return validate_prices(generate_synthetic(cfg.synthetic), origin, identity, cfg.max_gap_days)
+    files = resolve_files(cfg.path)
+    parts = [
+        validate_prices(read_price_file(path), str(path), identity, cfg.max_gap_days, cfg.default_asset_class)
+        for path in files
+    ]
+    combined = pl.concat([part.prices for part in parts], how="diagonal_relaxed")
+    if len(parts) == 1:
+        return parts[0]
+    return validate_prices(combined, f"{origin} (all {len(files)} files)", identity, cfg.max_gap_days)
+
+
+def _bronze(cfg: DataConfig, cache: LayerCache, pending: _Pending) -> tuple[SourceTable, str]:
+    origin, identity = _source_identity(cfg)
+    key = fingerprint("bronze", LAYER_VERSION, identity, cfg.max_gap_days, cfg.default_asset_class)
+    cached = cache.read("bronze", key)
+    if cached is not None:
+        return SourceTable(prices=cached, origin=origin, identity=identity), key
+    table = _load_raw(cfg, origin, identity)
+    pending.writes.append(("bronze", key, table.prices))
+    return table, key
+
+
+def _reference(cache: LayerCache, pending: _Pending) -> tuple[pl.DataFrame, str]:
+    key = fingerprint("reference", LAYER_VERSION, reference_identity())
+    cached = cache.read("bronze", key)
+    if cached is not None:
+        return cached, key
+    table = load_reference_series()
+    pending.writes.append(("bronze", key, table))
+    return table, key
+
+
+def available_asset_classes(cfg: DataConfig, cache_dir: Path) -> list[str]:
+    """Asset classes present in the configured source, sorted (validates and caches Bronze on first call)."""
+    _check_config(cfg)
+    cache = LayerCache(cache_dir)
+    pending = _Pending()
+    bronze, _ = _bronze(cfg, cache, pending)
+    pending.flush(cache)
+    return sorted(bronze.prices.get_column("asset_class").unique().to_list())
+
+
+def _class_columns(class_prices: pl.DataFrame, user_series: list[str]) -> tuple[set[str], list[str]]:
+    """Price columns and user series that have at least one value in this class."""
+    present = {"close"} | {name for name in OPTIONAL_PRICE_COLUMNS if class_prices.get_column(name).is_not_null().any()}
+    series = [name for name in user_series if class_prices.get_column(name).is_not_null().any()]
+    return present, series
+
+
+def _select_symbols(class_symbols: list[str], symbols: list[str] | None, asset_class: str) -> list[str]:
+    if symbols is None:
+        return class_symbols
+    unknown = [symbol for symbol in symbols if symbol not in class_symbols]
+    if unknown or not symbols:
+        raise DataError(
+            f"symbols {unknown or symbols} are not in asset class {asset_class!r}; valid symbols: {class_symbols}."
+        )
+    return list(dict.fromkeys(symbols))
+
+
+def _feature_config(specs: list[FeatureSpec], cfg: DataConfig) -> dict[str, Any]:
+    """The part of the config the Gold content depends on."""
+    lags = {
+        RELEASE_KEY[spec.kind]: cfg.release_lag_days[RELEASE_KEY[spec.kind]]
+        for spec in specs
+        if spec.kind in RELEASE_KEY
+    }
+    return {
+        "features": [asdict(spec) for spec in specs],
+        "release_lag_days": lags,
+        "macro_max_age_days": cfg.macro_max_age_days,
+        "start": cfg.start,
+        "splits": asdict(cfg.splits),
+    }
+
+
+def load_market_data(
+    cfg: DataConfig, asset_class: str, window: int, cache_dir: Path, symbols: list[str] | None = None
+) -> MarketData:
+    """Dense, causal, normalised arrays of one asset class (optionally a subset of its symbols).
+
+    `window` is the env's observation window: blocks are separated by at least `window` embargo rows and each
+    block must hold `window + data.splits.min_block_steps` rows. Rows before `data.start` are used only as
+    feature warm-up; features still undefined at the start (short history) are 0. Raises DataError for any
+    problem with the data or the config.
+    """
+    _check_config(cfg)
+    cache = LayerCache(Path(cache_dir))
+    pending = _Pending()
+    bronze, bronze_key = _bronze(cfg, cache, pending)
+    classes = sorted(bronze.prices.get_column("asset_class").unique().to_list())
+    if asset_class not in classes:
+        raise DataError(f"asset class {asset_class!r} is not in data source {bronze.origin!r}; available: {classes}.")
+    start, end = _parse_date(cfg.start, "start"), _parse_date(cfg.end, "end")
+    class_prices = bronze.prices.filter(pl.col("asset_class") == asset_class)
+    if end is not None:
+        class_prices = class_prices.filter(pl.col("date") <= end)
+    class_symbols = sorted(class_prices.get_column("symbol").unique().to_list())
+    chosen = _select_symbols(class_symbols, symbols, asset_class)
+    columns, series = _class_columns(class_prices, bronze.user_series)
+    requested = {
+        "technical": list(cfg.features.technical),
+        "sentiment": list(cfg.features.sentiment),
+        "macro": list(cfg.features.macro),
+        "regime": list(cfg.features.regime),
+    }
+    specs = resolve_features(requested, asset_class, columns, series, cfg.features.include_user_series)
+    for spec in specs:
+        if spec.kind in RELEASE_KEY:
+            release_lag(spec.kind, cfg.release_lag_days)
+    calendar = class_prices.select("date").unique().sort("date")
+    if start is not None:
+        calendar = calendar.filter(pl.col("date") >= start)
+    dates = calendar.get_column("date").to_numpy().astype("datetime64[D]")
+    split_bounds = compute_split_bounds(dates, cfg.splits, window)
+    reference, reference_key = _reference(cache, pending)
+    pending.flush(cache)
+
+    silver_key = fingerprint("silver", LAYER_VERSION, bronze_key, asset_class, cfg.ffill_limit, cfg.end)
+    gold_key = fingerprint("gold", LAYER_VERSION, silver_key, reference_key, window, _feature_config(specs, cfg))
+    table, meta = cache.read("gold", gold_key), cache.read_meta("gold", gold_key)
+    if table is None or meta is None:
+        silver = cache.read("silver", silver_key)
+        if silver is None:
+            silver = build_silver(class_prices.drop("asset_class"), cfg.ffill_limit)
+            cache.write("silver", silver_key, silver)
+        gold = build_gold(silver, reference, specs, cfg.release_lag_days, cfg.macro_max_age_days, start, split_bounds)
+        table, meta = gold.table, gold.meta
+        cache.write("gold", gold_key, table, meta)
+    market_key = fingerprint("market", gold_key, chosen, cfg.features.clip)
+    market = to_market_data(table, meta, asset_class, chosen, cfg.features.clip, market_key)
+    if not np.array_equal(market.dates, dates):
+        raise RuntimeError("Gold calendar differs from the calendar the splits were computed on")
+    return market

@@ -1,0 +1,91 @@
+"""Seeded regime-switching market, for tests and for users without data.
+
+A shared two-state Markov regime (calm / turbulent) sets drift and volatility; each asset loads on a market
+and a class factor plus idiosyncratic noise. With `signal_strength = k > 0` the column `signal` (published at
+the close of t) carries a share k of the standardised shock of the return from t to t + 1:
+`r[t+1] = mu + sigma * (k * signal[t] + sqrt(1 - k^2) * noise[t+1])`, so corr(signal[t], r[t+1]) ~ k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from hierl.config.data import SyntheticConfig
+from hierl.data.errors import DataError
+
+START_DATE = "2000-01-03"
+CALM, TURBULENT = 0, 1
+STAY_PROBABILITY = np.array([0.99, 0.95])
+DAILY_DRIFT = np.array([0.0004, -0.0006])
+DAILY_VOL = np.array([0.01, 0.022])
+
+
+def check_synthetic(cfg: SyntheticConfig) -> None:
+    if cfg.n_assets < 1 or cfg.n_days < 2:
+        raise DataError(f"data.synthetic needs n_assets >= 1 and n_days >= 2; got {cfg.n_assets}, {cfg.n_days}.")
+    if not cfg.asset_classes or cfg.n_assets < len(cfg.asset_classes):
+        raise DataError(
+            f"data.synthetic.asset_classes={list(cfg.asset_classes)} needs at least one asset per class; "
+            f"n_assets={cfg.n_assets}."
+        )
+    if len(set(cfg.asset_classes)) != len(cfg.asset_classes):
+        raise DataError(f"data.synthetic.asset_classes={list(cfg.asset_classes)} repeats a class name.")
+    if not 0.0 <= cfg.signal_strength <= 1.0:
+        raise DataError(f"data.synthetic.signal_strength={cfg.signal_strength} must lie in [0, 1].")
+
+
+def _regimes(rng: np.random.Generator, n_days: int) -> np.ndarray:
+    states = np.empty(n_days, dtype=np.int64)
+    states[0] = CALM
+    switches = rng.random(n_days)
+    for day in range(1, n_days):  # a Markov chain is sequential by nature
+        previous = states[day - 1]
+        states[day] = previous if switches[day] < STAY_PROBABILITY[previous] else 1 - previous
+    return states
+
+
+def generate_synthetic(cfg: SyntheticConfig) -> pl.DataFrame:
+    """Long OHLCV table with `asset_class` and `signal` columns; identical for identical configs."""
+    check_synthetic(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    n_days, n_assets = cfg.n_days, cfg.n_assets
+    classes = np.arange(n_assets) % len(cfg.asset_classes)
+    regimes = _regimes(rng, n_days)
+    beta = rng.uniform(0.5, 1.5, n_assets)
+    class_loading = rng.uniform(0.2, 0.6, n_assets)
+    vol_scale = rng.uniform(0.7, 1.3, n_assets)
+    market = rng.standard_normal(n_days)[:, None]
+    class_factor = rng.standard_normal((n_days, len(cfg.asset_classes)))[:, classes]
+    idio = rng.standard_normal((n_days, n_assets))
+    shock = (beta * market + class_loading * class_factor + idio) / np.sqrt(beta**2 + class_loading**2 + 1.0)
+    signal = rng.standard_normal((n_days, n_assets))
+    strength = cfg.signal_strength
+    predictable = np.zeros_like(shock)
+    predictable[1:] = signal[:-1]
+    standardised = strength * predictable + np.sqrt(1.0 - strength**2) * shock
+    sigma = DAILY_VOL[regimes][:, None] * vol_scale
+    returns = np.clip(DAILY_DRIFT[regimes][:, None] + sigma * standardised, -0.5, 0.5)
+    returns[0] = 0.0
+    close = 100.0 * np.cumprod(1.0 + returns, axis=0)
+    previous_close = np.vstack([close[:1], close[:-1]])
+    open_ = previous_close * np.exp(0.2 * sigma * rng.standard_normal((n_days, n_assets)))
+    high = np.maximum(open_, close) * np.exp(0.5 * sigma * np.abs(rng.standard_normal((n_days, n_assets))))
+    low = np.minimum(open_, close) * np.exp(-0.5 * sigma * np.abs(rng.standard_normal((n_days, n_assets))))
+    volume = np.exp(13.0 + 0.3 * rng.standard_normal((n_days, n_assets)) + 5.0 * np.abs(returns))
+    dates = np.busday_offset(START_DATE, np.arange(n_days), roll="forward").astype("datetime64[D]")
+    names = np.array([f"{cfg.asset_classes[c][:3].upper()}{i:03d}" for i, c in enumerate(classes)])
+    class_names = np.array(cfg.asset_classes)[classes]
+    return pl.DataFrame(
+        {
+            "date": np.repeat(dates, n_assets),
+            "symbol": np.tile(names, n_days),
+            "asset_class": np.tile(class_names, n_days),
+            "close": close.ravel(),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "volume": volume.ravel(),
+            "signal": signal.ravel(),
+        }
+    ).with_columns(pl.col("date").cast(pl.Date))

@@ -1,0 +1,1 @@
+"""Environments: the numpy market core, the single-asset TradingEnv and its vectorised form."""

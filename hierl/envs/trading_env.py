@@ -1,0 +1,182 @@
+"""A single-asset trading env: one episode trades one asset of a class, with the shared market accounting."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.data.market import MarketData
+from hierl.envs.episodes import (
+    CONTEXT_NAMES,
+    MIN_NAV_RATIO,
+    EnvSetupError,
+    check_market,
+    cost_model,
+    episode_layout,
+    validate_env_config,
+)
+from hierl.envs.market_core import step_single_asset
+from hierl.rewards.composite import RewardFunction
+
+
+class TradingEnv(gymnasium.Env):
+    """Trade one asset of `market` inside the `split` block; the action is the target position.
+
+    Observation (float32, length `window * F + 4`): the features of rows t - window + 1 .. t of the episode's
+    asset, time-major (row by row, F features each), then the context
+        [position / max_leverage, drawdown, log(nav / episode initial nav), tradable],
+    where position is the weight held going into the decision (drifted since the last trade), drawdown is
+    1 - nav / peak nav of the episode, and tradable is 1.0 when the asset has a price at t (else 0.0: the
+    position is then forced to 0).
+
+    Action: Box[-1, 1] of shape (1,); target position = clip(action) * max_leverage, in fractions of NAV.
+
+    Step at decision row t: trade from the drifted weight to the target at the close of t (paying
+    cost_bps + slippage_bps per unit traded and borrow on a short), earn `returns[t + 1]` on the position and
+    the cash rate on the rest (see `market_core.step_single_asset`). `info` holds `row`, `position`,
+    `net_return`, `turnover`, `cost`, `nav` and `reward/<term>` for each active reward term (contributions that
+    add up to the reward).
+
+    Training mode (`symbol_index` None): each reset draws an asset with data in the block and a start row;
+    `reset(options={"symbol_index": i, "start_row": t})` pins both. The episode is truncated after
+    `episode_length` steps or at the end of the block, and terminated if the NAV reaches 0.
+    Evaluation mode: the whole block for `symbol_index`, from the first row with a full window, with no
+    randomness. `decision_rows` lists the rows of the current episode's decisions, in order.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium reads it from the class)
+
+    def __init__(
+        self,
+        market: MarketData,
+        split: str,
+        env_cfg: EnvConfig,
+        reward_cfg: RewardConfig,
+        *,
+        symbol_index: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        validate_env_config(env_cfg)
+        self._reward = RewardFunction(reward_cfg)
+        self.market = market
+        self.split = split
+        self.env_cfg = env_cfg
+        self.symbol_index = symbol_index
+        self._layout = episode_layout(market, split, env_cfg)
+        if symbol_index is not None:
+            self._layout.check_start(symbol_index, self._layout.first_row, market.n_assets)
+        elif len(self._layout.tradable_assets) == 0:
+            raise EnvSetupError(f"no symbol of {market.asset_class!r} has a price in the {split!r} block")
+        check_market(market)
+        self._n_features = market.n_features
+        costs = cost_model(env_cfg)
+        self._trade_rate = costs.trade_rate
+        self._borrow_rate = costs.borrow_rate_daily
+        self._max_leverage = float(env_cfg.max_leverage)
+        self._window = env_cfg.window
+        self._window_size = env_cfg.window * self._n_features
+        self._obs_size = self._window_size + len(CONTEXT_NAMES)
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(self._obs_size,), dtype=np.float32)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        super().reset(seed=seed)
+        self.decision_rows = np.arange(self._layout.first_row, self._layout.last_row + 1)
+        self._start_episode(symbol_index or 0, self._layout.first_row, self._layout.last_row)
+
+    @property
+    def current_symbol_index(self) -> int:
+        """Index (into `market.symbols`) of the asset traded in the current episode."""
+        return self._asset
+
+    def _start_episode(self, asset: int, start_row: int, end_row: int) -> None:
+        # Only the rows of this episode are copied, once per reset: the features of one asset as one contiguous
+        # run (a window is then a plain slice), the rest as Python lists, whose items make float arithmetic
+        # several times faster than numpy scalars do. Envs of one class therefore share the market's history.
+        self._asset = asset
+        self._start_row = start_row
+        self._end_row = end_row
+        self._row = start_row
+        first_window_row = start_row - self.env_cfg.window + 1
+        self._features = np.ascontiguousarray(
+            self.market.features[first_window_row : end_row + 2, asset], dtype=np.float32
+        ).reshape(-1)
+        self._returns = self.market.returns[start_row : end_row + 2, asset].tolist()
+        self._cash = self.market.cash_return[start_row : end_row + 2].tolist()
+        self._mask = self.market.mask[start_row : end_row + 2, asset].tolist()
+        self._done = False
+        self._weight = 0.0
+        self._nav = float(self.env_cfg.initial_nav)
+        self._peak = self._nav
+        self._drawdown = 0.0
+        self._reward.reset()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if self.symbol_index is not None:
+            if options:
+                raise EnvSetupError("an evaluation-mode TradingEnv always runs the whole block; drop `options`")
+            self._start_episode(self.symbol_index, self._layout.first_row, self._layout.last_row)
+            return self._observation(), {"row": self._row}
+        if options and ("symbol_index" in options or "start_row" in options):
+            asset = int(options.get("symbol_index", 0))
+            start_row = int(options.get("start_row", self._layout.first_row))
+            self._layout.check_start(asset, start_row, self.market.n_assets)
+        else:
+            asset, start_row = self._layout.sample(self.np_random)
+        end_row = self._layout.end_row(start_row)
+        self.decision_rows = np.arange(start_row, end_row + 1)
+        self._start_episode(asset, start_row, end_row)
+        return self._observation(), {"row": self._row}
+
+    def _observation(self) -> np.ndarray:
+        # The episode's feature copy starts at row start_row - window + 1, so the window ends window rows in.
+        stop = (self._row - self._start_row + self._window) * self._n_features
+        obs = np.empty(self._obs_size, dtype=np.float32)
+        obs[: self._window_size] = self._features[stop - self._window_size : stop]
+        ratio = self._nav / self.env_cfg.initial_nav
+        k = self._row - self._start_row
+        obs[self._window_size] = self._weight / self._max_leverage
+        obs[self._window_size + 1] = self._drawdown
+        obs[self._window_size + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
+        obs[self._window_size + 3] = 1.0 if self._mask[k] else 0.0
+        return obs
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("the episode has ended; call reset() before step()")
+        fraction = float(action[0])
+        if not math.isfinite(fraction):
+            raise ValueError(f"action {action!r} is not finite")
+        fraction = 1.0 if fraction > 1.0 else (-1.0 if fraction < -1.0 else fraction)
+        k = self._row - self._start_row
+        target = fraction * self._max_leverage if self._mask[k] else 0.0
+        next_return = self._returns[k + 1]
+        next_cash = self._cash[k + 1]
+        net_return, turnover, cost, weight_after = step_single_asset(
+            self._weight, target, next_return, next_cash, self._trade_rate, self._borrow_rate
+        )
+        nav = self._nav * (1.0 + net_return)
+        if nav > self._peak:
+            self._peak = nav
+        self._drawdown = 1.0 - nav / self._peak
+        info: dict[str, Any] = {
+            "row": self._row,
+            "position": target,
+            "net_return": net_return,
+            "turnover": turnover,
+            "cost": cost,
+            "nav": nav,
+        }
+        reward = self._reward(net_return, next_cash, turnover, self._drawdown, info)
+        self._nav = nav
+        self._weight = weight_after
+        self._row += 1
+        terminated = nav <= 0.0
+        truncated = not terminated and self._row > self._end_row
+        self._done = terminated or truncated
+        return self._observation(), reward, terminated, truncated, info

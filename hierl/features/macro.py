@@ -1,0 +1,71 @@
+"""Monthly macro features (core CPI inflation, credit spread, Fama-French factor returns), each published
+`release_lag_days[series]` days after its reference month ends."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from hierl.data.errors import DataError
+from hierl.features.releases import monthly_published
+
+# feature name -> release-lag key of the series it comes from
+RELEASE_KEY = {
+    "cpi_yoy": "core_cpi",
+    "credit_spread": "credit_spread",
+    "credit_spread_change": "credit_spread",
+    "ff_mkt": "fama_french",
+    "ff_smb": "fama_french",
+    "ff_hml": "fama_french",
+}
+
+
+def _series(reference: pl.DataFrame, name: str) -> pl.DataFrame:
+    return reference.filter(pl.col("series") == name).select("period", pl.col("value").alias(name)).sort("period")
+
+
+def _monthly_values(reference: pl.DataFrame, feature: str) -> pl.DataFrame:
+    """Value of a macro feature per reference month, before any publication logic."""
+    if feature == "cpi_yoy":
+        cpi = _series(reference, "core_cpi")
+        return cpi.select("period", (pl.col("core_cpi") / pl.col("core_cpi").shift(12) - 1.0).alias(feature))
+    if feature in ("credit_spread", "credit_spread_change"):
+        yields = _series(reference, "baa").join(_series(reference, "aaa"), on="period", how="inner")
+        spread = (pl.col("baa") - pl.col("aaa")) / 100.0
+        value = spread if feature == "credit_spread" else spread.diff()
+        return yields.sort("period").select("period", value.alias(feature))
+    factor = {"ff_mkt": "ff_mkt", "ff_smb": "ff_smb", "ff_hml": "ff_hml"}[feature]
+    return _series(reference, factor).select("period", (pl.col(factor) / 100.0).alias(feature))
+
+
+def release_lag(feature: str, release_lag_days: dict[str, int]) -> int:
+    key = RELEASE_KEY[feature]
+    if key not in release_lag_days:
+        raise DataError(
+            f"feature {feature!r} needs data.release_lag_days[{key!r}] (days after the reference month ends "
+            f"until the figure is published); it has keys {sorted(release_lag_days)}."
+        )
+    lag = release_lag_days[key]
+    if lag < 0:
+        raise DataError(f"data.release_lag_days[{key!r}] = {lag} is negative; a figure cannot be known early.")
+    return lag
+
+
+def monthly_releases(reference: pl.DataFrame, feature: str, release_lag_days: dict[str, int]) -> pl.DataFrame:
+    """Columns `published` (Date) and the feature, one row per reference month with a defined value."""
+    lag = release_lag(feature, release_lag_days)
+    values = _monthly_values(reference, feature).filter(pl.col(feature).is_not_null())
+    return values.select(monthly_published(pl.col("period"), lag).alias("published"), feature)
+
+
+def daily_cash_return(calendar: pl.DataFrame, reference: pl.DataFrame) -> pl.DataFrame:
+    """Daily cash return from the Fama-French risk-free rate.
+
+    RF is the one-month T-bill return of month m, known at the start of m (the bill is bought then), so it is
+    applied to the days of m at 21 trading days a month; 0 where the rate is unknown. `cash_return` on date t
+    is the return of cash from the previous row to t.
+    """
+    rf = _series(reference, "ff_rf")
+    daily = rf.select("period", ((1.0 + pl.col("ff_rf") / 100.0) ** (1.0 / 21.0) - 1.0).alias("cash_return"))
+    keyed = calendar.select("date").with_columns(pl.col("date").dt.month_start().alias("period"))
+    joined = keyed.join(daily, on="period", how="left").sort("date")
+    return joined.select("date", pl.col("cash_return").fill_null(0.0))

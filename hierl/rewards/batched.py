@@ -1,0 +1,204 @@
+"""The reward terms of `terms.py` for K episodes stepped together, as numpy arrays of shape [K].
+
+Same formulas, same order of floating-point operations where it matters; a vectorised env uses these so one
+numpy call serves every episode. `reset(which)` restarts the episodes where the boolean mask `which` is True.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from hierl.config.env import RewardConfig
+from hierl.rewards.composite import INFO_PREFIX, RewardConfigError, signed_weights, validate_reward_config
+
+
+class BatchedRewardTerm(Protocol):
+    name: str
+
+    def reset(self, which: np.ndarray) -> None: ...
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray: ...
+
+
+class BatchedReturnTerm:
+    name = "return"
+
+    def __init__(self, excess_over_cash: bool) -> None:
+        self.excess_over_cash = excess_over_cash
+
+    def reset(self, which: np.ndarray) -> None:
+        pass
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        return net_return - cash_return if self.excess_over_cash else net_return.copy()
+
+
+class BatchedVolatilityTerm:
+    """Rolling population std of each episode's last `window` net returns, via ring buffers and running sums."""
+
+    name = "volatility"
+
+    def __init__(self, window: int, n_envs: int) -> None:
+        self.window = window
+        self._buffer = np.zeros((n_envs, window))
+        self._count = np.zeros(n_envs, dtype=np.int64)
+        self._sum = np.zeros(n_envs)
+        self._sum_sq = np.zeros(n_envs)
+        self._envs = np.arange(n_envs)
+
+    def reset(self, which: np.ndarray) -> None:
+        self._buffer[which] = 0.0
+        self._count[which] = 0
+        self._sum[which] = 0.0
+        self._sum_sq[which] = 0.0
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        slot = self._count % self.window
+        # Slots not yet written hold the 0.0 left by `reset`, so subtracting them changes nothing.
+        leaving = self._buffer[self._envs, slot]
+        self._sum -= leaving
+        self._sum_sq -= leaving * leaving
+        self._buffer[self._envs, slot] = net_return
+        self._sum += net_return
+        self._sum_sq += net_return * net_return
+        self._count += 1
+        n = np.minimum(self._count, self.window)
+        mean = self._sum / n
+        variance = np.maximum(self._sum_sq / n - mean * mean, 0.0)
+        return np.where(n >= 2, np.sqrt(variance), 0.0)
+
+
+class BatchedDrawdownTerm:
+    name = "drawdown"
+
+    def __init__(self, n_envs: int) -> None:
+        self._previous = np.zeros(n_envs)
+
+    def reset(self, which: np.ndarray) -> None:
+        self._previous[which] = 0.0
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        increase = drawdown - self._previous
+        self._previous = drawdown.copy()
+        return np.maximum(increase, 0.0)
+
+
+class BatchedTurnoverTerm:
+    name = "turnover"
+
+    def reset(self, which: np.ndarray) -> None:
+        pass
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        return turnover.copy()
+
+
+class BatchedDifferentialSharpeTerm:
+    name = "differential_sharpe"
+    _MIN_VARIANCE = 1e-12
+
+    def __init__(self, eta: float, n_envs: int) -> None:
+        self.eta = eta
+        self._mean = np.zeros(n_envs)
+        self._second_moment = np.zeros(n_envs)
+
+    def reset(self, which: np.ndarray) -> None:
+        self._mean[which] = 0.0
+        self._second_moment[which] = 0.0
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        delta_mean = net_return - self._mean
+        delta_second = net_return * net_return - self._second_moment
+        variance = self._second_moment - self._mean * self._mean
+        valid = variance > self._MIN_VARIANCE
+        safe_variance = np.where(valid, variance, 1.0)
+        value = (self._second_moment * delta_mean - 0.5 * self._mean * delta_second) / safe_variance**1.5
+        self._mean += self.eta * delta_mean
+        self._second_moment += self.eta * delta_second
+        return np.where(valid, value, 0.0)
+
+
+class BatchedCVaRTerm:
+    """Rolling CVaR loss per episode; empty slots hold +inf so a row sort puts the real returns first."""
+
+    name = "cvar"
+
+    def __init__(self, window: int, alpha: float, n_envs: int) -> None:
+        self.window = window
+        self.alpha = alpha
+        self._buffer = np.full((n_envs, window), np.inf)
+        self._count = np.zeros(n_envs, dtype=np.int64)
+        self._envs = np.arange(n_envs)
+
+    def reset(self, which: np.ndarray) -> None:
+        self._buffer[which] = np.inf
+        self._count[which] = 0
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> np.ndarray:
+        self._buffer[self._envs, self._count % self.window] = net_return
+        self._count += 1
+        n = np.minimum(self._count, self.window)
+        # Same rounding guard as `terms.cvar_tail_size`.
+        tail_size = np.maximum(1, np.ceil(self.alpha * n - 1e-9).astype(np.int64))
+        tail_sums = np.cumsum(np.sort(self._buffer, axis=1), axis=1)[self._envs, tail_size - 1]
+        return np.maximum(-tail_sums / tail_size, 0.0)
+
+
+def make_batched_term(name: str, cfg: RewardConfig, n_envs: int) -> BatchedRewardTerm:
+    if name == "return":
+        return BatchedReturnTerm(cfg.excess_return)
+    if name == "volatility":
+        return BatchedVolatilityTerm(cfg.volatility_window, n_envs)
+    if name == "drawdown":
+        return BatchedDrawdownTerm(n_envs)
+    if name == "turnover":
+        return BatchedTurnoverTerm()
+    if name == "differential_sharpe":
+        return BatchedDifferentialSharpeTerm(cfg.dsr_eta, n_envs)
+    if name == "cvar":
+        return BatchedCVaRTerm(cfg.cvar_window, cfg.cvar_alpha, n_envs)
+    raise RewardConfigError(f"unknown reward term {name!r}")
+
+
+class BatchedRewardFunction:
+    """`RewardFunction` for K episodes: returns the [K] rewards and each term's [K] contributions."""
+
+    def __init__(self, cfg: RewardConfig, n_envs: int) -> None:
+        validate_reward_config(cfg)
+        self._terms = [
+            (INFO_PREFIX + name, weight, make_batched_term(name, cfg, n_envs))
+            for name, weight in signed_weights(cfg).items()
+        ]
+        self.info_keys = tuple(key for key, _, _ in self._terms)
+        self.n_envs = n_envs
+
+    def reset(self, which: np.ndarray) -> None:
+        for _, _, term in self._terms:
+            term.reset(which)
+
+    def __call__(
+        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        total = np.zeros(self.n_envs)
+        contributions = {}
+        for key, weight, term in self._terms:
+            contribution = weight * term(net_return, cash_return, turnover, drawdown)
+            contributions[key] = contribution
+            total += contribution
+        return total, contributions

@@ -1,0 +1,107 @@
+"""The reward of an env step: a weighted sum of terms built from `RewardConfig`, each reported separately."""
+
+from __future__ import annotations
+
+import math
+
+from hierl.config.env import RewardConfig
+from hierl.rewards.terms import (
+    CVaRTerm,
+    DifferentialSharpeTerm,
+    DrawdownTerm,
+    ReturnTerm,
+    RewardTerm,
+    TurnoverTerm,
+    VolatilityTerm,
+)
+
+INFO_PREFIX = "reward/"
+
+
+class RewardConfigError(ValueError):
+    """A reward config value that cannot produce a meaningful reward."""
+
+
+def validate_reward_config(cfg: RewardConfig) -> None:
+    """Raise one `RewardConfigError` naming the field and the fix, before any episode runs."""
+    for field_name in ("return_weight", "differential_sharpe_weight", "scale"):
+        value = getattr(cfg, field_name)
+        if not math.isfinite(value):
+            raise RewardConfigError(f"reward.{field_name}={value} must be a finite number")
+    for field_name in ("volatility_penalty", "drawdown_penalty", "turnover_penalty", "cvar_penalty"):
+        value = getattr(cfg, field_name)
+        if not (math.isfinite(value) and value >= 0.0):
+            raise RewardConfigError(
+                f"reward.{field_name}={value}: penalties are subtracted from the reward, "
+                "so use a finite value >= 0 (0 switches the term off)"
+            )
+    if cfg.volatility_window < 2:
+        raise RewardConfigError(
+            f"reward.volatility_window={cfg.volatility_window}: a standard deviation needs at least 2 returns"
+        )
+    if not 0.0 < cfg.dsr_eta < 1.0:
+        raise RewardConfigError(f"reward.dsr_eta={cfg.dsr_eta} must lie in (0, 1), e.g. 0.01")
+    if not 0.0 < cfg.cvar_alpha < 1.0:
+        raise RewardConfigError(f"reward.cvar_alpha={cfg.cvar_alpha} must lie in (0, 1), e.g. 0.05")
+    if cfg.cvar_window < 1:
+        raise RewardConfigError(f"reward.cvar_window={cfg.cvar_window} must be at least 1")
+
+
+def signed_weights(cfg: RewardConfig) -> dict[str, float]:
+    """Coefficient of each term in the reward, scale included; penalties carry a minus sign.
+
+    Terms with a zero weight are left out, so they cost nothing and do not appear in `info`.
+    """
+    weights = {
+        "return": cfg.return_weight,
+        "volatility": -cfg.volatility_penalty,
+        "drawdown": -cfg.drawdown_penalty,
+        "turnover": -cfg.turnover_penalty,
+        "differential_sharpe": cfg.differential_sharpe_weight,
+        "cvar": -cfg.cvar_penalty,
+    }
+    return {name: cfg.scale * weight for name, weight in weights.items() if weight != 0.0}
+
+
+def make_term(name: str, cfg: RewardConfig) -> RewardTerm:
+    """The episode-level term object called `name`."""
+    if name == "return":
+        return ReturnTerm(excess_over_cash=cfg.excess_return)
+    if name == "volatility":
+        return VolatilityTerm(cfg.volatility_window)
+    if name == "drawdown":
+        return DrawdownTerm()
+    if name == "turnover":
+        return TurnoverTerm()
+    if name == "differential_sharpe":
+        return DifferentialSharpeTerm(cfg.dsr_eta)
+    if name == "cvar":
+        return CVaRTerm(cfg.cvar_window, cfg.cvar_alpha)
+    raise RewardConfigError(f"unknown reward term {name!r}")
+
+
+class RewardFunction:
+    """scale * sum(weight_i * term_i) over the active terms of one episode.
+
+    `info_keys` are `reward/<term>`; each holds that term's contribution (scale and sign included), so the
+    values in `info` add up to the reward.
+    """
+
+    def __init__(self, cfg: RewardConfig) -> None:
+        validate_reward_config(cfg)
+        weights = signed_weights(cfg)
+        self._terms = [(INFO_PREFIX + name, weight, make_term(name, cfg)) for name, weight in weights.items()]
+        self.info_keys = tuple(key for key, _, _ in self._terms)
+
+    def reset(self) -> None:
+        for _, _, term in self._terms:
+            term.reset()
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float, info: dict) -> float:
+        """The reward of one step; writes each term's contribution into `info`."""
+        total = 0.0
+        for key, weight, term in self._terms:
+            contribution = weight * term(net_return, cash_return, turnover, drawdown)
+            info[key] = contribution
+            total += contribution
+        return total

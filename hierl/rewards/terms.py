@@ -1,0 +1,167 @@
+"""Reward terms of one episode, each a small stateful object with one job.
+
+Every term sees the same per-step facts, as plain floats: the step's net return (costs included), the cash
+return of the same period, the turnover traded and the episode drawdown after the step. Terms are causal: a
+value at step k uses only steps 0..k of the current episode. They run on Python floats because an env step
+calls each of them once, and numpy on scalars would cost more than the whole accounting.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from typing import Protocol
+
+
+def cvar_tail_size(alpha: float, n_returns: int) -> int:
+    """Number of worst returns averaged by the CVaR: ceil(alpha * n), at least 1.
+
+    The small tolerance keeps float products like 0.05 * 60 = 3.0000000000000004 from rounding up.
+    """
+    return max(1, math.ceil(alpha * n_returns - 1e-9))
+
+
+class RewardTerm(Protocol):
+    """One additive component of the reward; `reset` starts a new episode."""
+
+    name: str
+
+    def reset(self) -> None: ...
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float: ...
+
+
+class ReturnTerm:
+    """The net return of the step, optionally in excess of cash so that holding cash scores zero."""
+
+    name = "return"
+
+    def __init__(self, excess_over_cash: bool = False) -> None:
+        self.excess_over_cash = excess_over_cash
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        return net_return - cash_return if self.excess_over_cash else net_return
+
+
+class VolatilityTerm:
+    """Population standard deviation of the last `window` net returns of the episode (0 before two returns).
+
+    A ring buffer with running sums keeps the step O(1) whatever the window.
+    """
+
+    name = "volatility"
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.reset()
+
+    def reset(self) -> None:
+        self._buffer = [0.0] * self.window
+        self._count = 0
+        self._sum = 0.0
+        self._sum_sq = 0.0
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        slot = self._count % self.window
+        if self._count >= self.window:
+            leaving = self._buffer[slot]
+            self._sum -= leaving
+            self._sum_sq -= leaving * leaving
+        self._buffer[slot] = net_return
+        self._sum += net_return
+        self._sum_sq += net_return * net_return
+        self._count += 1
+        n = min(self._count, self.window)
+        if n < 2:
+            return 0.0
+        mean = self._sum / n
+        return math.sqrt(max(self._sum_sq / n - mean * mean, 0.0))
+
+
+class DrawdownTerm:
+    """How much the step deepened the episode drawdown; recoveries score zero rather than a bonus."""
+
+    name = "drawdown"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous = 0.0
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        increase = drawdown - self._previous
+        self._previous = drawdown
+        return increase if increase > 0.0 else 0.0
+
+
+class TurnoverTerm:
+    """Notional traded in the step, as a fraction of NAV (the costs themselves are already in the return)."""
+
+    name = "turnover"
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        return turnover
+
+
+class DifferentialSharpeTerm:
+    """Differential Sharpe ratio (Moody & Saffell, 1998): the first-order effect of this step on an
+    exponentially weighted Sharpe ratio with adaptation rate `eta`.
+
+    With moving moments A (mean) and B (second moment) before the step and R the net return,
+    D = (B dA - A dB / 2) / (B - A^2)^(3/2), dA = R - A, dB = R^2 - B; then A += eta dA, B += eta dB.
+    D is 0 while the moving variance is still (numerically) zero, i.e. on the first step of an episode.
+    """
+
+    name = "differential_sharpe"
+    _MIN_VARIANCE = 1e-12
+
+    def __init__(self, eta: float) -> None:
+        self.eta = eta
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean = 0.0
+        self._second_moment = 0.0
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        delta_mean = net_return - self._mean
+        delta_second = net_return * net_return - self._second_moment
+        variance = self._second_moment - self._mean * self._mean
+        value = 0.0
+        if variance > self._MIN_VARIANCE:
+            value = (self._second_moment * delta_mean - 0.5 * self._mean * delta_second) / variance**1.5
+        self._mean += self.eta * delta_mean
+        self._second_moment += self.eta * delta_second
+        return value
+
+
+class CVaRTerm:
+    """Rolling conditional value at risk of the episode's net returns, as a positive loss (0 when the tail gains).
+
+    Over the last n <= `window` returns, the mean of the ceil(alpha * n) worst ones, negated and floored at 0.
+    """
+
+    name = "cvar"
+
+    def __init__(self, window: int, alpha: float) -> None:
+        self.window = window
+        self.alpha = alpha
+        self.reset()
+
+    def reset(self) -> None:
+        self._recent: deque[float] = deque(maxlen=self.window)
+
+    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+        self._recent.append(net_return)
+        tail_size = cvar_tail_size(self.alpha, len(self._recent))
+        tail = heapq.nsmallest(tail_size, self._recent)
+        loss = -sum(tail) / tail_size
+        return loss if loss > 0.0 else 0.0

@@ -1,0 +1,34 @@
+"""The safety gate: hard risk limits every policy must meet before it is fine-tuned or reported."""
+
+from hierl.safety.gate import apply_safety_gate
+from hierl.safety.limits import limits_for_class, portfolio_limits, validate_safety_config
+from hierl.safety.report import (
+    SAFETY_REPORT_FILE,
+    SafetyReport,
+    SafetyViolationError,
+    Violation,
+    enforce,
+    write_safety_report,
+)
+from hierl.safety.sectors import UNKNOWN_SECTOR, SectorTable, load_sector_table, load_sectors, sector_of
+from hierl.safety.validator import SafetyInputError, SafetyValidator
+
+__all__ = [
+    "SAFETY_REPORT_FILE",
+    "UNKNOWN_SECTOR",
+    "SafetyInputError",
+    "SafetyReport",
+    "SafetyValidator",
+    "SafetyViolationError",
+    "SectorTable",
+    "Violation",
+    "apply_safety_gate",
+    "enforce",
+    "limits_for_class",
+    "load_sector_table",
+    "load_sectors",
+    "portfolio_limits",
+    "sector_of",
+    "validate_safety_config",
+    "write_safety_report",
+]

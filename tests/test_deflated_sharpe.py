@@ -1,0 +1,178 @@
+"""Deflated Sharpe ratio against the paper's worked example, closed forms written out here, and its properties."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from itertools import pairwise
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hierl.evaluation.deflated_sharpe import (
+    DeflatedSharpeInputError,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    per_period_sharpe,
+    probabilistic_sharpe_ratio,
+)
+
+STANDARD = NormalDist()
+GAMMA = 0.5772156649015329
+
+
+def phi(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def psr_by_hand(sharpe: float, benchmark: float, n_obs: int, skew: float, kurtosis: float) -> float:
+    standard_error = math.sqrt((1.0 - skew * sharpe + 0.25 * (kurtosis - 1.0) * sharpe * sharpe) / (n_obs - 1))
+    return phi((sharpe - benchmark) / standard_error)
+
+
+def expected_max_by_hand(n_trials: int, variance: float) -> float:
+    first = STANDARD.inv_cdf(1.0 - 1.0 / n_trials)
+    second = STANDARD.inv_cdf(1.0 - math.exp(-1.0) / n_trials)
+    return math.sqrt(variance) * (first + GAMMA * (second - first))
+
+
+def dsr_by_hand(returns: list[float], trial_sharpes: list[float]) -> float:
+    n = len(returns)
+    mean = sum(returns) / n
+    deviations = [r - mean for r in returns]
+    m2 = sum(d**2 for d in deviations) / n
+    m3 = sum(d**3 for d in deviations) / n
+    m4 = sum(d**4 for d in deviations) / n
+    sharpe = mean / statistics.stdev(returns)
+    benchmark = expected_max_by_hand(len(trial_sharpes), statistics.variance(trial_sharpes))
+    return psr_by_hand(sharpe, benchmark, n, m3 / m2**1.5, m4 / m2**2)
+
+
+def test_worked_example_of_bailey_and_lopez_de_prado() -> None:
+    # 100 trials, annualised Sharpe variance 1/2, best annualised Sharpe 2.5 over 5 years of daily returns,
+    # skew -3, kurtosis 10: the paper reports a threshold of 0.1132 per day and DSR = 0.9004.
+    days = 250
+    threshold = expected_max_sharpe(100, 0.5 / days)
+    assert threshold == pytest.approx(0.1132, abs=5e-5)
+    assert threshold == pytest.approx(expected_max_by_hand(100, 0.5 / days), rel=1e-12)
+    dsr = probabilistic_sharpe_ratio(2.5 / math.sqrt(days), threshold, 1250, -3.0, 10.0)
+    assert dsr == pytest.approx(0.9004, abs=5e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sharpe=st.floats(-0.5, 0.5),
+    benchmark=st.floats(-0.5, 0.5),
+    n_obs=st.integers(2, 5000),
+    skew=st.floats(-2.0, 2.0),
+    excess=st.floats(0.0, 20.0),
+)
+def test_psr_matches_the_closed_form(sharpe: float, benchmark: float, n_obs: int, skew: float, excess: float) -> None:
+    kurtosis = 1.0 + skew**2 + excess  # every real distribution has kurtosis >= 1 + skew^2
+    expected = psr_by_hand(sharpe, benchmark, n_obs, skew, kurtosis)
+    assert probabilistic_sharpe_ratio(sharpe, benchmark, n_obs, skew, kurtosis) == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sharpe=st.floats(-1.0, 1.0), n_obs=st.integers(2, 10_000), skew=st.floats(-3.0, 3.0))
+def test_psr_is_one_half_when_the_estimate_equals_the_benchmark(sharpe: float, n_obs: int, skew: float) -> None:
+    assert probabilistic_sharpe_ratio(sharpe, sharpe, n_obs, skew, 2.0 + skew**2) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_psr_grows_with_the_track_record_when_the_estimate_beats_the_benchmark() -> None:
+    values = [probabilistic_sharpe_ratio(0.08, 0.02, n, -0.5, 6.0) for n in (20, 100, 500, 2500)]
+    assert values == sorted(values) and len(set(values)) == 4
+    assert values[-1] > 0.99
+
+
+def test_negative_skew_and_fat_tails_lower_the_psr() -> None:
+    normal = probabilistic_sharpe_ratio(0.1, 0.0, 250, 0.0, 3.0)
+    crashy = probabilistic_sharpe_ratio(0.1, 0.0, 250, -2.0, 12.0)
+    assert crashy < normal
+
+
+def test_expected_max_sharpe_matches_simulated_maxima_of_null_trials() -> None:
+    rng = np.random.default_rng(11)
+    sigma = 0.05
+    for n_trials in (10, 100):
+        maxima = rng.normal(0.0, sigma, size=(20_000, n_trials)).max(axis=1)
+        # The false-strategy theorem is an approximation; it is within a few percent for these N.
+        assert expected_max_sharpe(n_trials, sigma**2) == pytest.approx(maxima.mean(), rel=0.03)
+
+
+def test_expected_max_sharpe_grows_with_trials_and_scales_with_the_spread() -> None:
+    values = [expected_max_sharpe(n, 0.01) for n in range(2, 200)]
+    assert all(a < b for a, b in pairwise(values))
+    assert expected_max_sharpe(50, 0.04) == pytest.approx(2.0 * expected_max_sharpe(50, 0.01), rel=1e-12)
+    assert expected_max_sharpe(1, 0.04) == 0.0
+    assert expected_max_sharpe(30, 0.0) == 0.0
+
+
+def returns_with(seed: int, n: int = 400, drift: float = 0.0006) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Student-t noise: skewed and fat-tailed enough for the moments to matter.
+    return drift + 0.01 * rng.standard_t(5, size=n) - 0.002 * rng.exponential(size=n)
+
+
+def test_dsr_matches_an_independent_computation_from_returns() -> None:
+    returns = returns_with(3)
+    trials = np.array([per_period_sharpe(returns_with(seed)) for seed in range(3, 10)])
+    expected = dsr_by_hand(returns.tolist(), trials.tolist())
+    assert deflated_sharpe_ratio(returns, trials) == pytest.approx(expected, rel=1e-10)
+    assert 0.0 < expected < 1.0
+
+
+def test_dsr_with_one_trial_is_the_psr_against_zero() -> None:
+    returns = returns_with(4)
+    values = returns.tolist()
+    n = len(values)
+    mean = sum(values) / n
+    m2 = sum((v - mean) ** 2 for v in values) / n
+    skew = sum((v - mean) ** 3 for v in values) / n / m2**1.5
+    kurtosis = sum((v - mean) ** 4 for v in values) / n / m2**2
+    expected = psr_by_hand(mean / statistics.stdev(values), 0.0, n, skew, kurtosis)
+    assert deflated_sharpe_ratio(returns, np.array([0.3])) == pytest.approx(expected, rel=1e-10)
+
+
+def test_dsr_falls_as_the_number_of_trials_grows_with_the_same_spread() -> None:
+    returns = returns_with(5)
+    dsrs = []
+    for n_trials in range(2, 60):
+        grid = np.linspace(-1.0, 1.0, n_trials)
+        trials = (grid - grid.mean()) / grid.std(ddof=1) * 0.03  # sample variance 0.03^2 for every N
+        dsrs.append(deflated_sharpe_ratio(returns, trials))
+    assert all(a > b for a, b in pairwise(dsrs))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), spread=st.floats(0.001, 0.2), n_trials=st.integers(2, 500))
+def test_deflation_never_raises_the_psr_against_zero(seed: int, spread: float, n_trials: int) -> None:
+    returns = returns_with(seed, n=120)
+    trials = np.random.default_rng(seed).normal(0.0, spread, size=n_trials)
+    undeflated = deflated_sharpe_ratio(returns, np.array([0.0]))
+    assert deflated_sharpe_ratio(returns, trials) <= undeflated + 1e-15
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 1, 0.0, 3.0), "n_obs"),
+        (lambda: probabilistic_sharpe_ratio(math.nan, 0.0, 100, 0.0, 3.0), "sharpe"),
+        # Excess kurtosis passed where Pearson's is expected makes the variance negative.
+        (lambda: probabilistic_sharpe_ratio(2.0, 0.0, 100, 0.0, -2.0), "Pearson"),
+        (lambda: expected_max_sharpe(0, 0.01), "n_trials"),
+        (lambda: expected_max_sharpe(10, -0.01), "sharpe_variance"),
+        (lambda: deflated_sharpe_ratio(np.full(50, 0.001), np.array([0.1, 0.2])), "do not vary"),
+        (lambda: deflated_sharpe_ratio(np.array([0.01]), np.array([0.1, 0.2])), "at least 2"),
+        (lambda: deflated_sharpe_ratio(np.array([0.01, np.nan, 0.02]), np.array([0.1, 0.2])), "NaN"),
+        (lambda: deflated_sharpe_ratio(returns_with(1), np.array([])), "non-empty"),
+        (lambda: deflated_sharpe_ratio(returns_with(1), np.array([0.1, np.inf])), "trial_sharpes"),
+    ],
+)
+def test_bad_inputs_raise_one_clear_error(call: Callable[[], float], message: str) -> None:
+    with pytest.raises(DeflatedSharpeInputError, match=message):
+        call()

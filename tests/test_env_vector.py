@@ -1,0 +1,97 @@
+"""TradingVecEnv equals K independent TradingEnvs given the same starts and actions, and works with SB3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from envs_fixtures import make_market
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecMonitor
+
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.envs.episodes import EnvSetupError
+from hierl.envs.trading_env import TradingEnv
+from hierl.envs.vector_env import TradingVecEnv
+
+ENV = EnvConfig(window=6, episode_length=25, max_leverage=1.5, cost_bps=7.0, slippage_bps=1.0)
+REWARD = RewardConfig(
+    drawdown_penalty=0.5,
+    turnover_penalty=0.01,
+    differential_sharpe_weight=0.1,
+    cvar_penalty=0.2,
+    cvar_window=12,
+    volatility_window=7,
+    excess_return=True,
+)
+STARTS = [(0, 5), (1, 40), (2, 77), (0, 60), (1, 5)]
+
+
+def test_vector_env_equals_independent_trading_envs() -> None:
+    mask = np.ones((140, 3), dtype=bool)
+    mask[50:55, 1] = False
+    market = make_market(140, 3, 3, seed=8, mask=mask)
+    vec = TradingVecEnv(market, "train", ENV, REWARD, n_envs=len(STARTS), seed=0)
+    singles = [TradingEnv(market, "train", ENV, REWARD) for _ in STARTS]
+    vec.set_options([{"symbol_index": asset, "start_row": row} for asset, row in STARTS])
+    vec_obs = vec.reset()
+    single_obs = [
+        env.reset(options={"symbol_index": a, "start_row": r})[0] for env, (a, r) in zip(singles, STARTS, strict=True)
+    ]
+    np.testing.assert_array_equal(vec_obs, np.array(single_obs))
+    actions = np.random.default_rng(1).uniform(-1.5, 1.5, size=(ENV.episode_length, len(STARTS), 1))
+    finished = np.zeros(len(STARTS), dtype=bool)
+    for step_actions in actions:
+        vec_obs, vec_rewards, dones, vec_infos = vec.step(step_actions.astype(np.float32))
+        for k in np.flatnonzero(~finished):
+            obs, reward, terminated, truncated, info = singles[k].step(step_actions[k].astype(np.float32))
+            assert dones[k] == (terminated or truncated)
+            if dones[k]:
+                assert vec_infos[k]["TimeLimit.truncated"] == (truncated and not terminated)
+                np.testing.assert_allclose(vec_infos[k]["terminal_observation"], obs, rtol=1e-6, atol=1e-7)
+            else:
+                np.testing.assert_allclose(vec_obs[k], obs, rtol=1e-6, atol=1e-7)
+            assert vec_rewards[k] == pytest.approx(reward, rel=1e-5, abs=1e-6)
+            assert set(vec_infos[k]) - {"terminal_observation", "TimeLimit.truncated"} == set(info)
+            for key, value in info.items():
+                assert vec_infos[k][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        finished |= dones
+    # The short episode (start 77 stops at the block end) and the full-length ones all ended.
+    assert finished.all()
+
+
+def test_ended_episodes_restart_inside_the_block() -> None:
+    market = make_market(140, 3, 2, seed=3)
+    start, stop = market.split_bounds["train"]
+    vec = TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=10), RewardConfig(), n_envs=4, seed=2)
+    vec.reset()
+    episodes = 0
+    for _ in range(60):
+        obs, _, dones, infos = vec.step(np.zeros((4, 1), dtype=np.float32))
+        assert np.isfinite(obs).all()
+        assert all(start + 3 <= info["row"] <= stop - 2 for info in infos)
+        episodes += int(dones.sum())
+        # A fresh episode starts flat with no drawdown.
+        np.testing.assert_array_equal(obs[dones, -4:-1], 0.0)
+    assert episodes == 4 * 6
+
+
+def test_seeded_reset_is_reproducible() -> None:
+    market = make_market(140, 3, 2, seed=3)
+    vec = TradingVecEnv(market, "train", EnvConfig(window=4), RewardConfig(), n_envs=3)
+    vec.seed(11)
+    first = vec.reset()
+    vec.seed(11)
+    np.testing.assert_array_equal(vec.reset(), first)
+
+
+def test_ppo_trains_on_the_vector_env() -> None:
+    market = make_market(140, 3, 2, seed=4)
+    vec = VecMonitor(TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=20), RewardConfig(), n_envs=2))
+    model = PPO("MlpPolicy", vec, n_steps=32, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [8]}, seed=0)
+    model.learn(total_timesteps=64)
+    assert model.num_timesteps == 64
+
+
+def test_zero_envs_is_rejected() -> None:
+    with pytest.raises(EnvSetupError, match="n_envs=0"):
+        TradingVecEnv(make_market(140, 3, 2), "train", EnvConfig(window=4), RewardConfig(), n_envs=0)

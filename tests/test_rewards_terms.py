@@ -1,0 +1,162 @@
+"""Each reward term against an independent formula, and the composition the env reports."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from envs_fixtures import make_market
+
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.envs.trading_env import TradingEnv
+from hierl.rewards.composite import RewardConfigError, RewardFunction
+from hierl.rewards.terms import (
+    CVaRTerm,
+    DifferentialSharpeTerm,
+    DrawdownTerm,
+    ReturnTerm,
+    TurnoverTerm,
+    VolatilityTerm,
+)
+
+RNG = np.random.default_rng(11)
+NET = RNG.normal(0.0005, 0.01, 120)
+CASH = np.full(120, 1e-4)
+TURNOVER = RNG.uniform(0, 2, 120)
+DRAWDOWN = np.clip(RNG.normal(0.05, 0.05, 120), 0, None)
+
+
+def feed(term, net=NET) -> np.ndarray:
+    term.reset()
+    return np.array([term(n, c, t, d) for n, c, t, d in zip(net, CASH, TURNOVER, DRAWDOWN, strict=True)])
+
+
+def test_return_term_plain_and_in_excess_of_cash() -> None:
+    np.testing.assert_array_equal(feed(ReturnTerm()), NET)
+    np.testing.assert_allclose(feed(ReturnTerm(excess_over_cash=True)), NET - 1e-4)
+
+
+def test_turnover_term_is_the_traded_notional() -> None:
+    np.testing.assert_array_equal(feed(TurnoverTerm()), TURNOVER)
+
+
+@pytest.mark.parametrize("window", [2, 5, 21])
+def test_volatility_term_is_a_causal_rolling_std(window: int) -> None:
+    expected = pd.Series(NET).rolling(window, min_periods=2).std(ddof=0).fillna(0.0).to_numpy()
+    np.testing.assert_allclose(feed(VolatilityTerm(window)), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_drawdown_term_penalises_only_deepening() -> None:
+    deepening = np.diff(DRAWDOWN, prepend=0.0)
+    expected = [change if change > 0 else 0.0 for change in deepening]
+    np.testing.assert_allclose(feed(DrawdownTerm()), expected)
+
+
+@pytest.mark.parametrize(("window", "alpha"), [(10, 0.05), (20, 0.1), (63, 0.05)])
+def test_cvar_term_is_the_mean_of_the_worst_tail(window: int, alpha: float) -> None:
+    expected = []
+    for k in range(len(NET)):
+        recent = NET[max(0, k - window + 1) : k + 1]
+        worst_first = sorted(recent)
+        n_tail = max(1, int(np.ceil(round(alpha * len(recent), 9))))
+        expected.append(max(0.0, -float(np.mean(worst_first[:n_tail]))))
+    np.testing.assert_allclose(feed(CVaRTerm(window, alpha)), expected, rtol=1e-12)
+
+
+def test_differential_sharpe_matches_moody_saffell_recursion() -> None:
+    eta = 0.05
+    mean, second = 0.0, 0.0
+    expected = []
+    for r in NET:
+        variance = second - mean**2
+        expected.append(
+            (second * (r - mean) - 0.5 * mean * (r**2 - second)) / variance**1.5 if variance > 1e-12 else 0.0
+        )
+        mean, second = (1 - eta) * mean + eta * r, (1 - eta) * second + eta * r**2
+    np.testing.assert_allclose(feed(DifferentialSharpeTerm(eta)), expected, rtol=1e-9)
+
+
+def test_differential_sharpe_is_the_first_order_change_of_the_moving_sharpe() -> None:
+    """S_t - S_{t-1} ~= eta * D_t for small eta, where S = A / sqrt(B - A^2) (Moody & Saffell, eq. 4)."""
+    eta = 1e-3
+    net = 0.01 * np.sin(np.arange(4000)) + 0.002
+    term = DifferentialSharpeTerm(eta)
+    dsr = np.array([term(float(r), 0.0, 0.0, 0.0) for r in net])
+    mean, second, sharpe = 0.0, 0.0, []
+    for r in net:
+        mean, second = mean + eta * (r - mean), second + eta * (r * r - second)
+        sharpe.append(mean / math.sqrt(second - mean**2))
+    # Once the moving moments carry a long history the step changes are small and the O(eta^2) rest vanishes.
+    changes = np.diff(sharpe) / eta
+    np.testing.assert_allclose(changes[-500:], dsr[1:][-500:], rtol=2e-2, atol=2e-3)
+
+
+def test_env_reward_is_the_scaled_weighted_sum_of_independent_terms() -> None:
+    cfg = RewardConfig(
+        return_weight=1.0,
+        volatility_penalty=0.2,
+        drawdown_penalty=0.5,
+        turnover_penalty=0.01,
+        differential_sharpe_weight=0.1,
+        cvar_penalty=0.3,
+        cvar_window=10,
+        volatility_window=5,
+        scale=10.0,
+        excess_return=True,
+    )
+    market = make_market(120, 2, 2, seed=5)
+    env = TradingEnv(market, "train", EnvConfig(window=4, episode_length=60), cfg, symbol_index=0)
+    env.reset()
+    actions = np.sin(np.arange(len(env.decision_rows)))
+    rewards, infos = [], []
+    for action in actions:
+        _, reward, _, _, info = env.step(np.array([action], dtype=np.float32))
+        rewards.append(reward)
+        infos.append(info)
+    net = np.array([i["net_return"] for i in infos])
+    nav = np.array([i["nav"] for i in infos])
+    turnover = np.array([i["turnover"] for i in infos])
+    cash = market.cash_return[env.decision_rows + 1]
+    drawdown = 1 - nav / np.maximum.accumulate(np.r_[1.0, nav])[1:]
+    volatility = pd.Series(net).rolling(5, min_periods=2).std(ddof=0).fillna(0.0).to_numpy()
+    deepening = np.clip(np.diff(drawdown, prepend=0.0), 0, None)
+    cvar = feed_series(CVaRTerm(10, 0.05), net)
+    dsr = feed_series(DifferentialSharpeTerm(0.01), net)
+    expected = 10.0 * ((net - cash) - 0.2 * volatility - 0.5 * deepening - 0.01 * turnover + 0.1 * dsr - 0.3 * cvar)
+    np.testing.assert_allclose(rewards, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([i["reward/volatility"] for i in infos], -10.0 * 0.2 * volatility, atol=1e-12)
+    np.testing.assert_allclose([i["reward/drawdown"] for i in infos], -10.0 * 0.5 * deepening, atol=1e-12)
+
+
+def feed_series(term, net: np.ndarray) -> np.ndarray:
+    term.reset()
+    return np.array([term(float(r), 0.0, 0.0, 0.0) for r in net])
+
+
+def test_zero_weights_switch_terms_off() -> None:
+    reward = RewardFunction(RewardConfig(volatility_penalty=0.0, cvar_penalty=0.2))
+    assert reward.info_keys == ("reward/return", "reward/cvar")
+
+
+def test_reset_forgets_the_previous_episode() -> None:
+    reward = RewardFunction(RewardConfig(volatility_penalty=1.0, scale=1.0))
+    info: dict = {}
+    first = [reward(r, 0.0, 0.0, 0.0, info) for r in NET[:10]]
+    reward.reset()
+    assert [reward(r, 0.0, 0.0, 0.0, info) for r in NET[:10]] == first
+
+
+@pytest.mark.parametrize(
+    ("cfg", "field"),
+    [
+        (RewardConfig(scale=float("inf")), "reward.scale"),
+        (RewardConfig(drawdown_penalty=-0.1), "reward.drawdown_penalty"),
+        (RewardConfig(cvar_alpha=0.0), "reward.cvar_alpha"),
+        (RewardConfig(cvar_window=0), "reward.cvar_window"),
+    ],
+)
+def test_bad_reward_config_names_the_field(cfg: RewardConfig, field: str) -> None:
+    with pytest.raises(RewardConfigError, match=field):
+        RewardFunction(cfg)
