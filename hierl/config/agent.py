@@ -26,3 +26,4 @@ class PPOConfig:
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     eval_freq: int = 10_000
     checkpoint_freq: int = 50_000
+    init_from: str | None = None

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from hierl.config.data import DataConfig
-from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.env import RewardConfig
 from hierl.config.safety import SafetyConfig
 
 
@@ -45,10 +45,12 @@ class PathsConfig:
 class TrainConfig:
     """The whole config of `python -m hierl.train`."""
 
+    # `agent` and `env` hold different schemas per option (ppo/sac/cql, trading/portfolio); each option's YAML
+    # names its schema in its defaults list, so they are still type-checked when composed.
     agent: Any = MISSING
     asset: AssetConfig = field(default_factory=AssetConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    env: EnvConfig = field(default_factory=EnvConfig)
+    env: Any = MISSING
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

@@ -17,6 +17,7 @@ from hierl.agents.callbacks import ValidationCallback
 from hierl.agents.ppo import build_ppo, make_training_vec_env
 from hierl.agents.rollout import Predict
 from hierl.config.agent import PPOConfig
+from hierl.config.env import EnvConfig
 from hierl.config.loading import flat_config
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
@@ -69,6 +70,8 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     """The whole single-asset-class experiment; every file of the run-folder contract is written here."""
     if not isinstance(cfg.agent, PPOConfig):
         raise ConfigError(f"agent={cfg.agent.name} is not trainable by `hierl.train` yet; use agent=ppo")
+    if not isinstance(cfg.env, EnvConfig):
+        raise ConfigError(f"agent=ppo trains single assets in env=trading, not env={cfg.env.name}")
     set_random_seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
     if cfg.safety.split not in EVALUATED_SPLITS:
