@@ -5,6 +5,7 @@ Returns the configured `optimized_metric` so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -13,22 +14,40 @@ from omegaconf import DictConfig
 
 from hierl.config.loading import to_train_config
 from hierl.config.paths import config_dir
+from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
-from hierl.entrypoint import run_job
+from hierl.entrypoint import Outcome, run_job
+from hierl.errors import ConfigError
 
 register_configs()
 
 
+def job_for(config: TrainConfig, run_dir: Path) -> Callable[[], Outcome]:
+    """The stage the `agent` option trains: PPO per asset class, the SAC meta-controller, or CQL pretraining."""
+    name = config.agent.name
+    if name == "ppo":
+        from hierl.orchestration.asset_run import train_asset_agent
+
+        return lambda: train_asset_agent(config, run_dir)
+    if name == "sac":
+        from hierl.orchestration.hierarchy_run import train_meta_controller
+
+        return lambda: train_meta_controller(config, run_dir)
+    if name == "cql":
+        from hierl.orchestration.cql_run import pretrain_cql
+
+        return lambda: pretrain_cql(config, run_dir)
+    raise ConfigError(f"agent={name} has no training stage; use agent=ppo, sac or cql")
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
-    from hierl.orchestration.asset_run import train_asset_agent
-
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = to_train_config(cfg)
     return run_job(
         run_dir,
         config.optimized_metric,
-        lambda: train_asset_agent(config, run_dir),
+        job_for(config, run_dir),
         title=f"{config.asset.name} / {config.agent.name} / seed {config.seed}",
     )
 
