@@ -35,8 +35,8 @@ def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], ti
     try:
         outcome = job()
     except UserError as error:
+        # The message is the whole story for a user mistake: once on stderr, and in run_state.json.
         mark_failed(run_dir, error)
-        log.error("%s", error)
         stop_logging_to(handler)
         raise SystemExit(f"error: {error}") from None
     except BaseException as error:
