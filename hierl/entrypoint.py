@@ -35,9 +35,12 @@ def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], ti
     try:
         outcome = job()
     except UserError as error:
-        # The message is the whole story for a user mistake: once on stderr, and in run_state.json.
+        # The message is the whole story for a user mistake: once on stderr, and in run_state.json. In a sweep
+        # the error is raised instead, so the sweeper records the failed trial and goes on with the others.
         mark_failed(run_dir, error)
         stop_logging_to(handler)
+        if in_multirun():
+            raise
         raise SystemExit(f"error: {error}") from None
     except BaseException as error:
         mark_failed(run_dir, error)
@@ -54,6 +57,14 @@ def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], ti
 
 
 SUMMARY_METRICS = ("sharpe", "ann_return", "ann_volatility", "max_drawdown", "cvar_95", "turnover")
+
+
+def in_multirun() -> bool:
+    """True inside a Hydra multirun job (a sweep), where one job's failure must not end the others."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def print_results(outcome: Outcome, title: str) -> None:

@@ -1,0 +1,52 @@
+"""conf/hparams_search/ppo_optuna.yaml composes with hierl's train config and samples only valid PPO settings."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution
+
+import hydra_plugins.hierl_optuna_sweeper.config  # noqa: F401  (registers hydra/sweeper/hierl_optuna)
+from hierl.config.paths import config_dir
+from hierl.config.store import register_configs
+from hydra_plugins.hierl_optuna_sweeper._search_space import parse_search_space
+
+
+def compose_preset() -> tuple[dict[str, Any], dict[str, Any]]:
+    register_configs()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=["hparams_search=ppo_optuna"], return_hydra_config=True)
+    sweeper: Any = OmegaConf.to_container(cfg.hydra.sweeper)
+    task: Any = OmegaConf.to_container(cfg, resolve=False)
+    return sweeper, task
+
+
+def test_the_ppo_preset_maximises_validation_sharpe_with_a_seeded_tpe_and_a_median_pruner() -> None:
+    sweeper, task = compose_preset()
+    assert task["optimized_metric"] == "val/sharpe"
+    assert sweeper["direction"] == "maximize"
+    assert sweeper["sampler"]["_target_"] == "optuna.samplers.TPESampler"
+    assert sweeper["sampler"]["seed"] is not None
+    assert sweeper["pruner"]["_target_"] == "optuna.pruners.MedianPruner"
+    assert sweeper["storage"] == "sqlite:///${hydra.sweep.dir}/optuna.db"
+
+
+def test_every_preset_param_is_an_existing_agent_key() -> None:
+    sweeper, task = compose_preset()
+    space = parse_search_space(sweeper["params"], [])
+    for param in space.params:
+        section, key = param.name.split(".")
+        assert section == "agent" and key in task["agent"], param.name
+
+
+def test_every_sampled_batch_size_fits_every_sampled_rollout() -> None:
+    sweeper, _ = compose_preset()
+    space = parse_search_space(sweeper["params"], []).distributions
+    n_steps, batch_size = space["agent.n_steps"], space["agent.batch_size"]
+    assert isinstance(n_steps, CategoricalDistribution) and isinstance(batch_size, CategoricalDistribution)
+    for steps, batch, n_envs in itertools.product(n_steps.choices, batch_size.choices, [1, 2, 4, 8]):
+        assert isinstance(steps, int) and isinstance(batch, int)
+        assert batch <= steps * n_envs and (steps * n_envs) % batch == 0, (steps, batch, n_envs)

@@ -1,0 +1,145 @@
+"""Sweeper settings are checked before any trial; job results become Optuna values; helpers of the loop."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from hydra_plugins.hierl_optuna_sweeper._factories import build_pruner, build_sampler
+from hydra_plugins.hierl_optuna_sweeper._search_space import parse_search_space
+from hydra_plugins.hierl_optuna_sweeper._study import absolute_storage_url
+from hydra_plugins.hierl_optuna_sweeper._sweep import SweepSettings, consecutive_runs, objective_values, optimize
+from hydra_plugins.hierl_optuna_sweeper.config import MedianPrunerConfig, RandomSamplerConfig
+from hydra_plugins.hierl_optuna_sweeper.errors import SweeperConfigError
+from hydra_plugins.hierl_optuna_sweeper.reporting import current_trial_reporter
+
+
+def settings(**changes: Any) -> SweepSettings:
+    fields: dict[str, Any] = {
+        "direction": "minimize",
+        "study_name": "s",
+        "storage": "sqlite:///x.db",
+        "n_trials": 4,
+        "n_jobs": 1,
+        "sampler": None,
+        "pruner": None,
+    }
+    return SweepSettings.from_config(**{**fields, **changes})
+
+
+def test_directions_are_normalised_to_a_list() -> None:
+    assert settings(direction="MAXIMIZE").directions == ["maximize"]
+    assert settings(direction=["minimize", "maximize"]).directions == ["minimize", "maximize"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "names"),
+    [
+        ({"direction": "up"}, "hydra.sweeper.direction"),
+        ({"direction": []}, "hydra.sweeper.direction"),
+        ({"n_jobs": 0}, "hydra.sweeper.n_jobs"),
+        ({"n_trials": -1}, "hydra.sweeper.n_trials"),
+        ({"sampler": OmegaConf.create({"_target_": "builtins.dict"})}, "not an Optuna sampler"),
+        ({"sampler": OmegaConf.create({"_target_": "optuna.samplers.NoSuchSampler"})}, "hydra.sweeper.sampler"),
+        ({"pruner": OmegaConf.create({"_target_": "builtins.dict"})}, "not an Optuna pruner"),
+        (
+            {"direction": ["minimize", "minimize"], "pruner": OmegaConf.structured(MedianPrunerConfig)},
+            "cannot prune multi-objective",
+        ),
+    ],
+)
+def test_bad_settings_raise_one_error_naming_the_key(changes: dict[str, Any], names: str) -> None:
+    with pytest.raises(SweeperConfigError, match=names):
+        settings(**changes)
+
+
+def test_sampler_and_pruner_nodes_build_their_optuna_objects() -> None:
+    assert isinstance(build_sampler(OmegaConf.structured(RandomSamplerConfig)), optuna.samplers.RandomSampler)
+    pruner = build_pruner(OmegaConf.structured(MedianPrunerConfig(n_startup_trials=1)))
+    assert isinstance(pruner, optuna.pruners.MedianPruner)
+    assert isinstance(build_pruner(None), optuna.pruners.NopPruner)
+
+
+def first_draw(sampler: optuna.samplers.BaseSampler) -> float:
+    return optuna.create_study(sampler=sampler).ask().suggest_float("x", 0, 1)
+
+
+def test_a_resumed_seeded_sampler_moves_its_seed_on_by_the_trials_already_run() -> None:
+    node = OmegaConf.structured(RandomSamplerConfig(seed=5))
+    assert first_draw(build_sampler(node)) == first_draw(optuna.samplers.RandomSampler(seed=5))
+    assert first_draw(build_sampler(node, seed_offset=3)) == first_draw(optuna.samplers.RandomSampler(seed=8))
+
+
+def test_objective_values_accept_numbers_and_reject_nan_and_wrong_shapes() -> None:
+    assert objective_values(1, 1) == [1.0]
+    assert objective_values((0.5, 2), 2) == [0.5, 2.0]
+    assert objective_values(math.inf, 1) == [math.inf]
+    for bad, n in [(math.nan, 1), ((1.0, math.nan), 2), (1.0, 2), ((1.0, 2.0), 1), ("1.0", 1), (None, 1)]:
+        with pytest.raises((TypeError, ValueError)):
+            objective_values(bad, n)
+
+
+def test_trials_are_launched_in_runs_of_consecutive_numbers() -> None:
+    assert consecutive_runs([4, 5, 6]) == [[0, 1, 2]]
+    assert consecutive_runs([4, 5, 9, 10, 12]) == [[0, 1], [2, 3], [4]]
+    assert consecutive_runs([]) == []
+
+
+def test_relative_sqlite_paths_become_absolute_and_other_urls_are_kept(tmp_path: Path) -> None:
+    assert absolute_storage_url("sqlite:///sweep/optuna.db", tmp_path) == f"sqlite:///{tmp_path}/sweep/optuna.db"
+    assert absolute_storage_url("sqlite:////abs/optuna.db", tmp_path) == "sqlite:////abs/optuna.db"
+    assert absolute_storage_url("postgresql://u@host/db", tmp_path) == "postgresql://u@host/db"
+
+
+def test_there_is_no_reporter_outside_a_sweep() -> None:
+    assert current_trial_reporter() is None
+
+
+class RecordingLauncher:
+    """Stands in for a Hydra launcher: records each launch, returns a completed job per override list."""
+
+    def __init__(self, interrupt: bool = False) -> None:
+        self.launches: list[tuple[list[list[str]], int]] = []
+        self.interrupt = interrupt
+
+    def __call__(self, overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        self.launches.append(([list(o) for o in overrides], initial_job_idx))
+        if self.interrupt:
+            raise KeyboardInterrupt
+        return [JobReturn(overrides=list(o), status=JobStatus.COMPLETED, _return_value=1.0) for o in overrides]
+
+
+def run_optimize(tmp_path: Path, launcher: RecordingLauncher, n_trials: int = 3) -> optuna.Study:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    space = parse_search_space({"x": "interval(0, 1)"}, ["fixed=1"])
+    optimize(settings(storage=storage, n_trials=n_trials, n_jobs=2), space, launcher, lambda batch: None, tmp_path)
+    return optuna.load_study(study_name="s", storage=storage)
+
+
+def test_batches_start_at_their_first_trial_number_and_carry_the_resolved_study(tmp_path: Path) -> None:
+    launcher = RecordingLauncher()
+    study = run_optimize(tmp_path, launcher)
+    assert [(len(batch), first) for batch, first in launcher.launches] == [(2, 0), (1, 2)]
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    for batch, _ in launcher.launches:
+        for overrides in batch:
+            assert overrides[0] == "fixed=1" and overrides[1].startswith("x=")
+            context = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(overrides[2:])}
+            assert context == {"hydra.sweeper.study_name": "s", "hydra.sweeper.storage": storage}
+    assert [trial.value for trial in study.trials] == [1.0, 1.0, 1.0]
+
+
+def test_an_interrupted_launch_leaves_no_trial_running(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run_optimize(tmp_path, RecordingLauncher(interrupt=True))
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [trial.state for trial in study.trials] == [TrialState.FAIL, TrialState.FAIL]
