@@ -48,7 +48,16 @@ def train(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks; results are printed as ratios to a baseline measured in the same run."""
+    """Benchmarks, each measured against a baseline in the same run; `nox -s bench -- --quick` for a smoke run.
+
+    Results go to benchmarks/results/ (JSON, Markdown, and README_section.md merged by report.py). The public
+    envs compared against are installed here only, never as project dependencies, and with --no-deps: their
+    pins (old flask, ccxt for a downloader the benchmark does not use) must not move the project's numpy,
+    pandas or gymnasium. One that fails to install is skipped by bench_envs.py with a printed note.
+    """
     install_project(session)
-    for script in ("benchmarks/bench_data.py", "benchmarks/bench_envs.py"):
+    for package in ("gym-anytrading", "gym-trading-env"):
+        session.install("--no-deps", package, success_codes=[0, 1])
+    for script in ("benchmarks/bench_data.py", "benchmarks/bench_envs.py", "benchmarks/bench_training.py"):
         session.run("python", script, *session.posargs)
+    session.run("python", "benchmarks/report.py")

@@ -5,6 +5,7 @@ Returns the configured `optimized_metric` so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,13 @@ def _hydra_main(cfg: DictConfig) -> float:
 def main() -> None:
     """Console-script entry (`hierl-train`)."""
     _hydra_main()
+
+
+def main_with_defaults(**defaults: str) -> None:
+    """`main` with overrides the command line has not set itself (for the thin scripts in `experiments/`)."""
+    given = {arg.split("=", 1)[0].lstrip("+~") for arg in sys.argv[1:]}
+    sys.argv.extend(f"{key}={value}" for key, value in defaults.items() if key not in given)
+    main()
 
 
 if __name__ == "__main__":

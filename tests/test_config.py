@@ -15,7 +15,7 @@ from hierl.config.loading import load_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 
-GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths"]
+GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths", "experiment"]
 
 
 def group_options(group: str) -> list[str]:
@@ -26,7 +26,8 @@ def group_options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes(group: str, option: str) -> None:
     cfg = load_config([f"{group}={option}"])
     assert isinstance(cfg, TrainConfig)
-    assert isinstance(cfg.agent, PPOConfig)
+    expected_agent = {"agent": option, "experiment": "sac"}.get(group, "ppo")
+    assert cfg.agent.name == expected_agent
 
 
 def test_every_group_has_an_option() -> None:

@@ -1,24 +1,63 @@
-"""Small SB3 callbacks, one job each."""
+"""Small SB3 callbacks, one job each: validate and keep the best, checkpoint, log metrics, stop on a signal.
+
+Validation and checkpoints happen at rollout boundaries (`_on_rollout_start`, after the previous update), where
+the whole training state is consistent: a run resumed from a checkpoint then repeats the uninterrupted run
+exactly, and every validated model is a fully updated one.
+"""
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Callable
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from hierl.tracking.logging import get_logger
 
 log = get_logger("agents")
 
+REWARD_PREFIX = "reward/"
+
+
+class ScoreReporter(Protocol):
+    """An Optuna trial's reporter: `report` raises `optuna.TrialPruned` when the sweep's pruner says stop."""
+
+    def report(self, value: float, step: int) -> None: ...
+
+
+class MetricsSink(Protocol):
+    """Where the metrics callback sends values (a `hierl.tracking.trackers.Tracker`)."""
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+
+def current_trial_reporter() -> ScoreReporter | None:
+    """The running Optuna trial's reporter, or None outside a hierl Optuna sweep (or without the plugin)."""
+    try:
+        from hydra_plugins.hierl_optuna_sweeper.reporting import current_trial_reporter as find_reporter
+    except ImportError:
+        return None
+    return find_reporter()
+
 
 class ValidationCallback(BaseCallback):
-    """Every `eval_freq` timesteps, score the deterministic policy on the validation block and keep the best model.
+    """Every `eval_freq` timesteps, score the policy on the validation block and keep the best model.
 
-    The score comes from `score_fn` (the orchestration layer passes a validation backtest's Sharpe ratio), so the
-    model that is finally tested was chosen on validation data only.
+    The score comes from `score_fn` (the orchestration layer passes a validation backtest), so the model that is
+    finally tested was chosen on validation data only. With `patience`, training stops after that many
+    validations without a new best. Inside an Optuna sweep each score goes to the trial's pruner, whose
+    `optuna.TrialPruned` is left to propagate out of training. With `evaluate_at_end=False` the final model is
+    scored only when the caller asks (`evaluate_final`), so an interrupted run does not score a half-trained one.
     """
 
     def __init__(
@@ -27,19 +66,46 @@ class ValidationCallback(BaseCallback):
         metric: str,
         eval_freq: int,
         best_model_path: Path,
+        patience: int | None = None,
+        reporter: ScoreReporter | None = None,
+        evaluate_at_end: bool = True,
     ) -> None:
         super().__init__(verbose=0)
         self.score_fn = score_fn
         self.metric = metric
         self.eval_freq = max(1, eval_freq)
         self.best_model_path = best_model_path
+        self.patience = patience
+        self.reporter = reporter
+        self.evaluate_at_end = evaluate_at_end
         self.best_score = -math.inf
         self.best_timestep = 0
         self.history: list[dict[str, float]] = []
+        self.stopped_early = False
         self._next_eval = self.eval_freq
+        self._without_improvement = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to choose the same best model and stop at the same validation."""
+        return {
+            "best_score": self.best_score,
+            "best_timestep": self.best_timestep,
+            "history": [dict(row) for row in self.history],
+            "stopped_early": self.stopped_early,
+            "next_eval": self._next_eval,
+            "without_improvement": self._without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_score = state["best_score"]
+        self.best_timestep = state["best_timestep"]
+        self.history = [dict(row) for row in state["history"]]
+        self.stopped_early = state["stopped_early"]
+        self._next_eval = state["next_eval"]
+        self._without_improvement = state["without_improvement"]
 
     def evaluate_now(self) -> None:
-        """Score the current policy, log it, and save it when it is the best so far."""
+        """Score the current policy, save it when it is the best so far, and report it to a sweep."""
         scores = self.score_fn(self.model)
         score = scores[self.metric]
         self.history.append({"timestep": float(self.num_timesteps), **scores})
@@ -48,7 +114,10 @@ class ValidationCallback(BaseCallback):
         if score > self.best_score:
             self.best_score = score
             self.best_timestep = self.num_timesteps
+            self._without_improvement = 0
             self.model.save(self.best_model_path)
+        else:
+            self._without_improvement += 1
         log.info(
             "validation at %d steps: %s=%.3f (best %.3f at %d)",
             self.num_timesteps,
@@ -57,13 +126,271 @@ class ValidationCallback(BaseCallback):
             self.best_score,
             self.best_timestep,
         )
+        if self.patience is not None and self._without_improvement >= self.patience:
+            self.stopped_early = True
+            log.info("early stop: %d validations without a better %s", self._without_improvement, self.metric)
+        if self.reporter is not None and math.isfinite(score):
+            self.reporter.report(float(score), int(self.num_timesteps))
+
+    def evaluate_final(self) -> None:
+        """Score the final model unless it was scored already (training ended on a validation)."""
+        if self.stopped_early or (self.history and self.history[-1]["timestep"] == self.num_timesteps):
+            return
+        self.evaluate_now()
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self._next_eval:
+            while self._next_eval <= self.num_timesteps:
+                self._next_eval += self.eval_freq
+            self.evaluate_now()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next_eval:
-            self._next_eval += self.eval_freq
-            self.evaluate_now()
-        return True
+        return not self.stopped_early
 
     def _on_training_end(self) -> None:
-        if not self.history or self.history[-1]["timestep"] != self.num_timesteps:
-            self.evaluate_now()
+        if self.evaluate_at_end:
+            self.evaluate_final()
+
+
+class MetricsCallback(BaseCallback):
+    """Sends PPO's update statistics (losses, KL, clip fraction) and the rollout's mean reward terms to a tracker.
+
+    Reward terms are the `reward/<term>` contributions of the envs' `info`, averaged over each rollout; they are
+    also recorded in SB3's logger, so CSV and TensorBoard outputs show them too.
+    """
+
+    def __init__(self, sink: MetricsSink) -> None:
+        super().__init__(verbose=0)
+        self.sink = sink
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._logged_updates = 0
+
+    def _log_update_statistics(self) -> None:
+        n_updates = getattr(self.model, "_n_updates", 0)
+        if n_updates == self._logged_updates:
+            return
+        self._logged_updates = n_updates
+        values = {k: float(v) for k, v in self.logger.name_to_value.items() if k.startswith("train/")}
+        if values:
+            self.sink.log(values, step=self.num_timesteps)
+
+    def _on_rollout_start(self) -> None:
+        self._log_update_statistics()
+        self._sums = {}
+        self._count = 0
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            for key, value in info.items():
+                if key.startswith(REWARD_PREFIX):
+                    self._sums[key] = self._sums.get(key, 0.0) + value
+            self._count += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if not self._count:
+            return
+        means = {key: total / self._count for key, total in self._sums.items()}
+        for key, value in means.items():
+            self.logger.record(key, value)
+        self.sink.log(means, step=self.num_timesteps)
+
+    def _on_training_end(self) -> None:
+        self._log_update_statistics()
+
+
+class TrainingInterrupted(SystemExit):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint; exits with 128 + the signal number."""
+
+    run_status = "interrupted"
+
+    def __init__(self, signum: int, checkpoint: Checkpoint | None) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.checkpoint = checkpoint
+
+    def __str__(self) -> str:
+        where = f"checkpoint {self.checkpoint.path}" if self.checkpoint else "no checkpoint (nothing trained yet)"
+        return f"interrupted by {signal.Signals(self.signum).name}; saved {where}; resume with resume=true"
+
+
+class StopOnSignalCallback(BaseCallback):
+    """Turns the first SIGINT or SIGTERM during training into a clean stop at the next env step.
+
+    The handlers are installed only while training runs (and only in the main thread, where Python allows it);
+    a second signal gets the previous handler, so an impatient user can still kill the run.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        super().__init__(verbose=0)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        log.warning("%s received: stopping at the next step and saving a checkpoint", signal.Signals(signum).name)
+        self.restore_handlers()
+
+    def restore_handlers(self) -> None:
+        """Put back the handlers found at training start (idempotent; call it also when training raised)."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def _on_training_start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+
+    def _on_step(self) -> bool:
+        return self.received is None
+
+    def _on_training_end(self) -> None:
+        self.restore_handlers()
+
+
+class Stateful(Protocol):
+    """A callback whose state a checkpoint carries."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+# Attributes of `TradingVecEnv` fixed at construction (market arrays and config); everything else is episode state.
+_SHARED_ENV_ATTRIBUTES = frozenset(
+    {
+        "market",
+        "split",
+        "env_cfg",
+        "_layout",
+        "_arrays",
+        "_costs",
+        "_max_leverage",
+        "_window_size",
+        "_windows",
+        "_obs_size",
+        "num_envs",
+        "observation_space",
+        "action_space",
+        "render_mode",
+        "metadata",
+    }
+)
+_MONITOR_STATE = ("episode_count", "episode_returns", "episode_lengths")
+
+
+def vec_env_state(env: VecEnv) -> dict[str, Any]:
+    """The episode state of `VecMonitor(TradingVecEnv)`: plain numpy arrays and generators, no market data."""
+    if not isinstance(env, VecMonitor) or isinstance(env.venv, VecEnvWrapper):
+        raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
+    inner = {k: v for k, v in vars(env.venv).items() if k not in _SHARED_ENV_ATTRIBUTES}
+    return {
+        "monitor": {name: getattr(env, name) for name in _MONITOR_STATE},
+        "env": inner,
+    }
+
+
+def load_vec_env_state(env: VecEnv, state: dict[str, Any]) -> None:
+    """Put back what `vec_env_state` captured."""
+    if not isinstance(env, VecMonitor):
+        raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
+    for name, value in state["monitor"].items():
+        setattr(env, name, value)
+    for name, value in state["env"].items():
+        setattr(env.venv, name, value)
+
+
+class RolloutCheckpointCallback(BaseCallback):
+    """At every rollout boundary, snapshots everything a resume needs; writes it every `save_freq` timesteps.
+
+    The snapshot (model and optimiser as an SB3 zip in memory, env episode state, RNG states, the `stateful`
+    callbacks' state) is cheap next to a rollout, and it lets an interrupted run save the last boundary's state
+    instead of a half-collected rollout. SB3's `CheckpointCallback` saves mid-rollout, from which a resumed run
+    could not repeat the uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        save_freq: int,
+        keep: int,
+        stateful: Mapping[str, Stateful],
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.directory = directory
+        self.save_freq = max(1, save_freq)
+        self.keep = keep
+        self.stateful = stateful
+        self.extra_state = extra_state or {}
+        self.snapshot: tuple[int, bytes, bytes] | None = None
+        self._next_save = self.save_freq
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_save": self._next_save}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._next_save = state["next_save"]
+
+    def _capture(self) -> None:
+        buffer = io.BytesIO()
+        self.model.save(buffer)
+        env = self.model.get_env()
+        assert env is not None
+        if self.num_timesteps >= self._next_save:
+            while self._next_save <= self.num_timesteps:
+                self._next_save += self.save_freq
+            due = True
+        else:
+            due = False
+        state = {
+            **self.extra_state,
+            "timesteps": int(self.num_timesteps),
+            "observation_shape": tuple(env.observation_space.shape or ()),
+            "n_envs": env.num_envs,
+            # SB3's zip leaves out the observation the next rollout starts from; without it a load resets the env.
+            "last_obs": self.model._last_obs,
+            "last_episode_starts": self.model._last_episode_starts,
+            "env": vec_env_state(env),
+            "rng": rng_state(),
+            "callbacks": {name: cb.state_dict() for name, cb in {**self.stateful, "checkpoint": self}.items()},
+        }
+        # Pickled now: the env mutates its arrays in place, and an interrupt writes this snapshot later.
+        self.snapshot = (int(self.num_timesteps), buffer.getvalue(), pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
+        if due:
+            self.write_snapshot()
+
+    def write_snapshot(self) -> Checkpoint | None:
+        """Write the newest snapshot (None before the first rollout began)."""
+        if self.snapshot is None:
+            return None
+        timesteps, model_zip, state = self.snapshot
+        checkpoint = save_checkpoint(self.directory, timesteps, model_zip, state, self.keep)
+        log.info("checkpoint at %d steps: %s", timesteps, checkpoint.path)
+        return checkpoint
+
+    def _on_rollout_start(self) -> None:
+        self._capture()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def restore_training_state(
+    model: BaseAlgorithm, state: dict[str, Any], callbacks: Mapping[str, Stateful], checkpoint: Stateful
+) -> None:
+    """After `PPO.load`: the env's episodes, the callbacks' state and the RNGs as they were at the checkpoint.
+
+    The RNGs go last: `PPO.load` re-seeds them.
+    """
+    env = model.get_env()
+    assert env is not None
+    load_vec_env_state(env, state["env"])
+    model._last_obs = state["last_obs"]
+    model._last_episode_starts = state["last_episode_starts"]
+    for name, callback in {**callbacks, "checkpoint": checkpoint}.items():
+        callback.load_state_dict(state["callbacks"][name])
+    set_rng_state(state["rng"])

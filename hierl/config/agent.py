@@ -7,11 +7,18 @@ from dataclasses import dataclass, field
 
 @dataclass
 class PPOConfig:
-    """Stable-Baselines3 PPO hyperparameters plus the training budget."""
+    """Stable-Baselines3 PPO hyperparameters plus the training budget.
+
+    `lr_schedule` is `constant` or `linear` (decays `learning_rate` to 0 over `total_timesteps`); `activation` is
+    `tanh` or `relu` for every hidden layer of `net_arch`. `early_stopping_patience` stops training after that
+    many validations without a new best score (null: never). `checkpoint_freq` timesteps between resumable
+    checkpoints, of which the newest `keep_checkpoints` are kept.
+    """
 
     name: str = "ppo"
     total_timesteps: int = 100_000
     learning_rate: float = 3e-4
+    lr_schedule: str = "constant"
     n_steps: int = 1024
     batch_size: int = 256
     n_epochs: int = 5
@@ -24,6 +31,9 @@ class PPOConfig:
     target_kl: float | None = 0.05
     n_envs: int = 4
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
     eval_freq: int = 10_000
+    early_stopping_patience: int | None = None
     checkpoint_freq: int = 50_000
+    keep_checkpoints: int = 2
     init_from: str | None = None

@@ -22,7 +22,10 @@ class AssetConfig:
 
 @dataclass
 class LoggerConfig:
-    """Where metrics go besides the run folder: none, csv or wandb."""
+    """Where metrics go besides the run folder: none, csv, tensorboard or wandb.
+
+    `group` groups W&B runs; null means the sweep folder's name in a multirun, else the experiment's name.
+    """
 
     name: str = "none"
     project: str = "hierl"
@@ -59,3 +62,11 @@ class TrainConfig:
     optimized_metric: str = "val/sharpe"
     progress: bool = True
     debug_name: str | None = None
+    # Names the experiment (W&B group outside a sweep); null uses the entrypoint's name.
+    experiment_name: str | None = None
+    # Continue from the newest checkpoint of the run folder (`hydra.run.dir=<existing run>`).
+    resume: bool = False
+    # experiments/train_ppo_agents.py: the asset classes to train (null: every class of the data source) and the
+    # seeds to train each with (null: just `seed`).
+    asset_classes: list[str] | None = None
+    seeds: list[int] | None = None

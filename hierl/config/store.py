@@ -5,16 +5,21 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 
 from hierl.config.agent import PPOConfig
+from hierl.config.cql import CQLConfig
 from hierl.config.data import DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import AssetConfig, LoggerConfig, PathsConfig, TrainConfig
+from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
 
 SCHEMAS: dict[tuple[str | None, str], type] = {
     (None, "train_schema"): TrainConfig,
     ("agent", "ppo_schema"): PPOConfig,
+    ("agent", "sac_schema"): SACConfig,
+    ("agent", "cql_schema"): CQLConfig,
     ("data", "data_schema"): DataConfig,
     ("env", "env_schema"): EnvConfig,
+    ("env", "portfolio_env_schema"): PortfolioEnvConfig,
     ("reward", "reward_schema"): RewardConfig,
     ("logger", "logger_schema"): LoggerConfig,
     ("paths", "paths_schema"): PathsConfig,

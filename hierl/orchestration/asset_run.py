@@ -5,16 +5,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.utils import set_random_seed
 
-from hierl.agents.callbacks import ValidationCallback
-from hierl.agents.ppo import build_ppo, make_training_vec_env
+from hierl.agents.callbacks import (
+    MetricsCallback,
+    RolloutCheckpointCallback,
+    StopOnSignalCallback,
+    TrainingInterrupted,
+    ValidationCallback,
+    current_trial_reporter,
+    restore_training_state,
+)
+from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
 from hierl.agents.rollout import Predict
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig
@@ -22,8 +31,8 @@ from hierl.config.loading import flat_config
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
 from hierl.data.pipeline import load_market_data
-from hierl.envs.trading_env import TradingEnv
-from hierl.errors import ConfigError
+from hierl.envs.episodes import CONTEXT_NAMES
+from hierl.errors import ConfigError, UserError
 from hierl.orchestration.policy_evaluation import (
     EVALUATED_SPLITS,
     evaluate_split,
@@ -32,15 +41,30 @@ from hierl.orchestration.policy_evaluation import (
     write_evaluation,
 )
 from hierl.safety import SafetyValidator, apply_safety_gate
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
-from hierl.tracking.trackers import Tracker, git_commit, run_name, start_tracker
+from hierl.tracking.trackers import (
+    TENSORBOARD_DIR,
+    Tracker,
+    check_logger,
+    default_group,
+    log_run_artifacts,
+    run_name,
+    run_tags,
+    sb3_output_formats,
+    start_tracker,
+)
 
 log = get_logger("train")
 
 MODEL_FILE = "model.zip"
 BEST_MODEL_FILE = "best_model.zip"
 VALIDATION_METRIC = "sharpe"
+# Keys a resumed run may change: the budget and how often it checkpoints; any other change would mean the
+# resumed run is no longer a continuation of the first one.
+RESUMABLE_CHANGES = frozenset({"agent.total_timesteps", "agent.checkpoint_freq", "agent.keep_checkpoints"})
+RESUME_SECTIONS = ("agent", "env", "reward", "asset", "seed")
 
 
 @dataclass(frozen=True)
@@ -66,16 +90,80 @@ def load_run_market(cfg: TrainConfig) -> MarketData:
     return load_market_data(cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols)
 
 
-def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
-    """The whole single-asset-class experiment; every file of the run-folder contract is written here."""
+def check_trainable(cfg: TrainConfig) -> PPOConfig:
+    """Every config mistake this stage can see, raised before data is loaded or a model is built."""
     if not isinstance(cfg.agent, PPOConfig):
         raise ConfigError(f"agent={cfg.agent.name} is not trainable by `hierl.train` yet; use agent=ppo")
     if not isinstance(cfg.env, EnvConfig):
         raise ConfigError(f"agent=ppo trains single assets in env=trading, not env={cfg.env.name}")
-    set_random_seed(cfg.seed)
-    validator = SafetyValidator.from_config(cfg.safety)
     if cfg.safety.split not in EVALUATED_SPLITS:
         raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+    PPOAgentFactory(cfg.agent).validate()
+    check_logger(cfg.logger)
+    return cfg.agent
+
+
+def resume_identity(cfg: TrainConfig) -> dict[str, Any]:
+    """The config keys a checkpoint must share with the run that resumes it."""
+    return {
+        key: value
+        for key, value in flat_config(cfg).items()
+        if key.split(".")[0] in RESUME_SECTIONS and key not in RESUMABLE_CHANGES
+    }
+
+
+def find_resume_checkpoint(run_dir: Path) -> Checkpoint:
+    """The newest checkpoint of the run folder `resume=true` continues."""
+    checkpoint = latest_checkpoint(run_dir / CHECKPOINT_DIR)
+    if checkpoint is None:
+        raise UserError(
+            f"resume=true but {run_dir / CHECKPOINT_DIR} holds no complete checkpoint; set "
+            "hydra.run.dir=<the folder of the run to continue>, or drop resume=true to start afresh"
+        )
+    return checkpoint
+
+
+def check_checkpoint(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainConfig, market: MarketData) -> None:
+    """A checkpoint resumes only the run that wrote it: same observation shape, data and config."""
+    expected = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
+    if tuple(state["observation_shape"]) != expected:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} expects observations of shape {tuple(state['observation_shape'])} "
+            f"but this data and env config give {expected}; resume with the features and env.window it was "
+            "trained with, or start a new run folder"
+        )
+    if state["market_fingerprint"] != market.fingerprint:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} was trained on other data (fingerprint {state['market_fingerprint']}"
+            f", now {market.fingerprint}); resume with the data.* settings it was trained with"
+        )
+    saved, now = state["config"], resume_identity(cfg)
+    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
+    if changed:
+        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}" for key in changed)
+        raise UserError(
+            f"resume=true with a config that differs from the checkpoint's ({detail}); only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change when resuming"
+        )
+
+
+def sb3_logger(cfg: TrainConfig, run_dir: Path, resumed_at: int | None) -> Logger:
+    """SB3's logger with the outputs the `logger` option asks for; a resumed run appends a new CSV file."""
+    outputs = []
+    for kind in sb3_output_formats(cfg.logger):
+        folder = run_dir / TENSORBOARD_DIR if kind == "tensorboard" else run_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = f"_resumed_{resumed_at}" if resumed_at is not None else ""
+        outputs.append(make_output_format(kind, str(folder), log_suffix=suffix))
+    return Logger(folder=str(run_dir), output_formats=outputs)
+
+
+def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
+    """The whole single-asset-class experiment; every file of the run-folder contract is written here."""
+    check_trainable(cfg)
+    checkpoint = find_resume_checkpoint(run_dir) if cfg.resume else None
+    set_random_seed(cfg.seed)
+    validator = SafetyValidator.from_config(cfg.safety)
     market = load_run_market(cfg)
     write_data_fingerprint(run_dir, market)
     log.info(
@@ -86,36 +174,51 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
         market.dates[market.block("train")][0],
         market.dates[market.block("train")][-1],
     )
+    state = checkpoint.state() if checkpoint else None
+    if checkpoint and state is not None:
+        check_checkpoint(checkpoint, state, cfg, market)
 
     tracker = start_tracker(
         cfg.logger,
         run_dir,
         run_name(cfg.asset.name, cfg.agent.name, cfg.seed),
         flat_config(cfg),
-        tags=[cfg.agent.name, cfg.asset.name, f"git:{git_commit()}"],
+        tags=run_tags(cfg.agent.name, cfg.asset.name),
+        group=default_group(cfg.logger, cfg.experiment_name),
     )
     exit_code = 1
     try:
-        outcome = _train_and_evaluate(cfg, run_dir, market, tracker, validator)
+        outcome = _train_and_evaluate(cfg, run_dir, market, tracker, validator, checkpoint, state)
         exit_code = 0
         return outcome
     finally:
         tracker.finish(exit_code)
 
 
-def _train_and_evaluate(
-    cfg: TrainConfig, run_dir: Path, market: MarketData, track: Tracker, validator: SafetyValidator
-) -> RunOutcome:
+@dataclass
+class _Training:
+    model: PPO
+    validation: ValidationCallback
+    seconds: float
+
+
+def _train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    market: MarketData,
+    track: Tracker,
+    checkpoint: Checkpoint | None,
+    state: dict[str, Any] | None,
+) -> _Training:
     agent_cfg = cfg.agent
     assert isinstance(agent_cfg, PPOConfig)
-
-    def make_env(seed: int) -> TradingEnv:
-        return TradingEnv(market, "train", cfg.env, cfg.reward, seed=seed)
-
-    vec_env = make_training_vec_env(make_env, agent_cfg.n_envs, cfg.seed)
-    model = build_ppo(agent_cfg, vec_env, cfg.seed)
-    formats = ["csv"] if cfg.logger.name == "csv" else []
-    model.set_logger(configure(str(run_dir), formats))
+    vec_env = make_training_vec_env(market, cfg.env, cfg.reward, agent_cfg.n_envs, cfg.seed)
+    if checkpoint is not None:
+        model = PPO.load(checkpoint.model_path, env=vec_env, device="cpu")
+        log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
+    else:
+        model = PPOAgentFactory(agent_cfg).build(vec_env, cfg.seed)
+    model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
 
     def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
         backtest = policy_backtest(predictor(current), market, "val", cfg.env, cfg.reward)
@@ -124,21 +227,55 @@ def _train_and_evaluate(
         return scores
 
     validation = ValidationCallback(
-        validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, run_dir / BEST_MODEL_FILE
+        validation_scores,
+        VALIDATION_METRIC,
+        agent_cfg.eval_freq,
+        run_dir / BEST_MODEL_FILE,
+        patience=agent_cfg.early_stopping_patience,
+        reporter=current_trial_reporter(),
+        evaluate_at_end=False,
     )
-    checkpoints = CheckpointCallback(
-        save_freq=max(1, agent_cfg.checkpoint_freq // agent_cfg.n_envs),
-        save_path=str(run_dir / "checkpoints"),
-        name_prefix="ppo",
+    stateful = {"validation": validation}
+    checkpoints = RolloutCheckpointCallback(
+        run_dir / CHECKPOINT_DIR,
+        agent_cfg.checkpoint_freq,
+        agent_cfg.keep_checkpoints,
+        stateful,
+        extra_state={"market_fingerprint": market.fingerprint, "config": resume_identity(cfg)},
     )
+    interrupt = StopOnSignalCallback()
+    if state is not None:
+        restore_training_state(model, state, stateful, checkpoints)
+    remaining = agent_cfg.total_timesteps - model.num_timesteps
     started = time.perf_counter()
-    model.learn(
-        total_timesteps=agent_cfg.total_timesteps,
-        callback=CallbackList([validation, checkpoints]),
-        progress_bar=cfg.progress,
-    )
-    train_seconds = time.perf_counter() - started
-    model.save(run_dir / MODEL_FILE)
+    if remaining > 0:
+        # Callback order matters: validate, then log, then snapshot (so it holds this boundary's validation).
+        try:
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList([validation, MetricsCallback(track), checkpoints, interrupt]),
+                reset_num_timesteps=checkpoint is None,
+                progress_bar=cfg.progress,
+            )
+        finally:
+            interrupt.restore_handlers()
+    if interrupt.received is not None:
+        raise TrainingInterrupted(interrupt.received, checkpoints.write_snapshot())
+    validation.evaluate_final()
+    return _Training(model, validation, time.perf_counter() - started)
+
+
+def _train_and_evaluate(
+    cfg: TrainConfig,
+    run_dir: Path,
+    market: MarketData,
+    track: Tracker,
+    validator: SafetyValidator,
+    checkpoint: Checkpoint | None,
+    state: dict[str, Any] | None,
+) -> RunOutcome:
+    training = _train(cfg, run_dir, market, track, checkpoint, state)
+    training.model.save(run_dir / MODEL_FILE)
 
     best = PPO.load(run_dir / BEST_MODEL_FILE, device="cpu")
     evaluations = {}
@@ -152,15 +289,13 @@ def _train_and_evaluate(
     )
     metrics.update(
         {
-            "train/timesteps": float(model.num_timesteps),
-            "train/seconds": train_seconds,
-            "train/best_timestep": float(validation.best_timestep),
+            "train/timesteps": float(training.model.num_timesteps),
+            "train/seconds": training.seconds,
+            "train/best_timestep": float(training.validation.best_timestep),
         }
     )
     write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "validation_history.json", validation.history)
+    write_json(run_dir / "validation_history.json", training.validation.history)
     track.summary(metrics)
-    for name in ("backtest.parquet", "equity_curve_test.png"):
-        track.log_file(run_dir / name, "result")
-    track.log_file(run_dir / BEST_MODEL_FILE, "model")
+    log_run_artifacts(track, run_dir, run_dir / BEST_MODEL_FILE)
     return RunOutcome(run_dir, metrics)

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hierl.tracking.secrets import RedactSecrets
+
 LOGGER_NAME = "hierl"
 LOG_FILE_NAME = "log.jsonl"
 
@@ -36,6 +38,7 @@ def get_logger(name: str | None = None) -> logging.Logger:
     if not any(getattr(h, "_hierl_console", False) for h in logger.handlers):
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        console.addFilter(RedactSecrets())
         console._hierl_console = True  # type: ignore[attr-defined]
         logger.addHandler(console)
         logger.setLevel(logging.INFO)
@@ -48,6 +51,7 @@ def log_to_run_folder(run_dir: Path) -> logging.Handler:
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / LOG_FILE_NAME, encoding="utf-8")
     handler.setFormatter(JsonLinesFormatter())
+    handler.addFilter(RedactSecrets())
     get_logger().addHandler(handler)
     return handler
 

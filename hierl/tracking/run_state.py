@@ -26,9 +26,25 @@ def mark_finished(run_dir: Path, **details: Any) -> None:
     _update(run_dir, status="finished", finished=_now(), **details)
 
 
+def stop_status(error: BaseException) -> str:
+    """How a run that raised `error` ended: "pruned" by a sweep, "interrupted" by a signal, else "failed".
+
+    An exception may name its status in a `run_status` attribute; Optuna's `TrialPruned` is recognised by name
+    so this module does not import Optuna.
+    """
+    status = getattr(error, "run_status", None)
+    if isinstance(status, str):
+        return status
+    if type(error).__name__ == "TrialPruned":
+        return "pruned"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return "failed"
+
+
 def mark_failed(run_dir: Path, error: BaseException) -> None:
     """Record why the run stopped, so a half-finished folder is never mistaken for a result."""
-    _update(run_dir, status="failed", finished=_now(), error=f"{type(error).__name__}: {error}")
+    _update(run_dir, status=stop_status(error), finished=_now(), error=f"{type(error).__name__}: {error}")
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Experiment trackers behind one small interface: nothing, or Weights & Biases.
 
-The run folder is always written; a tracker only mirrors metrics and files elsewhere.
+The run folder is always written; a tracker only mirrors metrics and files elsewhere. CSV and TensorBoard
+curves are written by Stable-Baselines3's own logger (`sb3_output_formats`), so for them the tracker is a no-op.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import subprocess
 import time
@@ -12,9 +15,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hierl.config.run import LoggerConfig
+from hierl.errors import ConfigError
 from hierl.tracking.logging import get_logger
+from hierl.tracking.secrets import redact_config
 
 log = get_logger("tracking")
+
+LOGGERS = ("none", "csv", "tensorboard", "wandb")
+TENSORBOARD_DIR = "tensorboard"
+VERSIONED_PACKAGES = ("torch", "stable-baselines3", "hierl")
 
 
 class Tracker(Protocol):
@@ -24,13 +33,13 @@ class Tracker(Protocol):
 
     def summary(self, metrics: dict[str, float]) -> None: ...
 
-    def log_file(self, path: Path, kind: str) -> None: ...
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
 
 
 class NullTracker:
-    """Used for `logger=none` and `logger=csv` (SB3 writes the CSV itself)."""
+    """Used for `logger=none`, `csv` and `tensorboard` (SB3 writes those files itself)."""
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
         return None
@@ -38,7 +47,7 @@ class NullTracker:
     def summary(self, metrics: dict[str, float]) -> None:
         return None
 
-    def log_file(self, path: Path, kind: str) -> None:
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
         return None
 
     def finish(self, exit_code: int = 0) -> None:
@@ -59,11 +68,15 @@ class WandbTracker:
         for key, value in metrics.items():
             self._run.summary[key] = value
 
-    def log_file(self, path: Path, kind: str) -> None:
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
         import wandb
 
-        artifact = wandb.Artifact(name=f"{self._run.name}-{path.stem}".replace("/", "-"), type=kind)
-        artifact.add_file(str(path))
+        existing = [path for path in paths if path.is_file()]
+        if not existing:
+            return
+        artifact = wandb.Artifact(name=f"{self._run.name}-{name}".replace("/", "-"), type=kind)
+        for path in existing:
+            artifact.add_file(str(path))
         self._run.log_artifact(artifact)
 
     def finish(self, exit_code: int = 0) -> None:
@@ -88,17 +101,69 @@ def git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's numbers."""
+    versions = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def run_tags(agent: str, asset: str) -> list[str]:
+    """Agent, asset class, commit and package versions: what W&B filters runs by."""
+    return [agent, asset, f"git:{git_commit()}", *(f"{name}:{v}" for name, v in package_versions().items())]
+
+
 def run_name(asset: str, agent: str, seed: int) -> str:
     """`asset__agent__seed__time`, so runs sort and group by what they are."""
     return f"{asset}__{agent}__{seed}__{int(time.time())}"
 
 
-def start_tracker(cfg: LoggerConfig, run_dir: Path, name: str, config: dict[str, Any], tags: list[str]) -> Tracker:
-    """Open the tracker the `logger` group asks for."""
-    if cfg.name in ("none", "csv"):
-        return NullTracker()
+def default_group(cfg: LoggerConfig, experiment_name: str | None) -> str:
+    """`logger.group`, else the sweep folder's name in a multirun, else the experiment (or entrypoint) name."""
+    if cfg.group:
+        return cfg.group
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return Path(hydra_cfg.sweep.dir).name
+        return experiment_name or hydra_cfg.job.name
+    return experiment_name or "hierl"
+
+
+def check_logger(cfg: LoggerConfig) -> None:
+    """Fail before any work when the logger cannot be used."""
+    if cfg.name not in LOGGERS:
+        raise ConfigError(f"logger={cfg.name!r} is not one of {', '.join(LOGGERS)}")
+    if cfg.name == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("logger=tensorboard needs the tensorboard package: pip install tensorboard")
+    if cfg.mode not in ("online", "offline", "disabled"):
+        raise ConfigError(f"logger.mode={cfg.mode!r} is not one of online, offline, disabled")
+
+
+def sb3_output_formats(cfg: LoggerConfig) -> list[str]:
+    """The formats Stable-Baselines3's logger writes for this logger option."""
+    return {"csv": ["csv"], "tensorboard": ["tensorboard"]}.get(cfg.name, [])
+
+
+def start_tracker(
+    cfg: LoggerConfig,
+    run_dir: Path,
+    name: str,
+    config: dict[str, Any],
+    tags: list[str],
+    group: str | None = None,
+) -> Tracker:
+    """Open the tracker the `logger` group asks for; the config it records has its credentials redacted."""
+    check_logger(cfg)
     if cfg.name != "wandb":
-        raise ValueError(f"logger.name={cfg.name!r} is not one of none, csv, wandb")
+        return NullTracker()
     import wandb
 
     mode = cfg.mode
@@ -108,12 +173,24 @@ def start_tracker(cfg: LoggerConfig, run_dir: Path, name: str, config: dict[str,
     run = wandb.init(
         project=cfg.project,
         entity=cfg.entity,
-        group=cfg.group,
+        group=group or cfg.group,
         name=name,
         tags=[*tags, *cfg.tags],
-        config=config,
+        config=redact_config(config),
         dir=str(run_dir),
         mode=mode,  # type: ignore[arg-type]
         reinit="finish_previous",
     )
     return WandbTracker(run)
+
+
+def log_run_artifacts(tracker: Tracker, run_dir: Path, best_model: Path) -> None:
+    """The run's results as artefacts: the selected model, the metrics files, the plots."""
+    tracker.log_artifact("best_model", "model", [best_model])
+    tracker.log_artifact(
+        "metrics",
+        "metrics",
+        [run_dir / name for name in ("metrics.json", "validation_history.json", "safety_report.json")],
+    )
+    tracker.log_artifact("plots", "plots", sorted(run_dir.glob("equity_curve_*.png")))
+    tracker.log_artifact("results", "results", [run_dir / "backtest.parquet", run_dir / "positions.parquet"])

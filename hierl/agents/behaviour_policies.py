@@ -1,0 +1,183 @@
+"""Behaviour policies that collect the offline dataset: simple trading rules, random actions, or a trained PPO.
+
+A policy decides at the close of row t from what is known then: the env's observation and the traded asset's
+returns up to row t (`past_returns[-1]` is the return from t - 1 to t). It never sees a later row, which keeps the
+dataset causal like everything else in hierl.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hierl.config.cql import BEHAVIOUR_POLICIES
+from hierl.errors import UserError
+from hierl.tracking.run_state import read_state
+
+PPO_BEST_MODEL_FILE = "best_model.zip"
+
+
+class BehaviourPolicy(Protocol):
+    """One action in [-1, 1] (target position / max_leverage) for one decision."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def deterministic(self) -> bool:
+        """False when the policy draws its own random actions (it then gets no extra noise)."""
+        ...
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float: ...
+
+
+def trailing_log_return(past_returns: np.ndarray, lookback: int) -> float:
+    """Log return over the last `lookback` rows (fewer at the start of the history)."""
+    window = past_returns[-lookback:]
+    return float(np.log1p(window).sum()) if len(window) else 0.0
+
+
+@dataclass(frozen=True)
+class BuyAndHold:
+    """Always fully long: the passive benchmark most trading data looks like."""
+
+    name: str = "buy_and_hold"
+    deterministic: bool = True
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
+        return 1.0
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """Long after a rise, short after a fall: the sign of the trailing return."""
+
+    lookback: int = 21
+    name: str = "momentum"
+    deterministic: bool = True
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
+        return float(np.sign(trailing_log_return(past_returns, self.lookback)))
+
+
+@dataclass(frozen=True)
+class MeanReversion:
+    """Short after a rise, long after a fall: minus the sign of a short trailing return."""
+
+    lookback: int = 5
+    name: str = "mean_reversion"
+    deterministic: bool = True
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
+        return -float(np.sign(trailing_log_return(past_returns, self.lookback)))
+
+
+@dataclass(frozen=True)
+class UniformRandom:
+    """Uniform actions: coverage of the whole action range, so CQL sees what every position earns."""
+
+    name: str = "random"
+    deterministic: bool = False
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
+        return float(rng.uniform(-1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class PredictorPolicy:
+    """A trained policy's deterministic action (a batch-of-one call of its predict function)."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    name: str = "ppo"
+    deterministic: bool = True
+
+    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
+        return float(np.asarray(self.predict(observation[None, :])).reshape(-1)[0])
+
+
+def load_ppo_behaviour(run_dir: Path, observation_shape: tuple[int, ...]) -> PredictorPolicy:
+    """The best model of a finished PPO run as a behaviour policy; checked before any episode is collected."""
+    from stable_baselines3 import PPO
+
+    model_path = run_dir / PPO_BEST_MODEL_FILE
+    if not run_dir.is_dir():
+        raise UserError(
+            f"agent.behaviour_ppo_run={run_dir} is not a folder; pass the run folder of a finished "
+            "`python -m hierl.train agent=ppo` run, or set agent.behaviour_ppo_run=null"
+        )
+    if not model_path.is_file():
+        raise UserError(
+            f"agent.behaviour_ppo_run={run_dir} has no {PPO_BEST_MODEL_FILE}; pass the folder of a finished PPO run"
+        )
+    status = read_state(run_dir).get("status")
+    if status != "finished":
+        raise UserError(
+            f"agent.behaviour_ppo_run={run_dir} is not a finished run (run_state.json status: {status}); "
+            "pass the folder of a finished PPO run"
+        )
+    model = PPO.load(model_path, device="cpu")
+    shape = tuple(model.observation_space.shape or ())
+    if shape != tuple(observation_shape):
+        raise UserError(
+            f"the PPO model in {run_dir} takes observations of shape {shape}, but this run's TradingEnv makes "
+            f"{tuple(observation_shape)}; use the same env.window, data features and asset class as that run"
+        )
+
+    def predict(observations: np.ndarray) -> np.ndarray:
+        actions, _ = model.predict(observations, deterministic=True)
+        return np.asarray(actions)
+
+    return PredictorPolicy(predict)
+
+
+def make_behaviour_policies(
+    shares: dict[str, float], momentum_lookback: int, reversion_lookback: int, ppo: PredictorPolicy | None
+) -> dict[str, BehaviourPolicy]:
+    """The policies named in `shares` (as returned by `check_mix`)."""
+    if momentum_lookback < 1 or reversion_lookback < 1:
+        raise UserError(
+            f"agent.momentum_lookback={momentum_lookback} and agent.reversion_lookback={reversion_lookback} "
+            "must be at least 1 row"
+        )
+    policies: dict[str, BehaviourPolicy] = {}
+    for name in shares:
+        if name == "buy_and_hold":
+            policies[name] = BuyAndHold()
+        elif name == "momentum":
+            policies[name] = Momentum(momentum_lookback)
+        elif name == "mean_reversion":
+            policies[name] = MeanReversion(reversion_lookback)
+        elif name == "random":
+            policies[name] = UniformRandom()
+        elif name == "ppo" and ppo is not None:
+            policies[name] = ppo
+        else:
+            raise UserError(f"behaviour policy {name!r} cannot be built; check agent.behaviour_mix")
+    return policies
+
+
+def check_mix(mix: dict[str, float], ppo_run: str | None) -> dict[str, float]:
+    """The mix normalised to shares summing to 1; one UserError for anything that cannot be collected."""
+    unknown = sorted(set(mix) - set(BEHAVIOUR_POLICIES))
+    if unknown:
+        raise UserError(
+            f"agent.behaviour_mix has unknown policies {unknown}; use names from {list(BEHAVIOUR_POLICIES)}"
+        )
+    bad = {name: share for name, share in mix.items() if not (math.isfinite(share) and share >= 0.0)}
+    if bad:
+        raise UserError(f"agent.behaviour_mix shares must be finite numbers >= 0, got {bad}")
+    total = sum(mix.values())
+    if total <= 0.0:
+        raise UserError("agent.behaviour_mix gives every policy a share of 0; give at least one a positive share")
+    if mix.get("ppo", 0.0) > 0.0 and ppo_run is None:
+        raise UserError("agent.behaviour_mix.ppo > 0 needs agent.behaviour_ppo_run=<a finished PPO run folder>")
+    if ppo_run is not None and mix.get("ppo", 0.0) <= 0.0:
+        raise UserError(
+            f"agent.behaviour_ppo_run={ppo_run} would be ignored: give it a share with agent.behaviour_mix.ppo=0.25"
+        )
+    return {name: share / total for name, share in mix.items() if share > 0.0}

@@ -1,0 +1,73 @@
+"""Typed schema of `agent=cql`: offline pretraining with d3rlpy CQL on a dataset of behaviour-policy episodes.
+
+Budget keys keep the meaning they have in the libraries that own the words, so presets written for PPO
+(`debug=smoke` shrinks `agent.total_timesteps`, `agent.n_steps`, ...) shrink a CQL run the same way:
+
+- `total_timesteps` is experience, as in Stable-Baselines3: env steps collected into the offline dataset.
+- `n_steps` is d3rlpy's: gradient steps of CQL.
+- `eval_freq` is d3rlpy's `n_steps_per_epoch`: the policy is backtested on the validation block after each epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BEHAVIOUR_POLICIES = ("buy_and_hold", "momentum", "mean_reversion", "random", "ppo")
+
+
+@dataclass
+class CQLConfig:
+    """d3rlpy CQL hyperparameters, the training budget, and how the offline dataset is collected.
+
+    Attributes:
+        total_timesteps: transitions in the offline dataset, rounded up to whole episodes of `env.episode_length`.
+        behaviour_mix: share of episodes per behaviour policy (normalised to sum to 1); names are
+            buy_and_hold, momentum, mean_reversion, random and ppo (0 by default: it needs `behaviour_ppo_run`).
+        behaviour_noise: std of Gaussian noise added to the deterministic behaviour policies' actions, so the
+            dataset covers actions next to theirs (CQL cannot value actions it never saw).
+        momentum_lookback / reversion_lookback: trailing returns, in rows, the two signal policies look at.
+        behaviour_ppo_run: a finished PPO run folder whose best_model.zip collects the `ppo` share of episodes.
+        n_steps: gradient steps of CQL.
+        eval_freq: gradient steps between validation backtests; the best-scoring weights are kept.
+        checkpoint_freq: gradient steps between weight snapshots in `checkpoints/`.
+        net_arch: hidden units of the actor and of each critic (d3rlpy vector encoders, ReLU).
+        torch_threads: torch CPU threads; small nets run fastest on one. Null keeps torch's default.
+        n_epochs, n_envs: not used by CQL; present so presets written for PPO compose with `agent=cql`.
+        init_from: not used by CQL (it starts from scratch); present so every agent option has the key.
+    """
+
+    name: str = "cql"
+    total_timesteps: int = 50_000
+    behaviour_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "buy_and_hold": 0.25,
+            "momentum": 0.25,
+            "mean_reversion": 0.25,
+            "random": 0.25,
+            "ppo": 0.0,
+        }
+    )
+    behaviour_noise: float = 0.1
+    momentum_lookback: int = 21
+    reversion_lookback: int = 5
+    behaviour_ppo_run: str | None = None
+    n_steps: int = 20_000
+    batch_size: int = 256
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    actor_learning_rate: float = 1e-4
+    critic_learning_rate: float = 3e-4
+    temp_learning_rate: float = 1e-4
+    alpha_learning_rate: float = 1e-4
+    conservative_weight: float = 5.0
+    alpha_threshold: float = 10.0
+    n_action_samples: int = 10
+    n_critics: int = 2
+    gamma: float = 0.99
+    tau: float = 0.005
+    initial_temperature: float = 1.0
+    eval_freq: int = 2_000
+    checkpoint_freq: int = 10_000
+    torch_threads: int | None = 1
+    n_epochs: int = 1
+    n_envs: int = 1
+    init_from: str | None = None

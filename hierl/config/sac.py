@@ -1,0 +1,69 @@
+"""Typed schemas of the SAC meta-controller (`agent=sac`) and its portfolio env (`env=portfolio`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SACConfig:
+    """Stable-Baselines3 SAC hyperparameters, the training budget, and where the sleeves' signals come from.
+
+    Defaults are sized for a 2-core CPU (small nets, one gradient step every `train_freq` env steps).
+    `ent_coef` is SB3's string form: "auto", "auto_0.1" (learned, with that initial value) or a fixed number
+    such as "0.05". `signals_path` is a signals Parquet file (`experiments/train_ppo_agents.py`); null trains
+    one PPO per asset class first (each from `agent=ppo asset=<class>` and the run's `debug` preset), in
+    `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `n_steps` and
+    `n_epochs` are not read by SAC (it has no rollouts or epochs); they exist because `debug=smoke` sets them
+    for every agent.
+    """
+
+    name: str = "sac"
+    total_timesteps: int = 20_000
+    learning_rate: float = 3e-4
+    buffer_size: int = 50_000
+    batch_size: int = 128
+    tau: float = 0.005
+    gamma: float = 0.99
+    train_freq: int = 4
+    gradient_steps: int = 2
+    ent_coef: str = "auto"
+    learning_starts: int = 1_000
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    n_envs: int = 1
+    eval_freq: int = 2_000
+    checkpoint_freq: int = 10_000
+    signals_path: str | None = None
+    n_steps: int = 1024
+    n_epochs: int = 5
+    init_from: str | None = None
+
+
+@dataclass
+class PortfolioEnvConfig:
+    """The meta-controller's market: sleeves per asset class, allocation limits and the penalty for breaching them.
+
+    Limits (fractions of NAV, on sleeve weights): `max_leverage` caps the sum of sleeve weights (sleeves hold at
+    most 1 unit of gross exposure each, so it also caps the asset-level gross), each sleeve's weight lies in
+    [`min_sleeve_weight`, `max_sleeve_weight`], and one decision moves the weights by at most `turnover_budget`
+    in L1 norm. `limit_penalty` multiplies (with `reward.scale`) the L1 distance between the weights the raw
+    action asked for and the projected, feasible ones.
+
+    `window` rows feed trailing realised volatilities; `cov_window` realised sleeve returns feed the Ledoit-Wolf
+    covariance snapshot. `cost_bps`, `slippage_bps` and `borrow_bps_annual` are not read: each sleeve pays its
+    own asset class's costs (conf/asset/<class>.yaml); the fields exist because the `asset` group sets them.
+    """
+
+    name: str = "portfolio"
+    window: int = 21
+    cov_window: int = 63
+    episode_length: int = 252
+    max_leverage: float = 1.0
+    min_sleeve_weight: float = 0.0
+    max_sleeve_weight: float = 1.0
+    turnover_budget: float = 0.2
+    limit_penalty: float = 1.0
+    initial_nav: float = 1.0
+    cost_bps: float = 5.0
+    slippage_bps: float = 0.0
+    borrow_bps_annual: float = 50.0

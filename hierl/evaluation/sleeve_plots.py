@@ -1,0 +1,35 @@
+"""Sleeve weights over time: a stacked area per sleeve, cash as the rest, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def plot_sleeve_weights(dates: np.ndarray, weights: np.ndarray, sleeves: Sequence[str], path: Path, title: str) -> Path:
+    """Stacked sleeve weights [K, C] against `dates` [K] (explicit Agg canvas, as `plot_equity_curves`)."""
+    figure = Figure(figsize=(10, 4), constrained_layout=True)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.stackplot(dates.astype("datetime64[D]"), np.asarray(weights).T, labels=list(sleeves), alpha=0.8)
+    axes.set_title(title)
+    axes.set_ylabel("weight (fraction of NAV)")
+    axes.legend(loc="upper left", fontsize="small")
+    axes.grid(alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            figure.savefig(stream, format=path.suffix.lstrip(".") or "png", dpi=110)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

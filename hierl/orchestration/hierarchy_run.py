@@ -1,0 +1,304 @@
+"""Level 2 of the hierarchy: PPO sleeves per asset class -> SAC meta-controller -> evaluation, one run folder.
+
+SAC trains on the train block's decision rows, the best model is chosen by validation Sharpe, and the chosen
+model is tested once on the test block against allocators on the same sleeves (`hierarchy_baselines`).
+See `sleeve_signals` for where the signals come from and how in-sample signals are handled.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from hierl.agents.callbacks import ValidationCallback
+from hierl.agents.rollout import Predict
+from hierl.agents.sac import build_sac, validate_sac_config
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.loading import flat_config
+from hierl.config.run import TrainConfig
+from hierl.config.sac import PortfolioEnvConfig, SACConfig
+from hierl.data.market import MarketData
+from hierl.data.pipeline import available_asset_classes, load_market_data
+from hierl.envs.episodes import cost_model
+from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
+from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
+from hierl.errors import ConfigError
+from hierl.evaluation.backtest import Backtest
+from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
+from hierl.evaluation.plots import plot_equity_curves
+from hierl.evaluation.report import metrics_namespace
+from hierl.evaluation.sleeve_plots import plot_sleeve_weights
+from hierl.orchestration.asset_run import RunOutcome, predictor
+from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS
+from hierl.orchestration.sleeve_signals import class_config, class_signals, read_signals, train_sleeve_signals
+from hierl.safety import SafetyValidator, apply_safety_gate
+from hierl.tracking.files import write_json, write_parquet
+from hierl.tracking.logging import get_logger
+from hierl.tracking.trackers import Tracker, git_commit, run_name, start_tracker
+
+log = get_logger("hierarchy")
+
+MODEL_FILE = "model.zip"
+BEST_MODEL_FILE = "best_model.zip"
+SIGNALS_FILE = "signals.parquet"
+VALIDATION_METRIC = "sharpe"
+AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class HierarchyEvaluation:
+    """The meta-controller and its baselines on one split; each backtest's weights are sleeve weights."""
+
+    split: str
+    agent: Backtest
+    asset_level: Backtest
+    baselines: dict[str, Backtest]
+
+    def metrics(self) -> dict[str, float]:
+        flat = metrics_namespace(self.split, self.agent.metrics())
+        for name, backtest in self.baselines.items():
+            flat.update(metrics_namespace(f"{self.split}/baseline/{name}", backtest.metrics()))
+        return flat
+
+
+def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
+    """Both schemas and every value that can be checked before data is loaded."""
+    if not isinstance(cfg.agent, SACConfig):
+        raise ConfigError(f"the meta-controller needs agent=sac, got agent={cfg.agent.name}")
+    if not isinstance(cfg.env, PortfolioEnvConfig):
+        raise ConfigError(f"agent=sac allocates across sleeves in env=portfolio, not env={cfg.env.name}")
+    validate_sac_config(cfg.agent)
+    validate_portfolio_config(cfg.env)
+    if cfg.safety.split not in EVALUATED_SPLITS:
+        raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+    return cfg.agent, cfg.env
+
+
+def sleeve_backtests(
+    universe: SleeveUniverse, split: str, name: str, sleeve_weights: np.ndarray
+) -> tuple[Backtest, Backtest]:
+    """The same simulation seen at sleeve level (weights per sleeve) and at asset level (weights per symbol)."""
+    rows = universe.decision_rows[split]
+    result, _ = simulate_hierarchy(universe, sleeve_weights, rows)
+    dates, cash = universe.dates[rows + 1], universe.cash_return[rows + 1]
+    sleeve = Backtest(name, dates, universe.classes, np.asarray(sleeve_weights), result, cash)
+    asset = Backtest(name, dates, universe.symbols, result.weights, result, cash)
+    return sleeve, asset
+
+
+def rollout_sleeve_weights(
+    predict: Predict, universe: SleeveUniverse, split: str, env_cfg: PortfolioEnvConfig, reward_cfg: RewardConfig
+) -> np.ndarray:
+    """The policy's deterministic sleeve weights [K, C] on every decision row of `split`."""
+    env = PortfolioEnv(universe, split, env_cfg, reward_cfg, evaluation=True)
+    observation, _ = env.reset()
+    weights = np.zeros((len(env.decision_rows), universe.n_sleeves))
+    for k in range(len(weights)):
+        action = predict(observation[None, :])[0]
+        observation, _, terminated, _, info = env.step(action)
+        weights[k] = info["sleeve_weights"]
+        if terminated and k != len(weights) - 1:
+            weights[k + 1 :] = 0.0  # the book is wiped out; every later row holds cash
+            break
+    return weights
+
+
+def evaluate_hierarchy(
+    predict: Predict, universe: SleeveUniverse, split: str, env_cfg: PortfolioEnvConfig, reward_cfg: RewardConfig
+) -> HierarchyEvaluation:
+    limits = allocation_limits(env_cfg, universe.n_sleeves)
+    agent, asset_level = sleeve_backtests(
+        universe, split, AGENT, rollout_sleeve_weights(predict, universe, split, env_cfg, reward_cfg)
+    )
+    baselines = {
+        name: sleeve_backtests(universe, split, name, weights)[0]
+        for name, weights in hierarchy_baseline_weights(universe, split, limits).items()
+    }
+    return HierarchyEvaluation(split, agent, asset_level, baselines)
+
+
+def load_universe(cfg: TrainConfig, run_dir: Path) -> tuple[SleeveUniverse, dict[str, MarketData]]:
+    """Signals (read or trained here), each class's market and costs, aligned into one `SleeveUniverse`."""
+    assert isinstance(cfg.env, PortfolioEnvConfig) and isinstance(cfg.agent, SACConfig)
+    cache_dir = Path(cfg.paths.cache_dir)
+    classes = list(cfg.asset_classes) if cfg.asset_classes else available_asset_classes(cfg.data, cache_dir)
+    class_cfgs = {name: class_config(cfg, name) for name in classes}
+    if cfg.agent.signals_path is not None:
+        frame = read_signals(cfg.agent.signals_path)
+    else:
+        frame = train_sleeve_signals(cfg, run_dir, classes)
+    write_parquet(run_dir / SIGNALS_FILE, frame)
+    markets, signals, costs = {}, {}, {}
+    for name, class_cfg in class_cfgs.items():
+        assert isinstance(class_cfg.env, EnvConfig)
+        # The class's own env.window, so its split blocks are those its PPO signals were produced on.
+        markets[name] = load_market_data(cfg.data, name, class_cfg.env.window, cache_dir, class_cfg.asset.symbols)
+        signals[name] = class_signals(frame, markets[name])
+        costs[name] = cost_model(class_cfg.env)
+    return build_universe(markets, signals, costs, cfg.env.window), markets
+
+
+def write_fingerprint(run_dir: Path, universe: SleeveUniverse, markets: dict[str, MarketData]) -> None:
+    write_json(
+        run_dir / "data_fingerprint.json",
+        {
+            "fingerprint": {name: market.fingerprint for name, market in markets.items()},
+            "asset_class": list(universe.classes),
+            "symbols": list(universe.symbols),
+            "calendar": "intersection of the classes' trading days",
+            "splits": {
+                split: {
+                    "start": str(universe.dates[rows[0]]),
+                    "end": str(universe.dates[rows[-1] + 1]),
+                    "rows": len(rows),
+                }
+                for split, rows in universe.decision_rows.items()
+            },
+        },
+    )
+
+
+def train_meta_controller(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
+    """The whole level-2 experiment; every file of the run-folder contract is written here."""
+    check_config(cfg)
+    set_random_seed(cfg.seed)
+    validator = SafetyValidator.from_config(cfg.safety)
+    universe, markets = load_universe(cfg, run_dir)
+    assert isinstance(cfg.env, PortfolioEnvConfig)
+    allocation_limits(cfg.env, universe.n_sleeves)  # impossible limits fail before training
+    write_fingerprint(run_dir, universe, markets)
+    log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
+    tracker = start_tracker(
+        cfg.logger,
+        run_dir,
+        run_name("hierarchy", cfg.agent.name, cfg.seed),
+        flat_config(cfg),
+        tags=[cfg.agent.name, "hierarchy", f"git:{git_commit()}"],
+    )
+    exit_code = 1
+    try:
+        outcome = _train_and_evaluate(cfg, run_dir, universe, tracker, validator)
+        exit_code = 0
+        return outcome
+    finally:
+        tracker.finish(exit_code)
+
+
+def _train_and_evaluate(
+    cfg: TrainConfig, run_dir: Path, universe: SleeveUniverse, track: Tracker, validator: SafetyValidator
+) -> RunOutcome:
+    agent_cfg, env_cfg = cfg.agent, cfg.env
+    assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
+
+    def make_env(seed: int) -> PortfolioEnv:
+        return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
+
+    vec_env = DummyVecEnv([lambda i=i: make_env(cfg.seed + i) for i in range(agent_cfg.n_envs)])  # type: ignore[misc]
+    model = build_sac(agent_cfg, vec_env, cfg.seed)
+
+    def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
+        weights = rollout_sleeve_weights(predictor(current), universe, "val", env_cfg, cfg.reward)
+        scores = sleeve_backtests(universe, "val", AGENT, weights)[0].metrics()
+        track.log({f"val/{k}": v for k, v in scores.items()}, step=current.num_timesteps)
+        return scores
+
+    validation = ValidationCallback(
+        validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, run_dir / BEST_MODEL_FILE
+    )
+    checkpoints = CheckpointCallback(
+        save_freq=max(1, agent_cfg.checkpoint_freq // agent_cfg.n_envs),
+        save_path=str(run_dir / "checkpoints"),
+        name_prefix="sac",
+    )
+    started = time.perf_counter()
+    model.learn(
+        total_timesteps=agent_cfg.total_timesteps,
+        callback=CallbackList([validation, checkpoints]),
+        progress_bar=cfg.progress,
+    )
+    train_seconds = time.perf_counter() - started
+    model.save(run_dir / MODEL_FILE)
+
+    best = SAC.load(run_dir / BEST_MODEL_FILE, device="cpu")
+    evaluations = []
+    for split in EVALUATED_SPLITS:
+        evaluation = evaluate_hierarchy(predictor(best), universe, split, env_cfg, cfg.reward)
+        if split == cfg.safety.split:
+            classes = {
+                symbol: universe.classes[c]
+                for symbol, c in zip(universe.symbols, universe.sleeve_of_asset, strict=True)
+            }
+            apply_safety_gate(validator, evaluation.asset_level, classes, run_dir)
+        evaluations.append(evaluation)
+    metrics = write_hierarchy_evaluation(run_dir, universe, evaluations)
+    metrics.update(
+        {
+            "train/timesteps": float(model.num_timesteps),
+            "train/seconds": train_seconds,
+            "train/best_timestep": float(validation.best_timestep),
+        }
+    )
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "validation_history.json", validation.history)
+    track.summary(metrics)
+    return RunOutcome(run_dir, metrics)
+
+
+def _positions_frame(universe: SleeveUniverse, evaluation: HierarchyEvaluation) -> pl.DataFrame:
+    """Long table split, date, level (sleeve/asset), sleeve, symbol, position (fractions of portfolio NAV)."""
+    sleeve = evaluation.agent.positions_frame().with_columns(
+        pl.lit("sleeve").alias("level"), pl.col("symbol").alias("sleeve")
+    )
+    classes = pl.DataFrame(
+        {"symbol": list(universe.symbols), "sleeve": [universe.classes[c] for c in universe.sleeve_of_asset]}
+    )
+    asset = (
+        evaluation.asset_level.positions_frame()
+        .join(classes, on="symbol", how="left")
+        .with_columns(pl.lit("asset").alias("level"))
+    )
+    columns = ["date", "level", "sleeve", "symbol", "position"]
+    frame = pl.concat([sleeve.select(columns), asset.select(columns)])
+    return frame.with_columns(pl.lit(evaluation.split).alias("split")).select(["split", *columns])
+
+
+def write_hierarchy_evaluation(
+    run_dir: Path, universe: SleeveUniverse, evaluations: list[HierarchyEvaluation]
+) -> dict[str, float]:
+    """backtest.parquet, positions.parquet (sleeve and asset level), baselines.parquet, and the plots."""
+    metrics: dict[str, float] = {}
+    backtests, positions, baselines = [], [], []
+    for evaluation in evaluations:
+        split = evaluation.split
+        metrics.update(evaluation.metrics())
+        backtests.append(evaluation.agent.to_frame().with_columns(pl.lit(split).alias("split")))
+        positions.append(_positions_frame(universe, evaluation))
+        for name, backtest in evaluation.baselines.items():
+            baselines.append(
+                backtest.to_frame().with_columns(pl.lit(name).alias("strategy"), pl.lit(split).alias("split"))
+            )
+        plot_equity_curves(
+            [evaluation.agent, *evaluation.baselines.values()],
+            run_dir / f"equity_curve_{split}.png",
+            f"hierarchy / SAC over {', '.join(universe.classes)} ({split})",
+        )
+        plot_sleeve_weights(
+            evaluation.agent.dates,
+            evaluation.agent.weights,
+            universe.classes,
+            run_dir / f"sleeve_weights_{split}.png",
+            f"SAC sleeve weights ({split})",
+        )
+    write_parquet(run_dir / "backtest.parquet", pl.concat(backtests))
+    write_parquet(run_dir / "positions.parquet", pl.concat(positions))
+    write_parquet(run_dir / "baselines.parquet", pl.concat(baselines))
+    return metrics

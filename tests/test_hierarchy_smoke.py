@@ -1,0 +1,84 @@
+"""End to end: `experiment=hierarchy debug=smoke` trains the sleeves, SAC, and writes the run-folder contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.conftest import REPO
+
+CONTRACT = [
+    "model.zip",
+    "best_model.zip",
+    "metrics.json",
+    "backtest.parquet",
+    "positions.parquet",
+    "baselines.parquet",
+    "signals.parquet",
+    "equity_curve_test.png",
+    "sleeve_weights_test.png",
+    "data_fingerprint.json",
+    "run_state.json",
+]
+BASELINES = ["equal_weight", "inverse_volatility", "hrp", "risk_parity", "min_cvar"]
+ENTRYPOINTS = {
+    "hierl.train": [sys.executable, "-m", "hierl.train"],
+    "train_sac_controller": [sys.executable, str(REPO / "experiments" / "train_sac_controller.py")],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(ENTRYPOINTS))
+def run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hierarchy") / "run"
+    result = subprocess.run(
+        [*ENTRYPOINTS[request.param], "experiment=hierarchy", "debug=smoke", f"hydra.run.dir={folder}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+@pytest.mark.slow
+def test_the_run_folder_contract_is_written_with_the_baselines(run_dir: Path) -> None:
+    assert not [name for name in CONTRACT if not (run_dir / name).is_file()]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    classes = json.loads((run_dir / "data_fingerprint.json").read_text())["asset_class"]
+    assert len(classes) >= 2
+    names = BASELINES + [f"sleeve_{c}" for c in classes]
+    for split in ("val", "test"):
+        assert np.isfinite(metrics[f"{split}/sharpe"])
+        for name in names:
+            assert np.isfinite(metrics[f"{split}/baseline/{name}/sharpe"])
+    for asset_class in classes:
+        assert (run_dir / "sleeves" / asset_class / "best_model.zip").is_file()
+
+
+@pytest.mark.slow
+def test_files_agree_with_each_other(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    backtest = pl.read_parquet(run_dir / "backtest.parquet").filter(pl.col("split") == "test").sort("date")
+    returns = backtest["return"].to_numpy()
+    assert np.isclose(metrics["test/total_return"], np.prod(1.0 + returns) - 1.0, rtol=1e-9)
+    positions = pl.read_parquet(run_dir / "positions.parquet").filter(pl.col("split") == "test")
+    assert set(positions["level"].unique()) == {"sleeve", "asset"}
+    sleeves = positions.filter(pl.col("level") == "sleeve").pivot(on="symbol", index="date", values="position")
+    assert sleeves.height == backtest.height
+    weights = sleeves.drop("date").to_numpy()
+    assert np.all(weights >= 0.05 - 1e-9) and np.all(weights <= 0.6 + 1e-9) and np.all(weights.sum(axis=1) <= 1 + 1e-9)
+    # Asset-level positions of a sleeve add up to sleeve weight x sleeve net position, never more than the weight.
+    assets = positions.filter(pl.col("level") == "asset").group_by("date", "sleeve").agg(pl.col("position").abs().sum())
+    joined = assets.join(
+        positions.filter(pl.col("level") == "sleeve").select("date", "sleeve", pl.col("position").alias("weight")),
+        on=["date", "sleeve"],
+    )
+    assert (joined["position"] <= joined["weight"] + 1e-12).all()

@@ -1,0 +1,125 @@
+"""The hierarchy's accounting is the sum of its sleeves, and the aligned calendar loses no return."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hierl.envs.market_core import CostModel, simulate_portfolio, step_portfolio
+from hierl.envs.sleeves import build_universe, simulate_hierarchy, step_hierarchy
+from tests.portfolio_fixtures import COSTS, momentum_signals, two_class_markets, two_class_universe
+
+
+def random_sleeve_weights(n_rows: int, n_sleeves: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.0, 0.6, size=(n_rows, n_sleeves))
+
+
+def test_net_return_is_cash_plus_the_sleeve_contributions() -> None:
+    universe = two_class_universe()
+    rows = universe.decision_rows["train"]
+    result, contributions = simulate_hierarchy(universe, random_sleeve_weights(len(rows), 2), rows)
+    np.testing.assert_allclose(result.returns, universe.cash_return[rows + 1] + contributions.sum(axis=1), atol=1e-15)
+
+
+def test_accounting_equals_an_independent_dollar_simulation_with_per_class_costs() -> None:
+    universe = two_class_universe()
+    rows = universe.decision_rows["val"]
+    weights = random_sleeve_weights(len(rows), 2, seed=3)
+    result, _ = simulate_hierarchy(universe, weights, rows)
+    costs = [COSTS[universe.classes[c]] for c in universe.sleeve_of_asset]
+    dollars, nav = np.zeros(len(universe.symbols)), 1.0
+    for k, row in enumerate(rows):
+        wanted = weights[k][universe.sleeve_of_asset] * universe.positions[row] * nav
+        fees = sum(
+            cost.trade_rate * abs(w - d) + cost.borrow_rate_daily * max(-w, 0.0)
+            for cost, w, d in zip(costs, wanted, dollars, strict=True)
+        )
+        # The market core's convention: fees are charged over the row, not taken out of the cash that earns.
+        cash = nav - wanted.sum()
+        dollars = wanted * (1.0 + universe.asset_returns[row + 1])
+        nav_after = dollars.sum() + cash * (1.0 + universe.cash_return[row + 1]) - fees
+        assert np.isclose(nav_after / nav - 1.0, result.returns[k], atol=1e-12, rtol=0)
+        nav = nav_after
+    assert np.isclose(result.nav[-1], nav, rtol=1e-10)
+
+
+def test_with_one_cost_model_it_is_the_market_core_on_the_union_book() -> None:
+    costs = CostModel(7.0, 1.0, 40.0)
+    markets = two_class_markets()
+    universe = build_universe(
+        markets, {n: momentum_signals(m) for n, m in markets.items()}, dict.fromkeys(markets, costs), 10
+    )
+    rows = universe.decision_rows["test"]
+    weights = random_sleeve_weights(len(rows), 2, seed=5)
+    result, _ = simulate_hierarchy(universe, weights, rows)
+    core = simulate_portfolio(
+        universe.asset_weights(weights, rows), universe.asset_returns[rows + 1], universe.cash_return[rows + 1], costs
+    )
+    np.testing.assert_allclose(result.returns, core.returns, atol=1e-15)
+    np.testing.assert_allclose(result.turnover, core.turnover, atol=1e-15)
+    step = step_hierarchy(
+        np.zeros(5),
+        universe.positions[rows[0]],
+        universe.asset_returns[rows[0] + 1],
+        1e-4,
+        np.full(5, costs.trade_rate),
+        np.full(5, costs.borrow_rate_daily),
+        universe.sleeve_of_asset,
+        2,
+    )
+    reference = step_portfolio(
+        np.zeros(5), universe.positions[rows[0]], universe.asset_returns[rows[0] + 1], 1e-4, costs
+    )
+    assert np.isclose(step.net_return, reference.net_return, atol=1e-15)
+
+
+def test_a_sleeve_alone_is_the_class_book_through_the_market_core() -> None:
+    universe = two_class_universe()
+    rows = universe.decision_rows["val"]
+    alone = np.zeros((len(rows), 2))
+    alone[:, 0] = 1.0
+    result, _ = simulate_hierarchy(universe, alone, rows)
+    columns = universe.sleeve_of_asset == 0
+    core = simulate_portfolio(
+        universe.positions[rows][:, columns],
+        universe.asset_returns[rows + 1][:, columns],
+        universe.cash_return[rows + 1],
+        COSTS[universe.classes[0]],
+    )
+    np.testing.assert_allclose(result.returns, core.returns, atol=1e-15)
+    np.testing.assert_allclose(universe.sleeve_returns[rows + 1, 0], core.returns, atol=1e-15)
+
+
+def test_aligned_calendar_is_the_intersection_and_compounds_skipped_days() -> None:
+    markets = two_class_markets()
+    universe = two_class_universe()
+    expected = np.intersect1d(markets["equity"].dates, markets["commodity"].dates)
+    np.testing.assert_array_equal(universe.dates, expected)
+    equity = markets["equity"]
+    column = universe.symbols.index(equity.symbols[0])
+    last = int(np.searchsorted(equity.dates, universe.dates[-1]))
+    growth_class = np.prod(1.0 + equity.returns[1 : last + 1, 0])
+    growth_aligned = np.prod(1.0 + universe.asset_returns[1:, column])
+    assert np.isclose(growth_aligned, growth_class, rtol=1e-12)
+    row = int(np.flatnonzero(np.diff(universe.dates) == np.timedelta64(2, "D"))[0]) + 1
+    previous, current = universe.dates[row - 1], universe.dates[row]
+    inside = (equity.dates > previous) & (equity.dates <= current)
+    assert inside.sum() == 2  # the commodity calendar skips a day the equity one has
+    assert np.isclose(universe.asset_returns[row, column], np.prod(1.0 + equity.returns[inside, 0]) - 1.0)
+
+
+def test_sleeve_positions_are_signal_over_n_and_zero_where_unpriced() -> None:
+    markets = two_class_markets()
+    equity = markets["equity"]
+    mask = equity.mask.copy()
+    mask[100:110, 1] = False
+    markets["equity"] = dataclasses.replace(equity, mask=mask)
+    universe = build_universe(markets, {n: momentum_signals(m) for n, m in markets.items()}, COSTS, 10)
+    rows = universe.decision_rows["train"]
+    columns = universe.sleeve_of_asset == universe.classes.index("equity")
+    positions = universe.positions[rows][:, columns]
+    assert np.all(np.abs(positions).sum(axis=1) <= 1.0 + 1e-12)
+    aligned_mask = mask[np.searchsorted(equity.dates, universe.dates[rows])]
+    assert np.all(positions[~aligned_mask] == 0.0)
+    np.testing.assert_allclose(positions[aligned_mask], universe.signals[rows][:, columns][aligned_mask] / 3)

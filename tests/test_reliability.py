@@ -1,0 +1,104 @@
+"""Interrupt and resume: SIGTERM saves a loadable checkpoint, and a resumed run ends where a straight one does."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stable_baselines3 import PPO
+
+from hierl.config.loading import load_config
+from hierl.errors import UserError
+from hierl.orchestration.asset_run import train_asset_agent
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint, list_checkpoints
+
+OVERRIDES = ["agent=ppo", "asset=equity", "debug=smoke", "data=synthetic", "agent.total_timesteps=8192"]
+
+
+def command(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "hierl.train", *OVERRIDES, f"hydra.run.dir={run_dir}", *extra]
+
+
+def metrics_without_timing(run_dir: Path) -> dict[str, float]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k != "train/seconds"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("reliability")
+    straight = subprocess.run(command(root / "straight"), capture_output=True, text=True, timeout=300, check=False)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    interrupted = root / "interrupted"
+    process = subprocess.Popen(command(interrupted), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(interrupted / CHECKPOINT_DIR):
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    stop_seconds = time.monotonic() - signalled
+    state_after_signal = json.loads((interrupted / "run_state.json").read_text())
+    checkpoint = latest_checkpoint(interrupted / CHECKPOINT_DIR)
+    assert checkpoint is not None
+    # Loaded before resuming: the resumed run prunes old checkpoints as it writes new ones.
+    loaded = PPO.load(checkpoint.model_path, device="cpu")
+    saved_state = checkpoint.state()
+
+    resumed = subprocess.run(
+        command(interrupted, "resume=true"), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return {
+        "root": root,
+        "returncode": process.returncode,
+        "stderr": stderr,
+        "stop_seconds": stop_seconds,
+        "state": state_after_signal,
+        "checkpoint_timesteps": checkpoint.timesteps,
+        "loaded_timesteps": loaded.num_timesteps,
+        "state_timesteps": saved_state["timesteps"],
+    }
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_cleanly_with_a_loadable_checkpoint(runs: dict[str, object]) -> None:
+    assert runs["returncode"] == 128 + signal.SIGTERM
+    assert runs["stop_seconds"] < 10  # type: ignore[operator]
+    assert "Traceback" not in runs["stderr"]  # type: ignore[operator]
+    state = runs["state"]
+    assert isinstance(state, dict) and state["status"] == "interrupted"
+    assert runs["loaded_timesteps"] == runs["state_timesteps"] == runs["checkpoint_timesteps"]
+    assert runs["checkpoint_timesteps"] > 0  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_matches_the_uninterrupted_run(runs: dict[str, object]) -> None:
+    root = runs["root"]
+    assert isinstance(root, Path)
+    assert metrics_without_timing(root / "interrupted") == metrics_without_timing(root / "straight")
+    assert json.loads((root / "interrupted" / "run_state.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_observation_shape_is_refused_with_a_clear_error(runs: dict[str, object]) -> None:
+    root = runs["root"]
+    assert isinstance(root, Path)
+    cfg = load_config([*OVERRIDES, "resume=true", "env.window=8"], output_dir=str(root / "straight"))
+    with pytest.raises(UserError, match="observations of shape"):
+        train_asset_agent(cfg, root / "straight")
+
+
+def test_resume_without_a_checkpoint_fails_before_any_work(tmp_path: Path) -> None:
+    cfg = load_config([*OVERRIDES, "resume=true"], output_dir=str(tmp_path))
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        train_asset_agent(cfg, tmp_path)
+    assert list(tmp_path.iterdir()) == []

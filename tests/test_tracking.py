@@ -1,0 +1,160 @@
+"""Tracking: an offline W&B run holds the metrics, config and model; no credential reaches a file; TensorBoard
+and CSV come from SB3's writers; run states say why a run stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from hierl.agents.callbacks import TrainingInterrupted
+from hierl.config.loading import load_config
+from hierl.config.run import LoggerConfig
+from hierl.orchestration.asset_run import sb3_logger
+from hierl.tracking.run_state import mark_failed, read_state
+from hierl.tracking.secrets import RedactSecrets, redact_config
+from hierl.tracking.trackers import default_group
+
+SECRET = "wandb-secret-0123456789abcdef0123456789abcdef"
+
+
+def wandb_records(path: Path) -> list[Any]:
+    """The protobuf records of an offline `.wandb` file (LevelDB-style log: 32 KiB blocks, 7-byte headers)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, records, pending, pos, block = path.read_bytes(), [], b"", 7, 32768
+    assert data[:4] == b":W&B"
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if kind == 0:
+            break
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records
+
+
+@pytest.fixture(scope="module")
+def wandb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("wandb") / "run"
+    env = {**os.environ, "WANDB_API_KEY": SECRET, "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hierl.train",
+            "agent=ppo",
+            "asset=equity",
+            "debug=smoke",
+            "data=synthetic",
+            "logger=wandb",
+            "logger.group=tracking-test",
+            f"hydra.run.dir={run_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SECRET not in result.stdout + result.stderr
+    return run_dir
+
+
+@pytest.mark.slow
+def test_offline_wandb_run_holds_metrics_config_summary_and_the_best_model(wandb_run: Path) -> None:
+    files = list(wandb_run.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    records = wandb_records(files[0])
+    by_kind: dict[str, list[Any]] = {}
+    for record in records:
+        by_kind.setdefault(record.WhichOneof("record_type"), []).append(record)
+
+    history_keys = {item.key or "/".join(item.nested_key) for r in by_kind["history"] for item in r.history.item}
+    assert {"val/sharpe", "train/approx_kl", "train/value_loss", "reward/return", "reward/volatility"} <= history_keys
+    summary_keys = {item.key or "/".join(item.nested_key) for r in by_kind["summary"] for item in r.summary.update}
+    assert {"test/sharpe", "test/baseline/buy_and_hold/sharpe"} <= summary_keys
+
+    run = by_kind["run"][0].run
+    assert run.display_name.startswith("equity__ppo__0__")
+    assert run.run_group == "tracking-test"
+    assert "ppo" in run.tags and "equity" in run.tags
+    assert any(tag.startswith("stable-baselines3:") for tag in run.tags)
+    assert any(tag.startswith("git:") for tag in run.tags)
+    config_keys = {item.key or "/".join(item.nested_key) for item in run.config.update}
+    assert {"agent.learning_rate", "env.window", "seed"} <= config_keys
+
+    artifacts = {r.artifact.type: [c.path for c in r.artifact.manifest.contents] for r in by_kind["artifact"]}
+    assert artifacts["model"] == ["best_model.zip"]
+    assert "metrics.json" in artifacts["metrics"]
+    assert "exit" in by_kind
+
+
+@pytest.mark.slow
+def test_no_credential_lands_in_any_file_of_the_run(wandb_run: Path) -> None:
+    leaked = [p for p in wandb_run.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+def test_credentials_are_redacted_from_tracked_configs_and_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {"WANDB_API_KEY": SECRET, "HOME": "/root"}
+    flat = {"logger.api_key": "abc", "data.path": SECRET, "agent.learning_rate": 3e-4, "paths.root_dir": "/root"}
+    assert redact_config(flat, environ) == {
+        "logger.api_key": "***",
+        "data.path": "***",
+        "agent.learning_rate": 3e-4,
+        "paths.root_dir": "/root",
+    }
+    record = logging.LogRecord("hierl", logging.INFO, __file__, 1, "key is %s", (SECRET,), None)
+    os.environ["HIERL_TEST_TOKEN"] = SECRET
+    try:
+        RedactSecrets().filter(record)
+    finally:
+        del os.environ["HIERL_TEST_TOKEN"]
+    assert record.getMessage() == "key is ***"
+
+
+def test_wandb_group_defaults_to_the_experiment_name_outside_a_sweep() -> None:
+    assert default_group(LoggerConfig(group="mine"), "exp") == "mine"
+    assert default_group(LoggerConfig(), "exp") == "exp"
+    assert default_group(LoggerConfig(), None) == "hierl"
+
+
+@pytest.mark.parametrize(
+    ("logger", "pattern"), [("tensorboard", "tensorboard/events.out.tfevents.*"), ("csv", "progress.csv")]
+)
+def test_sb3_writers_follow_the_logger_option(logger: str, pattern: str, tmp_path: Path) -> None:
+    cfg = load_config([f"logger={logger}"], output_dir=str(tmp_path))
+    writer = sb3_logger(cfg, tmp_path, resumed_at=None)
+    writer.record("train/approx_kl", 0.01)
+    writer.dump(step=1)
+    writer.close()
+    assert list(tmp_path.glob(pattern))
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (optuna.TrialPruned("pruned at 4096"), "pruned"),
+        (TrainingInterrupted(int(__import__("signal").SIGTERM), None), "interrupted"),
+        (KeyboardInterrupt(), "interrupted"),
+        (RuntimeError("boom"), "failed"),
+    ],
+)
+def test_run_state_says_why_a_run_stopped(error: BaseException, status: str, tmp_path: Path) -> None:
+    mark_failed(tmp_path, error)
+    assert read_state(tmp_path)["status"] == status
