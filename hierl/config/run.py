@@ -45,6 +45,14 @@ class PathsConfig:
 
 
 @dataclass
+class RayConfig:
+    """An existing Ray cluster to join (`address`), and the CPUs each unit of work asks for."""
+
+    address: str | None = None
+    cpus_per_worker: float = 1.0
+
+
+@dataclass
 class TrainConfig:
     """The whole config of `python -m hierl.train`."""
 
@@ -70,3 +78,8 @@ class TrainConfig:
     # seeds to train each with (null: just `seed`).
     asset_classes: list[str] | None = None
     seeds: list[int] | None = None
+    # Multi-stage entrypoints (experiments/train_all_agents.py): run independent units (asset classes x seeds) as
+    # Ray tasks, on a local Ray unless `ray.address` names a cluster.
+    distributed: bool = False
+    num_workers: int = 2
+    ray: RayConfig = field(default_factory=RayConfig)
