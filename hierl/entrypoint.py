@@ -77,5 +77,6 @@ def print_results(outcome: Outcome, title: str) -> None:
         name = "agent" if len(parts) == 2 else parts[2]
         rows.setdefault(name, {})[parts[-1]] = value
     console = Console(file=sys.stdout, width=max(100, Console().width))
-    console.print(results_table(rows, f"{title}: test block"))
+    if rows:
+        console.print(results_table(rows, f"{title}: test block"))
     console.print(f"run folder: {outcome.run_dir}")

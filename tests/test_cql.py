@@ -169,3 +169,16 @@ def test_train_agent_cql_smoke_writes_the_contract(tmp_path: Path) -> None:
     meta = json.loads((run_dir / CQL_POLICY_FILE).read_text())
     assert meta["config"]["n_steps"] == 256 and meta["window"] == 16
     assert json.loads((run_dir / "safety_report.json").read_text())
+
+    replay = subprocess.run(
+        [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    (replayed,) = tmp_path.glob("run_replay_*/metrics.json")
+    assert json.loads(replayed.read_text())["test/sharpe"] == metrics["test/sharpe"]

@@ -188,3 +188,18 @@ def test_unreadable_policy_file_is_one_clear_error(cql_run: Path, tmp_path: Path
     (broken / CQL_POLICY_FILE).write_text("{")
     with pytest.raises(UserError, match=f"{CQL_POLICY_FILE} is unreadable"):
         check_cql_folder(broken)
+
+
+@pytest.mark.slow
+def test_a_ppo_run_with_init_from_starts_from_the_cql_policy(cql_run: Path, tmp_path: Path) -> None:
+    from hierl.orchestration.asset_run import train_asset_agent
+
+    cfg = load_config(
+        ["debug=smoke", f"env.window={ENV.window}", f"agent.init_from={cql_run}", "agent.total_timesteps=512"],
+        output_dir=str(tmp_path),
+    )
+    train_asset_agent(cfg, tmp_path)
+    record = json.loads((tmp_path / "init.json").read_text())
+    assert record["method"] == "behaviour_cloning"
+    assert record["cql_run"] == str(cql_run)
+    assert record["action_correlation"] > 0.8

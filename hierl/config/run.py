@@ -80,6 +80,7 @@ class TrainConfig:
     seeds: list[int] | None = None
     # Multi-stage entrypoints (experiments/train_all_agents.py): run independent units (asset classes x seeds) as
     # Ray tasks, on a local Ray unless `ray.address` names a cluster.
+    stages: list[str] = field(default_factory=lambda: ["cql", "ppo", "sac"])
     distributed: bool = False
     num_workers: int = 2
     ray: RayConfig = field(default_factory=RayConfig)

@@ -25,6 +25,7 @@ from hierl.agents.callbacks import (
 )
 from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
 from hierl.agents.rollout import Predict
+from hierl.agents.warm_start import INIT_FILE, check_cql_folder, cloning_observations, warm_start_ppo
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig
 from hierl.config.loading import flat_config
@@ -100,6 +101,8 @@ def check_trainable(cfg: TrainConfig) -> PPOConfig:
         raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
     PPOAgentFactory(cfg.agent).validate()
     check_logger(cfg.logger)
+    if cfg.agent.init_from:
+        check_cql_folder(cfg.agent.init_from)
     return cfg.agent
 
 
@@ -218,6 +221,13 @@ def _train(
         log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
     else:
         model = PPOAgentFactory(agent_cfg).build(vec_env, cfg.seed)
+        if agent_cfg.init_from:
+            # A fresh run starts from the CQL policy; a resumed one already carries those weights.
+            cql_run = Path(agent_cfg.init_from)
+            observations = cloning_observations(cql_run, market, cfg.env, cfg.reward)
+            record = warm_start_ppo(model, cql_run, observations, seed=cfg.seed)
+            write_json(run_dir / INIT_FILE, record)
+            log.info("warm-started from %s (action correlation %.3f)", cql_run, record["action_correlation"])
     model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
 
     def validation_scores(current: BaseAlgorithm) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Replays a saved policy deterministically on (possibly different) data and writes a new run folder."""
+"""Replays a saved single-asset policy (PPO or CQL) deterministically and writes a new run folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 
 from stable_baselines3 import PPO
 
+from hierl.agents.cql import CQL_POLICY_FILE, load_cql_policy
+from hierl.agents.rollout import Predict
 from hierl.config.run import TrainConfig
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
@@ -20,26 +22,41 @@ from hierl.tracking.files import write_json
 from hierl.tracking.run_state import read_state
 
 
+def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...], str]:
+    """The run's selected policy as a batch predictor, the observation shape it expects, and the file it came from."""
+    if agent == "ppo":
+        model_path = source_run / BEST_MODEL_FILE
+        if not model_path.is_file():
+            raise UserError(f"{source_run} has no {BEST_MODEL_FILE}; point run_dir at a finished PPO run folder")
+        model = PPO.load(model_path, device="cpu")
+        return predictor(model), tuple(model.observation_space.shape or ()), BEST_MODEL_FILE
+    if agent == "cql":
+        if not (source_run / CQL_POLICY_FILE).is_file():
+            raise UserError(f"{source_run} has no {CQL_POLICY_FILE}; point run_dir at a finished CQL run folder")
+        policy = load_cql_policy(source_run)
+        return policy.predict, policy.observation_shape, CQL_POLICY_FILE
+    raise UserError(
+        f"hierl.evaluate replays single-asset policies (agent=ppo or agent=cql runs), not agent={agent}; "
+        "re-run the hierarchy with agent.signals_path to evaluate a meta-controller on other data"
+    )
+
+
 def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
-    """Evaluate the best model of `source_run` on the validation and test blocks of `cfg`'s data."""
-    model_path = source_run / BEST_MODEL_FILE
-    if not model_path.is_file():
-        raise UserError(f"{source_run} has no {BEST_MODEL_FILE}; point run_dir at a finished training run folder")
+    """Evaluate the selected policy of `source_run` on the validation and test blocks of `cfg`'s data."""
     state = read_state(source_run)
     if state["status"] != "finished":
         raise UserError(f"{source_run} is not a finished run (state: {state['status']}); it has no result to replay")
+    predict, expected_shape, policy_file = load_policy(source_run, cfg.agent.name)
     market = load_run_market(cfg)
-    model = PPO.load(model_path, device="cpu")
     probe = TradingEnv(market, "test", cfg.env, cfg.reward, symbol_index=0)
-    if model.observation_space.shape != probe.observation_space.shape:
+    if expected_shape != probe.observation_space.shape:
         raise UserError(
-            f"the model in {source_run} expects observations of shape {model.observation_space.shape} but this "
-            f"data and env config give {probe.observation_space.shape}; use the same features and env.window "
-            "as the training run"
+            f"the policy in {source_run} expects observations of shape {expected_shape} but this data and env "
+            f"config give {probe.observation_space.shape}; use the same features and env.window as the training run"
         )
     write_data_fingerprint(run_dir, market)
-    evaluations = [evaluate_split(predictor(model), market, split, cfg.env, cfg.reward) for split in EVALUATED_SPLITS]
+    evaluations = [evaluate_split(predict, market, split, cfg.env, cfg.reward) for split in EVALUATED_SPLITS]
     metrics = write_evaluation(run_dir, evaluations, f"replay of {source_run.name}")
     write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "source_run.json", {"run_dir": str(source_run.resolve()), "model": BEST_MODEL_FILE})
+    write_json(run_dir / "source_run.json", {"run_dir": str(source_run.resolve()), "policy": policy_file})
     return RunOutcome(run_dir, metrics)
