@@ -102,3 +102,17 @@ def test_resume_without_a_checkpoint_fails_before_any_work(tmp_path: Path) -> No
     with pytest.raises(UserError, match="no complete checkpoint"):
         train_asset_agent(cfg, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_hierl_version_is_refused_with_a_clear_error(
+    runs: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hierl
+
+    root = runs["root"]
+    assert isinstance(root, Path)
+    monkeypatch.setattr(hierl, "__version__", "0.0.0")
+    cfg = load_config([*OVERRIDES, "resume=true"], output_dir=str(root / "straight"))
+    with pytest.raises(UserError, match=r"written by hierl .*, this is hierl 0\.0\.0"):
+        train_asset_agent(cfg, root / "straight")

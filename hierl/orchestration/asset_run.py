@@ -14,6 +14,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.utils import set_random_seed
 
+import hierl
 from hierl.agents.callbacks import (
     MetricsCallback,
     RolloutCheckpointCallback,
@@ -128,6 +129,12 @@ def find_resume_checkpoint(run_dir: Path) -> Checkpoint:
 
 def check_checkpoint(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainConfig, market: MarketData) -> None:
     """A checkpoint resumes only the run that wrote it: same observation shape, data and config."""
+    written_by = state.get("hierl_version", "unknown")
+    if written_by != hierl.__version__:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} was written by hierl {written_by}, this is hierl {hierl.__version__}; "
+            "resume it with the version that wrote it, or start a new run folder"
+        )
     expected = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
     if tuple(state["observation_shape"]) != expected:
         raise UserError(
@@ -251,7 +258,11 @@ def _train(
         agent_cfg.checkpoint_freq,
         agent_cfg.keep_checkpoints,
         stateful,
-        extra_state={"market_fingerprint": market.fingerprint, "config": resume_identity(cfg)},
+        extra_state={
+            "market_fingerprint": market.fingerprint,
+            "config": resume_identity(cfg),
+            "hierl_version": hierl.__version__,
+        },
     )
     interrupt = StopOnSignalCallback()
     if state is not None:

@@ -1,0 +1,39 @@
+"""A Hydra callback that checks the output folder can be written before Hydra creates the run in it.
+
+Hydra creates the run folder itself, before any hierl code runs, and reports a failure there with a traceback;
+a read-only, full or misplaced output folder is a user's setup problem and deserves one clear line instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Create `folder` if needed and write a probe file in it; exit with one line naming `key` if that fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise SystemExit(
+            f"error: cannot write run outputs to {folder} ({reason}); set {key}=<a writable folder> "
+            "(or paths.root_dir / HIERL_ROOT), and check free disk space"
+        ) from None
+
+
+class OutputFolderCheck(Callback):
+    """Checks `hydra.run.dir` (single run) or `hydra.sweep.dir` (multirun) before any job starts."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(Path(config.hydra.run.dir), "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
