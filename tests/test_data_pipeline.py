@@ -141,3 +141,38 @@ def test_normalisation_fitted_on_train_rows_only(tmp_path: Path) -> None:
     # the statistics ignore everything after the training block
     train_only = market.features[train_start:train_stop]
     assert abs(float(train_only[..., 0].mean())) < 1e-3 and abs(float(train_only[..., 0].std()) - 1) < 1e-2
+
+
+def test_a_saved_normalisation_replaces_the_fitted_one(tmp_path: Path) -> None:
+    cfg = small_synthetic()
+    trained = load_market_data(cfg, "equity", WINDOW, tmp_path)
+    later = small_synthetic()
+    later.splits.train_fraction = 0.5  # another training block, so fitting would give other statistics
+    refitted = load_market_data(later, "equity", WINDOW, tmp_path)
+    replayed = load_market_data(later, "equity", WINDOW, tmp_path, normalisation=trained.normalisation)
+    assert refitted.normalisation != trained.normalisation
+    assert replayed.normalisation == trained.normalisation
+    # same raw values scaled with the trained run's statistics: undo the refit, apply the saved one
+    for index, name in enumerate(trained.feature_names):
+        fitted, saved = refitted.normalisation[name], trained.normalisation[name]
+        if not (fitted["fitted"] and saved["fitted"]):
+            continue
+        raw = refitted.features[..., index].astype(np.float64) * float(fitted["std"]) + float(fitted["mean"])
+        scaled = refitted.features[..., index]
+        inside = (np.abs(scaled) < 9.9) & (scaled != 0.0)  # away from the clip and from undefined values (0)
+        expected = (raw - float(saved["mean"])) / float(saved["std"])
+        np.testing.assert_allclose(
+            replayed.features[..., index][inside & (np.abs(expected) < 9.9)],
+            expected[inside & (np.abs(expected) < 9.9)],
+            rtol=1e-4,
+            atol=1e-4,
+        )
+
+
+def test_a_saved_normalisation_for_other_features_is_refused(tmp_path: Path) -> None:
+    cfg = small_synthetic()
+    trained = load_market_data(cfg, "equity", WINDOW, tmp_path)
+    stats = dict(trained.normalisation)
+    stats["not_a_feature"] = {"mean": 0.0, "std": 1.0, "fitted": True}
+    with pytest.raises(pipeline.DataError, match="saved normalisation covers features"):
+        load_market_data(cfg, "equity", WINDOW, tmp_path, normalisation=stats)

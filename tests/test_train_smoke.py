@@ -21,6 +21,7 @@ CONTRACT = [
     "baselines.parquet",
     "equity_curve_test.png",
     "data_fingerprint.json",
+    "normalisation.json",
     "run_state.json",
     "log.jsonl",
 ]
@@ -123,8 +124,29 @@ def test_evaluate_replays_the_policy_into_a_new_folder(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     replays = [p for p in run_dir.parent.iterdir() if p.name.startswith(f"{run_dir.name}_replay_")]
-    assert len(replays) == 1
+    assert len(replays) >= 1
     original = json.loads((run_dir / "metrics.json").read_text())
-    replayed = json.loads((replays[0] / "metrics.json").read_text())
+    replayed = json.loads((sorted(replays)[0] / "metrics.json").read_text())
     assert replayed["test/sharpe"] == original["test/sharpe"]
     assert (replays[0] / "backtest.parquet").is_file()
+
+
+@pytest.mark.slow
+def test_a_replay_on_other_dates_scales_features_as_the_training_run_did(
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    run_dir, _ = smoke_run
+    result = subprocess.run(
+        [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}", "data.start=2011-06-01"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    replays = sorted(p for p in run_dir.parent.iterdir() if p.name.startswith(f"{run_dir.name}_replay_"))
+    replay = replays[-1]
+    saved = json.loads((run_dir / "normalisation.json").read_text())
+    assert json.loads((replay / "normalisation.json").read_text()) == saved
+    fingerprint = json.loads((replay / "data_fingerprint.json").read_text())
+    assert fingerprint["splits"]["train"]["start"] >= "2011-06-01"

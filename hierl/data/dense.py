@@ -18,6 +18,7 @@ def to_market_data(
     symbols: list[str],
     clip: float | None,
     fingerprint: str,
+    normalisation: dict[str, dict[str, float | bool]] | None = None,
 ) -> MarketData:
     """Arrays of the chosen `symbols` (a subset of the class, in the order given). Features were computed on
     the whole class (breadth, normalisation), so a subset sees the same numbers as the full universe."""
@@ -30,7 +31,8 @@ def to_market_data(
         values = table.get_column(name).to_numpy().reshape(n_dates, len(all_symbols))
         return values[:, columns]
 
-    stats = NormalisationStats.from_dict(names, meta["normalisation"])
+    # A trained policy must see features scaled as in its own training run, whatever data it is replayed on.
+    stats = NormalisationStats.from_dict(names, normalisation if normalisation is not None else meta["normalisation"])
     features = np.empty((n_dates, len(symbols), len(names)), dtype=np.float32)
     for index, name in enumerate(names):
         single = NormalisationStats(
@@ -62,4 +64,5 @@ def to_market_data(
         cash_return=cash_return,
         split_bounds={name: (int(bound[0]), int(bound[1])) for name, bound in meta["split_bounds"].items()},
         fingerprint=fingerprint,
+        normalisation=stats.to_dict(),
     )

@@ -6,7 +6,7 @@ env step touches a data frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class MarketData:
         cash_return: float64 [T], return of cash from t-1 to t.
         split_bounds: split name -> (start, stop) row indices, half open; embargo rows lie between blocks.
         fingerprint: hash of the inputs and config that produced these arrays.
+        normalisation: per-feature `{"mean", "std", "fitted"}` the features were scaled with (fitted on the
+            training block, or given by the caller to reuse a trained run's scaling); saved with every run.
     """
 
     asset_class: str
@@ -45,6 +47,7 @@ class MarketData:
     cash_return: np.ndarray
     split_bounds: dict[str, tuple[int, int]]
     fingerprint: str
+    normalisation: dict[str, dict[str, float | bool]] = field(default_factory=dict)
 
     @property
     def n_assets(self) -> int:

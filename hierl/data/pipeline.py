@@ -174,14 +174,20 @@ def _feature_config(specs: list[FeatureSpec], cfg: DataConfig) -> dict[str, Any]
 
 
 def load_market_data(
-    cfg: DataConfig, asset_class: str, window: int, cache_dir: Path, symbols: list[str] | None = None
+    cfg: DataConfig,
+    asset_class: str,
+    window: int,
+    cache_dir: Path,
+    symbols: list[str] | None = None,
+    normalisation: dict[str, dict[str, float | bool]] | None = None,
 ) -> MarketData:
     """Dense, causal, normalised arrays of one asset class (optionally a subset of its symbols).
 
     `window` is the env's observation window: blocks are separated by at least `window` embargo rows and each
     block must hold `window + data.splits.min_block_steps` rows. Rows before `data.start` are used only as
     feature warm-up; features still undefined at the start (short history) are 0. Raises DataError for any
-    problem with the data or the config.
+    problem with the data or the config. `normalisation` (a run's saved scaling, `MarketData.normalisation`)
+    replaces the statistics fitted on this data's training block.
     """
     _check_config(cfg)
     cache = LayerCache(Path(cache_dir))
@@ -226,8 +232,13 @@ def load_market_data(
         gold = build_gold(silver, reference, specs, cfg.release_lag_days, cfg.macro_max_age_days, start, split_bounds)
         table, meta = gold.table, gold.meta
         cache.write("gold", gold_key, table, meta)
-    market_key = fingerprint("market", gold_key, chosen, cfg.features.clip)
-    market = to_market_data(table, meta, asset_class, chosen, cfg.features.clip, market_key)
+    if normalisation is not None and set(normalisation) != set(meta["feature_names"]):
+        raise DataError(
+            f"the saved normalisation covers features {sorted(normalisation)} but this data config builds "
+            f"{sorted(meta['feature_names'])}; use the data.features the run was trained with"
+        )
+    market_key = fingerprint("market", gold_key, chosen, cfg.features.clip, normalisation)
+    market = to_market_data(table, meta, asset_class, chosen, cfg.features.clip, market_key, normalisation)
     if not np.array_equal(market.dates, dates):
         raise RuntimeError("Gold calendar differs from the calendar the splits were computed on")
     return market

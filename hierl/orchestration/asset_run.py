@@ -87,9 +87,12 @@ def predictor(model: BaseAlgorithm) -> Predict:
     return predict
 
 
-def load_run_market(cfg: TrainConfig) -> MarketData:
-    """The asset class's arrays, built (or read from the cache) once per run."""
-    return load_market_data(cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols)
+def load_run_market(cfg: TrainConfig, normalisation: dict[str, dict[str, float | bool]] | None = None) -> MarketData:
+    """The asset class's arrays, built (or read from the cache) once per run; `normalisation` reuses a run's
+    feature scaling instead of fitting it on this data's training block."""
+    return load_market_data(
+        cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols, normalisation
+    )
 
 
 def check_trainable(cfg: TrainConfig) -> PPOConfig:

@@ -98,8 +98,11 @@ def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: s
     return metrics
 
 
+NORMALISATION_FILE = "normalisation.json"
+
+
 def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
-    """What data the run saw: enough to tell whether two runs are comparable."""
+    """What data the run saw (enough to tell whether two runs are comparable) and how its features were scaled."""
     bounds = {
         split: {
             "start": str(market.dates[start]),
@@ -118,6 +121,16 @@ def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
             "splits": bounds,
         },
     )
+    write_json(run_dir / NORMALISATION_FILE, market.normalisation)
+
+
+def read_normalisation(run_dir: Path) -> dict[str, dict[str, float | bool]] | None:
+    """The feature scaling a run was trained with (None for runs that predate the file)."""
+    path = run_dir / NORMALISATION_FILE
+    if not path.is_file():
+        return None
+    stats: dict[str, dict[str, float | bool]] = json.loads(path.read_text())
+    return stats
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:

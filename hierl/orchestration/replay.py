@@ -15,6 +15,7 @@ from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_
 from hierl.orchestration.policy_evaluation import (
     EVALUATED_SPLITS,
     evaluate_split,
+    read_normalisation,
     write_data_fingerprint,
     write_evaluation,
 )
@@ -47,7 +48,8 @@ def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     if state["status"] != "finished":
         raise UserError(f"{source_run} is not a finished run (state: {state['status']}); it has no result to replay")
     predict, expected_shape, policy_file = load_policy(source_run, cfg.agent.name)
-    market = load_run_market(cfg)
+    # The policy sees features scaled exactly as in its training run, whatever data it is replayed on.
+    market = load_run_market(cfg, read_normalisation(source_run))
     probe = TradingEnv(market, "test", cfg.env, cfg.reward, symbol_index=0)
     if expected_shape != probe.observation_space.shape:
         raise UserError(
