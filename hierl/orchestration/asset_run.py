@@ -50,12 +50,9 @@ from hierl.tracking.trackers import (
     TENSORBOARD_DIR,
     Tracker,
     check_logger,
-    default_group,
     log_run_artifacts,
-    run_name,
-    run_tags,
     sb3_output_formats,
-    start_tracker,
+    tracked_run,
 )
 
 log = get_logger("train")
@@ -191,21 +188,8 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     if checkpoint and state is not None:
         check_checkpoint(checkpoint, state, cfg, market)
 
-    tracker = start_tracker(
-        cfg.logger,
-        run_dir,
-        run_name(cfg.asset.name, cfg.agent.name, cfg.seed),
-        flat_config(cfg),
-        tags=run_tags(cfg.agent.name, cfg.asset.name),
-        group=default_group(cfg.logger, cfg.experiment_name),
-    )
-    exit_code = 1
-    try:
-        outcome = _train_and_evaluate(cfg, run_dir, market, tracker, validator, checkpoint, state)
-        exit_code = 0
-        return outcome
-    finally:
-        tracker.finish(exit_code)
+    with tracked_run(cfg, run_dir) as tracker:
+        return _train_and_evaluate(cfg, run_dir, market, tracker, validator, checkpoint, state)
 
 
 @dataclass

@@ -35,7 +35,6 @@ from hierl.agents.offline_dataset import (
 )
 from hierl.config.cql import CQLConfig
 from hierl.config.env import EnvConfig
-from hierl.config.loading import flat_config
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
 from hierl.data.pipeline import load_market_data
@@ -55,11 +54,8 @@ from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import (
     Tracker,
     check_logger,
-    default_group,
     log_run_artifacts,
-    run_name,
-    run_tags,
-    start_tracker,
+    tracked_run,
 )
 
 log = get_logger("cql")
@@ -95,21 +91,8 @@ def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     if agent.behaviour_ppo_run is not None:
         ppo = load_ppo_behaviour(Path(agent.behaviour_ppo_run), observation_shape)
     write_data_fingerprint(run_dir, market)
-    tracker = start_tracker(
-        cfg.logger,
-        run_dir,
-        run_name(cfg.asset.name, agent.name, cfg.seed),
-        flat_config(cfg),
-        tags=run_tags(agent.name, cfg.asset.name),
-        group=default_group(cfg.logger, cfg.experiment_name),
-    )
-    exit_code = 1
-    try:
-        outcome = _pretrain_and_evaluate(cfg, agent, run_dir, market, ppo, tracker, validator)
-        exit_code = 0
-        return outcome
-    finally:
-        tracker.finish(exit_code)
+    with tracked_run(cfg, run_dir) as tracker:
+        return _pretrain_and_evaluate(cfg, agent, run_dir, market, ppo, tracker, validator)
 
 
 def collect_dataset(

@@ -11,10 +11,13 @@ import importlib.util
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from hierl.config.run import LoggerConfig
+from hierl.config.loading import flat_config
+from hierl.config.run import LoggerConfig, TrainConfig
 from hierl.errors import ConfigError
 from hierl.tracking.logging import get_logger
 from hierl.tracking.secrets import redact_config
@@ -194,3 +197,22 @@ def log_run_artifacts(tracker: Tracker, run_dir: Path, best_model: Path) -> None
     )
     tracker.log_artifact("plots", "plots", sorted(run_dir.glob("equity_curve_*.png")))
     tracker.log_artifact("results", "results", [run_dir / "backtest.parquet", run_dir / "positions.parquet"])
+
+
+@contextmanager
+def tracked_run(cfg: TrainConfig, run_dir: Path) -> Iterator[Tracker]:
+    """The run's tracker, named, tagged and grouped from its config, finished however the block ends."""
+    tracker = start_tracker(
+        cfg.logger,
+        run_dir,
+        run_name(cfg.asset.name, cfg.agent.name, cfg.seed),
+        flat_config(cfg),
+        tags=run_tags(cfg.agent.name, cfg.asset.name),
+        group=default_group(cfg.logger, cfg.experiment_name),
+    )
+    exit_code = 1
+    try:
+        yield tracker
+        exit_code = 0
+    finally:
+        tracker.finish(exit_code)
