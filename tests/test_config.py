@@ -26,7 +26,8 @@ def group_options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes(group: str, option: str) -> None:
     cfg = load_config([f"{group}={option}"])
     assert isinstance(cfg, TrainConfig)
-    expected_agent = {"agent": option, "experiment": "sac"}.get(group, "ppo")
+    presets = {"hierarchy": "sac", "benchmark": "ppo"}
+    expected_agent = {"agent": option, "experiment": presets.get(option)}.get(group, "ppo")
     assert cfg.agent.name == expected_agent
 
 

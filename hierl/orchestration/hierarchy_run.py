@@ -8,6 +8,7 @@ See `sleeve_signals` for where the signals come from and how in-sample signals a
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.data.market import MarketData
 from hierl.data.pipeline import available_asset_classes, load_market_data
 from hierl.envs.episodes import cost_model
+from hierl.envs.market_core import simulate_portfolio
 from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
 from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
 from hierl.errors import ConfigError
@@ -39,7 +41,8 @@ from hierl.evaluation.report import metrics_namespace
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
 from hierl.orchestration.asset_run import RunOutcome, predictor
 from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS
-from hierl.orchestration.sleeve_signals import class_config, class_signals, read_signals, train_sleeve_signals
+from hierl.orchestration.signals import SIGNALS_FILE, read_signals
+from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
 from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_json, write_parquet
 from hierl.tracking.logging import get_logger
@@ -49,14 +52,17 @@ log = get_logger("hierarchy")
 
 MODEL_FILE = "model.zip"
 BEST_MODEL_FILE = "best_model.zip"
-SIGNALS_FILE = "signals.parquet"
 VALIDATION_METRIC = "sharpe"
 AGENT = "agent"
+# Market indices a hierarchy must beat to be worth running: when a sleeve trades one of them, the test also holds
+# it alone (fully invested from the first decision row, net of its class's costs) as `buy_and_hold_<symbol>`.
+MARKET_BENCHMARKS = ("SP500",)
 
 
 @dataclass(frozen=True)
 class HierarchyEvaluation:
-    """The meta-controller and its baselines on one split; each backtest's weights are sleeve weights."""
+    """The meta-controller and its baselines on one split; weights are sleeve weights, except the market
+    benchmarks' (`buy_and_hold_<symbol>`), which hold their one index."""
 
     split: str
     agent: Backtest
@@ -95,6 +101,28 @@ def sleeve_backtests(
     return sleeve, asset
 
 
+def market_benchmarks(universe: SleeveUniverse, split: str) -> dict[str, Backtest]:
+    """`buy_and_hold_<symbol>` of each market index in the universe, on the same rows and calendar as the agent.
+
+    Weight 1 on the index every row: for a single fully invested asset this is buy-and-hold (the drifted weight
+    stays 1; only the first row's cost moves it, by about the cost rate), charged the index class's costs.
+    """
+    rows = universe.decision_rows[split]
+    dates, cash = universe.dates[rows + 1], universe.cash_return[rows + 1]
+    backtests = {}
+    for symbol in MARKET_BENCHMARKS:
+        if symbol not in universe.symbols:
+            continue
+        i = universe.symbols.index(symbol)
+        costs = universe.sleeve_costs(universe.classes[universe.sleeve_of_asset[i]])
+        returns = universe.asset_returns[rows + 1][:, [i]]
+        weights = np.ones((len(rows), 1))
+        result = simulate_portfolio(weights, returns, cash, costs)
+        name = f"buy_and_hold_{symbol}"
+        backtests[name] = Backtest(name, dates, (symbol,), weights, result, cash)
+    return backtests
+
+
 def rollout_sleeve_weights(
     predict: Predict, universe: SleeveUniverse, split: str, env_cfg: PortfolioEnvConfig, reward_cfg: RewardConfig
 ) -> np.ndarray:
@@ -123,15 +151,24 @@ def evaluate_hierarchy(
         name: sleeve_backtests(universe, split, name, weights)[0]
         for name, weights in hierarchy_baseline_weights(universe, split, limits).items()
     }
+    baselines.update(market_benchmarks(universe, split))
     return HierarchyEvaluation(split, agent, asset_level, baselines)
 
 
-def load_universe(cfg: TrainConfig, run_dir: Path) -> tuple[SleeveUniverse, dict[str, MarketData]]:
-    """Signals (read or trained here), each class's market and costs, aligned into one `SleeveUniverse`."""
+def load_universe(
+    cfg: TrainConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
+) -> tuple[SleeveUniverse, dict[str, MarketData]]:
+    """Signals (read or trained here), each class's market and costs, aligned into one `SleeveUniverse`.
+
+    `class_cfgs` are the PPO configs the signals were produced with (their env.window decides each class's split
+    blocks, their env the costs); by default each class's own `class_config`.
+    """
     assert isinstance(cfg.env, PortfolioEnvConfig) and isinstance(cfg.agent, SACConfig)
     cache_dir = Path(cfg.paths.cache_dir)
-    classes = list(cfg.asset_classes) if cfg.asset_classes else available_asset_classes(cfg.data, cache_dir)
-    class_cfgs = {name: class_config(cfg, name) for name in classes}
+    if class_cfgs is None:
+        classes = list(cfg.asset_classes) if cfg.asset_classes else available_asset_classes(cfg.data, cache_dir)
+        class_cfgs = {name: class_config(cfg, name) for name in classes}
+    classes = list(class_cfgs)
     if cfg.agent.signals_path is not None:
         frame = read_signals(cfg.agent.signals_path)
     else:
@@ -167,12 +204,17 @@ def write_fingerprint(run_dir: Path, universe: SleeveUniverse, markets: dict[str
     )
 
 
-def train_meta_controller(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
-    """The whole level-2 experiment; every file of the run-folder contract is written here."""
+def train_meta_controller(
+    cfg: TrainConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
+) -> RunOutcome:
+    """The whole level-2 experiment; every file of the run-folder contract is written here.
+
+    `class_cfgs`: see `load_universe` (a pipeline passes the configs its PPO stage trained the sleeves with).
+    """
     check_config(cfg)
     set_random_seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
-    universe, markets = load_universe(cfg, run_dir)
+    universe, markets = load_universe(cfg, run_dir, class_cfgs)
     assert isinstance(cfg.env, PortfolioEnvConfig)
     allocation_limits(cfg.env, universe.n_sleeves)  # impossible limits fail before training
     write_fingerprint(run_dir, universe, markets)

@@ -7,6 +7,9 @@ The SAC meta-controller and the pipeline read `signals.parquet` in exactly this 
 `signal` is the target position divided by `env.max_leverage` (0 where the symbol has no price that day). The
 signal dated d is decided at the close of d from data published up to d: each split is one deterministic
 evaluation episode per symbol (the env's own rollout), starting flat at the split's first decision row.
+
+One validator (`validate_signals`) guards both directions: tables this package writes and files a user hands
+to `agent.signals_path`, so a table that passes it is usable by the meta-controller whatever produced it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from hierl.agents.rollout import Predict, rollout_positions
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import SPLITS, MarketData
+from hierl.errors import UserError
 from hierl.tracking.files import write_parquet
 
 SIGNALS_FILE = "signals.parquet"
@@ -31,6 +35,7 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "signal": pl.Float64(),
     "split": pl.String(),
 }
+SIGNAL_KEY = ["date", "asset_class", "symbol"]
 
 
 def deterministic_policy(model: BaseAlgorithm) -> Predict:
@@ -78,20 +83,40 @@ def signals_frame(
     return policy_signals(deterministic_policy(model), market, env_cfg, reward_cfg)
 
 
-def check_signals(frame: pl.DataFrame) -> None:
-    """Raise ValueError when a frame breaks the signals contract (schema, range, one row per key)."""
-    if dict(frame.schema) != SIGNAL_SCHEMA:
-        raise ValueError(f"signals must have the schema {SIGNAL_SCHEMA}, got {dict(frame.schema)}")
-    signal = frame.get_column("signal")
-    if signal.is_null().any() or not signal.is_finite().all() or (signal.abs() > 1.0).any():
-        raise ValueError("signals must be finite and within [-1, 1]")
-    if frame.select("date", "asset_class", "symbol").is_duplicated().any():
-        raise ValueError("signals must hold one row per (date, asset_class, symbol)")
+def validate_signals(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
+    """The frame cast to the contract's schema, or one UserError naming what is wrong and how to fix it."""
+    missing = [name for name in SIGNAL_SCHEMA if name not in frame.columns]
+    if missing:
+        raise UserError(f"{origin} lacks columns {missing}; a signals table has {list(SIGNAL_SCHEMA)}")
+    try:
+        frame = frame.select([pl.col(name).cast(dtype, strict=True) for name, dtype in SIGNAL_SCHEMA.items()])
+    except pl.exceptions.PolarsError as error:
+        raise UserError(f"{origin}: columns must have types {SIGNAL_SCHEMA} ({error})") from error
+    if frame.null_count().sum_horizontal().item() > 0 or not frame["signal"].is_finite().all():
+        raise UserError(f"{origin} has null or non-finite values; every row needs all five columns")
+    if (frame["signal"].abs() > 1.0).any():
+        raise UserError(f"{origin} has signals outside [-1, 1]; signals are deterministic PPO actions")
+    unknown = sorted(set(frame["split"].unique().to_list()) - set(SPLITS))
+    if unknown:
+        raise UserError(f"{origin} has splits {unknown}; use {list(SPLITS)}")
+    if frame.select(SIGNAL_KEY).is_duplicated().any():
+        raise UserError(f"{origin} must hold one row per (date, asset_class, symbol); some keys repeat")
+    return frame
+
+
+def read_signals(path: str | Path) -> pl.DataFrame:
+    """A signals file given as `agent.signals_path`, checked against the contract."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(
+            f"agent.signals_path={path} does not exist; run experiments/train_ppo_agents.py first or set "
+            "agent.signals_path=null to train the sleeves' PPO agents in this run"
+        )
+    return validate_signals(pl.read_parquet(file), str(file))
 
 
 def write_signals(path: Path, frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Concatenate the classes' signals, check the contract, sort and write them atomically."""
-    frame = pl.concat(frames).sort("date", "asset_class", "symbol")
-    check_signals(frame)
+    frame = validate_signals(pl.concat(frames).sort(SIGNAL_KEY), f"the signals for {path}")
     write_parquet(path, frame)
     return frame

@@ -1,7 +1,7 @@
-"""The sleeves' PPO signals: read from a signals Parquet file, or trained on the fly, one PPO run per class.
+"""The sleeves' PPO signals: read from a signals Parquet file, or trained on the fly by the PPO stage.
 
-Signals table (one row per decision date and symbol): `date` Date, `asset_class` str, `symbol` str, `signal`
-float64 in [-1, 1] (the deterministic PPO action; the signal at date d uses data up to d), `split`.
+Signals table: see `hierl.orchestration.signals` (one row per decision date and symbol, `signal` in [-1, 1], the
+signal at date d uses data up to d).
 
 Honesty: a PPO's signals on its own training block are in-sample, so sleeves look better on the train block
 than they will out of sample. The meta-controller still trains on the train block (the only block long enough
@@ -16,61 +16,26 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from stable_baselines3 import PPO
 
-from hierl.agents.rollout import rollout_positions
-from hierl.config.env import EnvConfig
-from hierl.config.loading import load_config, to_train_config
+from hierl.config.loading import load_config
 from hierl.config.run import TrainConfig
-from hierl.data.market import SPLITS, MarketData
+from hierl.data.market import MarketData
 from hierl.envs.sleeves import ClassSignals
 from hierl.errors import UserError
-from hierl.orchestration.asset_run import BEST_MODEL_FILE, load_run_market, predictor, train_asset_agent
+from hierl.orchestration.ppo_stage import (
+    compose_config,
+    execution_config,
+    plan_ppo_jobs,
+    train_ppo_stage,
+)
+from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.tracking.logging import get_logger
 
 log = get_logger("sleeves")
 
-SIGNAL_SCHEMA = {
-    "date": pl.Date,
-    "asset_class": pl.String,
-    "symbol": pl.String,
-    "signal": pl.Float64,
-    "split": pl.String,
-}
-
-
-def validate_signals(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
-    """The frame with the signals schema, or one UserError naming what is wrong and how to fix it."""
-    missing = [name for name in SIGNAL_SCHEMA if name not in frame.columns]
-    if missing:
-        raise UserError(f"{origin} lacks columns {missing}; a signals table has {list(SIGNAL_SCHEMA)}")
-    try:
-        frame = frame.select([pl.col(name).cast(dtype, strict=True) for name, dtype in SIGNAL_SCHEMA.items()])
-    except pl.exceptions.PolarsError as error:
-        raise UserError(f"{origin}: columns must have types {SIGNAL_SCHEMA} ({error})") from error
-    if frame.null_count().sum_horizontal().item() > 0 or not frame["signal"].is_finite().all():
-        raise UserError(f"{origin} has null or non-finite values; every row needs all five columns")
-    if (frame["signal"].abs() > 1.0).any():
-        raise UserError(f"{origin} has signals outside [-1, 1]; signals are deterministic PPO actions")
-    unknown = sorted(set(frame["split"].unique().to_list()) - set(SPLITS))
-    if unknown:
-        raise UserError(f"{origin} has splits {unknown}; use {list(SPLITS)}")
-    if frame.select(["date", "asset_class", "symbol"]).is_duplicated().any():
-        raise UserError(f"{origin} has more than one signal for some (date, asset_class, symbol)")
-    return frame
-
-
-def read_signals(path: str | Path) -> pl.DataFrame:
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(
-            f"agent.signals_path={path} does not exist; run experiments/train_ppo_agents.py first or set "
-            "agent.signals_path=null to train the sleeves' PPO agents in this run"
-        )
-    return validate_signals(pl.read_parquet(file), str(file))
+SLEEVES_DIR = "sleeves"
 
 
 def class_signals(frame: pl.DataFrame, market: MarketData) -> ClassSignals:
@@ -97,32 +62,6 @@ def class_signals(frame: pl.DataFrame, market: MarketData) -> ClassSignals:
     return ClassSignals(values=values, split=split)
 
 
-def policy_signals(model: PPO, cfg: TrainConfig, market: MarketData) -> pl.DataFrame:
-    """Deterministic actions of a PPO policy on every decision row of every split, as a signals table.
-
-    The evaluation rollout returns positions = action x max_leverage (0 where unpriced, where the signal is
-    then irrelevant), so the action is recovered by dividing.
-    """
-    assert isinstance(cfg.env, EnvConfig)
-    frames = []
-    for split in SPLITS:
-        rollout = rollout_positions(predictor(model), market, split, cfg.env, cfg.reward)
-        signal = np.clip(rollout.positions / cfg.env.max_leverage, -1.0, 1.0)
-        n_rows, n_assets = signal.shape
-        frames.append(
-            pl.DataFrame(
-                {
-                    "date": np.repeat(market.dates[rollout.decision_rows], n_assets),
-                    "asset_class": [market.asset_class] * (n_rows * n_assets),
-                    "symbol": list(market.symbols) * n_rows,
-                    "signal": signal.reshape(-1),
-                    "split": [split] * (n_rows * n_assets),
-                }
-            )
-        )
-    return validate_signals(pl.concat(frames), f"signals of the {market.asset_class} PPO")
-
-
 def class_config(outer: TrainConfig, asset_class: str) -> TrainConfig:
     """The PPO config of one class (`agent=ppo env=trading asset=<class>` with this run's `debug` preset).
 
@@ -137,9 +76,7 @@ def class_config(outer: TrainConfig, asset_class: str) -> TrainConfig:
     elif outer.debug_name is not None:
         overrides.append(f"debug={outer.debug_name}")
     if GlobalHydra.instance().is_initialized():
-        composed = to_train_config(
-            compose("train", overrides=[*overrides, f"paths.output_dir={outer.paths.output_dir}"])
-        )
+        composed = compose_config([*overrides, f"paths.output_dir={outer.paths.output_dir}"])
     else:
         composed = load_config(overrides, output_dir=outer.paths.output_dir)
     return dataclasses.replace(
@@ -148,14 +85,15 @@ def class_config(outer: TrainConfig, asset_class: str) -> TrainConfig:
 
 
 def train_sleeve_signals(outer: TrainConfig, run_dir: Path, asset_classes: list[str]) -> pl.DataFrame:
-    """Train one PPO per class in `<run_dir>/sleeves/<class>/` and roll out its signals on every split."""
-    frames = []
-    for asset_class in asset_classes:
-        cfg = class_config(outer, asset_class)
-        folder = run_dir / "sleeves" / asset_class
-        folder.mkdir(parents=True, exist_ok=True)
-        log.info("training the %s sleeve's PPO in %s", asset_class, folder)
-        train_asset_agent(cfg, folder)
-        model = PPO.load(folder / BEST_MODEL_FILE, device="cpu")
-        frames.append(policy_signals(model, cfg, load_run_market(cfg)))
-    return pl.concat(frames)
+    """One PPO per class in `<run_dir>/sleeves/<class>/` (the PPO stage, this run's seed), and their signals.
+
+    Finished sleeves of an earlier attempt in the same folder are reused; the sleeves run as Ray tasks when the
+    run sets `distributed=true`.
+    """
+    root = run_dir / SLEEVES_DIR
+    jobs = plan_ppo_jobs(asset_classes, [outer.seed], root, lambda name, _seed: class_config(outer, name))
+    result = train_ppo_stage(jobs, root, root / SIGNALS_FILE, execution_config(outer))
+    if result.errors:
+        failures = "; ".join(f"{name}: {error}" for name, error in result.errors.items())
+        raise UserError(f"the meta-controller needs every sleeve, but PPO failed for {failures}")
+    return read_signals(root / SIGNALS_FILE)

@@ -1,0 +1,339 @@
+"""The whole pipeline in one run folder: CQL per class -> PPO per class x seed -> SAC per seed -> summary.
+
+    <run>/cql/<class>/                 CQL pretraining (stage `cql`), warm-starts that class's PPO runs
+    <run>/ppo/<class>[/seed_<s>]/      PPO per class and seed (stage `ppo`, `hierl.orchestration.ppo_stage`)
+    <run>/signals.parquet              each class's signals from its best-validation seed
+    <run>/ppo/signals_seed_<s>.parquet every class's signals from its seed-s run
+    <run>/sac/seed_<s>/                SAC meta-controller on the seed-s signals (stage `sac`), tested vs baselines
+    <run>/pipeline_summary.json        every unit's status, folder and test metrics; the failures
+
+Every stage's units (classes for CQL, classes x seeds for PPO, seeds for SAC) are independent, so they run as Ray
+tasks with `distributed=true`. A unit whose folder is already finished with the same config is reused, so running
+the same command with the same `hydra.run.dir` finishes what is missing and redoes nothing. A failed unit is
+reported (summary, exit status) and costs only the units that need its output: a class's PPO runs need its CQL
+run, the seed-s SAC needs every class's seed-s PPO run.
+
+Per-stage configs: each unit is composed from `conf/train.yaml` with the command line's overrides. PPO gets all of
+them (with `agent=ppo asset=<class> seed=<s>`, and `agent.init_from=<run>/cql/<class>` after CQL); CQL gets them
+without `agent.*` and `experiment` (`agent=cql asset=<class>`, the same env so the warm start fits); SAC gets them
+without `agent.*`, `env.*`, `reward.*` and `experiment` (`experiment=hierarchy seed=<s>`), since those keys
+configure the per-class agents. `stage_overrides.<stage>` is appended to a stage's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from hierl.config.run import TrainConfig
+from hierl.entrypoint import SUMMARY_METRICS
+from hierl.errors import ConfigError, UserError
+from hierl.evaluation.headline import build_headline, write_headline
+from hierl.evaluation.report import results_table
+from hierl.orchestration.asset_run import RunOutcome
+from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
+from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
+from hierl.orchestration.hierarchy_run import check_config, train_meta_controller
+from hierl.orchestration.policy_evaluation import read_metrics
+from hierl.orchestration.ppo_stage import (
+    PPOStageResult,
+    compose_config,
+    execution_config,
+    finished_unit,
+    passed_on,
+    plan_ppo_jobs,
+    resolve_classes,
+    resolve_seeds,
+    run_in_folder,
+    train_ppo_stage,
+)
+from hierl.orchestration.signals import SIGNALS_FILE, write_signals
+from hierl.tracking.files import write_json
+from hierl.tracking.logging import get_logger
+
+log = get_logger("pipeline")
+
+STAGES = ("cql", "ppo", "sac")
+SUMMARY_FILE = "pipeline_summary.json"
+# Keys CQL and SAC do not take from the command line (they configure the PPO agents or choose the stage's preset).
+NOT_FOR_CQL = ("agent", "experiment")
+NOT_FOR_SAC = ("agent", "env", "reward", "experiment")
+
+
+class UnitsFailed(UserError):
+    """Some units failed; the others' results are written (see `pipeline_summary.json`)."""
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One CQL (per class) or SAC (per seed) unit; a SAC unit carries its sleeves' PPO configs."""
+
+    name: str
+    cfg: TrainConfig
+    run_dir: Path
+    class_cfgs: dict[str, TrainConfig] | None = None
+
+
+def run_cql_job(job: StageJob) -> dict[str, float]:
+    """Pretrain CQL in the job's folder, or reuse it when it is finished with the same config."""
+    if finished_unit(job.run_dir, job.cfg):
+        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
+        return read_metrics(job.run_dir)
+    return run_in_folder(job.run_dir, job.cfg, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
+
+
+def run_sac_job(job: StageJob) -> dict[str, float]:
+    """Train and evaluate the meta-controller in the job's folder, or reuse it when it is finished."""
+    if finished_unit(job.run_dir, job.cfg):
+        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
+        return read_metrics(job.run_dir)
+    return run_in_folder(
+        job.run_dir, job.cfg, lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics
+    )
+
+
+def pipeline_stages(outer: TrainConfig) -> list[str]:
+    """The stages to run, in pipeline order; SAC needs PPO's signals, so `sac` without `ppo` is refused."""
+    stages = list(outer.stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise ConfigError(f"stages={stages} must be a non-empty subset of {list(STAGES)}")
+    if "sac" in stages and "ppo" not in stages:
+        raise ConfigError(
+            "stages=[...sac] needs ppo too: SAC allocates across the PPO sleeves' signals (finished PPO units in "
+            "the same hydra.run.dir are reused, not retrained)"
+        )
+    return [s for s in STAGES if s in stages]
+
+
+def _without(overrides: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    return [o for o in overrides if key(o).split(".")[0] not in prefixes]
+
+
+def _with_output_dir(cfg: TrainConfig, folder: Path) -> TrainConfig:
+    return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
+
+
+@dataclass
+class Pipeline:
+    """What one pipeline run trains, composed and checked before any unit starts."""
+
+    outer: TrainConfig
+    overrides: list[str]
+    run_dir: Path
+    stages: list[str]
+    classes: list[str]
+    seeds: list[int]
+    execution: ExecutionConfig
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def stage_overrides(self, stage: str) -> list[str]:
+        extra: Mapping[str, Sequence[str]] = self.outer.stage_overrides
+        return list(extra.get(stage, []))
+
+    def cql_config(self, asset_class: str) -> TrainConfig:
+        base = _without(passed_on(self.overrides), NOT_FOR_CQL)
+        cfg = compose_config([*base, "agent=cql", "env=trading", f"asset={asset_class}", *self.stage_overrides("cql")])
+        return _with_output_dir(cfg, self.run_dir / "cql" / asset_class)
+
+    def ppo_config(self, asset_class: str, seed: int, init_from: Path | None) -> TrainConfig:
+        warm_start = [f"agent.init_from={init_from}"] if init_from is not None else []
+        return compose_config(
+            [
+                *passed_on(self.overrides),
+                "agent=ppo",
+                "env=trading",
+                f"asset={asset_class}",
+                f"seed={seed}",
+                *warm_start,
+                *self.stage_overrides("ppo"),
+            ]
+        )
+
+    def sac_config(self, seed: int, signals_path: Path) -> TrainConfig:
+        base = _without(passed_on(self.overrides), NOT_FOR_SAC)
+        cfg = compose_config(
+            [
+                *base,
+                "experiment=hierarchy",
+                f"seed={seed}",
+                f"agent.signals_path={signals_path}",
+                f"asset_classes=[{','.join(self.classes)}]",
+                *self.stage_overrides("sac"),
+            ]
+        )
+        return _with_output_dir(cfg, self.run_dir / "sac" / f"seed_{seed}")
+
+    def check(self) -> None:
+        """Compose and check one config of every stage, so a bad key fails before hours of training."""
+        for asset_class in self.classes:
+            if "cql" in self.stages:
+                check_cql_run(self.cql_config(asset_class))
+            plan_ppo_jobs([asset_class], self.seeds[:1], self.run_dir / "ppo", self._ppo_config_for({}))
+        if "sac" in self.stages:
+            check_config(self.sac_config(self.seeds[0], self.run_dir / "ppo" / "signals.parquet"))
+
+    def _ppo_config_for(self, cql_runs: Mapping[str, Path]) -> Any:
+        return lambda asset_class, seed: self.ppo_config(asset_class, seed, cql_runs.get(asset_class))
+
+    def record(self, name: str, run_dir: Path, metrics: dict[str, float] | None, error: str | None) -> None:
+        entry: dict[str, Any] = {"run_dir": str(run_dir), "status": "finished" if error is None else "failed"}
+        if metrics is not None:
+            entry["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+        if error is not None:
+            entry["error"] = error
+            self.failures[name] = error
+        self.results[name] = entry
+
+    def run_cql(self) -> dict[str, Path]:
+        """CQL per class; the folders of the classes whose CQL run finished."""
+        jobs = [StageJob(f"cql/{c}", self.cql_config(c), self.run_dir / "cql" / c) for c in self.classes]
+        outcomes = run_units([Unit(job.name, run_cql_job, (job,)) for job in jobs], self.execution)
+        finished = {}
+        for asset_class, job, outcome in zip(self.classes, jobs, outcomes, strict=True):
+            self.record(job.name, job.run_dir, outcome.value, outcome.error)
+            if outcome.ok:
+                finished[asset_class] = job.run_dir
+        return finished
+
+    def run_ppo(self, cql_runs: dict[str, Path] | None) -> PPOStageResult:
+        """PPO per class x seed, warm-started from each class's CQL run when the CQL stage ran."""
+        root = self.run_dir / "ppo"
+        classes = self.classes if cql_runs is None else [c for c in self.classes if c in cql_runs]
+        for asset_class in sorted(set(self.classes) - set(classes)):
+            for seed in self.seeds:
+                name = f"ppo/{asset_class}/seed_{seed}"
+                self.record(name, root / asset_class, None, f"not run: cql/{asset_class} failed")
+        jobs = plan_ppo_jobs(classes, self.seeds, root, self._ppo_config_for(cql_runs or {}))
+        result = train_ppo_stage(jobs, root, self.run_dir / SIGNALS_FILE, self.execution)
+        for job in jobs:
+            self.record(
+                job.name, job.run_dir, result.per_job.get((job.asset_class, job.seed)), result.errors.get(job.name)
+            )
+        return result
+
+    def run_sac(self, ppo: PPOStageResult) -> None:
+        """One meta-controller per seed, on the signals of every class's run of that seed."""
+        jobs = []
+        for seed in self.seeds:
+            name, folder = f"sac/seed_{seed}", self.run_dir / "sac" / f"seed_{seed}"
+            frame = ppo.signals_of_seed(seed) if len(ppo.chosen) == len(self.classes) else None
+            if frame is None:
+                self.record(name, folder, None, f"not run: a PPO run of seed {seed} failed")
+                continue
+            signals_path = self.run_dir / "ppo" / f"signals_seed_{seed}.parquet"
+            write_signals(signals_path, [frame])
+            class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
+            jobs.append(StageJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))
+        outcomes = run_units([Unit(job.name, run_sac_job, (job,)) for job in jobs], self.execution)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            self.record(job.name, job.run_dir, outcome.value, outcome.error)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "stages": self.stages,
+            "asset_classes": self.classes,
+            "seeds": self.seeds,
+            "distributed": self.execution.distributed,
+            "units": self.results,
+            "failed": sorted(self.failures),
+        }
+
+    def metrics(self) -> dict[str, float]:
+        """Flat `<unit>/<metric>` of every finished unit, and the optimised metric of the last stage that ran
+        (averaged over its units)."""
+        flat = {
+            f"{name}/{key}": value
+            for name, entry in self.results.items()
+            for key, value in entry.get("metrics", {}).items()
+        }
+        last = self.stages[-1]
+        values = [
+            entry["metrics"].get(self.outer.optimized_metric, math.nan)
+            for name, entry in self.results.items()
+            if name.startswith(f"{last}/") and "metrics" in entry
+        ]
+        flat[self.outer.optimized_metric] = sum(values) / len(values) if values else math.nan
+        return flat
+
+
+def print_summary(pipeline: Pipeline) -> None:
+    """Each finished unit's test metrics in one table, then the failures."""
+    rows = {
+        name: {metric: entry["metrics"][f"test/{metric}"] for metric in SUMMARY_METRICS}
+        for name, entry in pipeline.results.items()
+        if "metrics" in entry
+    }
+    console = Console(file=sys.stdout, width=120)
+    console.print(results_table(rows, "pipeline: test block of every unit"))
+    for name, error in pipeline.failures.items():
+        console.print(f"[red]failed[/red] {name}: {error}")
+
+
+def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> RunOutcome:
+    """Every stage of `stages`, then `pipeline_summary.json`; UnitsFailed (after writing it) if a unit failed."""
+    pipeline = Pipeline(
+        outer=outer,
+        overrides=list(overrides),
+        run_dir=run_dir,
+        stages=pipeline_stages(outer),
+        classes=resolve_classes(outer),
+        seeds=resolve_seeds(outer),
+        execution=execution_config(outer),
+    )
+    pipeline.check()
+    try:
+        cql_runs = pipeline.run_cql() if "cql" in pipeline.stages else None
+        if "ppo" in pipeline.stages:
+            ppo = pipeline.run_ppo(cql_runs)
+            if "sac" in pipeline.stages:
+                pipeline.run_sac(ppo)
+    finally:
+        if pipeline.execution.distributed:
+            import ray
+
+            ray.shutdown()
+    write_json(run_dir / SUMMARY_FILE, pipeline.summary())
+    metrics = pipeline.metrics()
+    write_json(run_dir / "metrics.json", metrics)
+    print_summary(pipeline)
+    if pipeline.failures:
+        raise UnitsFailed(
+            f"{len(pipeline.failures)} unit(s) failed ({', '.join(sorted(pipeline.failures))}); the others' "
+            f"results are in {run_dir / SUMMARY_FILE}. Run the same command with hydra.run.dir={run_dir} to "
+            "retry only what failed"
+        )
+    return RunOutcome(run_dir, metrics)
+
+
+BENCHMARK_NOTES = (
+    "Each seed s is a whole hierarchy: every class's PPO run of seed s, then a SAC meta-controller of seed s on "
+    "their signals, so the spread over seeds covers both levels. Budgets are those of "
+    "`conf/experiment/benchmark.yaml` (PPO) and `conf/experiment/hierarchy.yaml` / `conf/agent/sac.yaml` (SAC), "
+    "chosen to fit an hour on 2 CPU cores; every model was selected on the validation block and no setting was "
+    "chosen by looking at the test block, which each run touches once. The sleeves alone (`sleeve_<class>`) are "
+    "the PPO agents' own positions; the allocators (equal weight, inverse volatility, HRP, risk parity, min CVaR) "
+    "allocate across the same sleeves, refitted monthly on past returns; `buy_and_hold_SP500` holds the S&P 500 "
+    "index alone. The PPO signals on the training block are in-sample, so SAC trains on optimistic sleeves; the "
+    "validation and test blocks are out of sample for both levels."
+)
+
+
+def run_benchmark(outer: TrainConfig, overrides: list[str], run_dir: Path, results_dir: Path) -> RunOutcome:
+    """The whole pipeline, then the headline table and figure from its run folders into `results_dir`."""
+    outcome = run_pipeline(outer, overrides, run_dir)
+    command = " ".join(["python experiments/benchmark.py", *overrides])
+    written = write_headline(build_headline(run_dir), results_dir, command, BENCHMARK_NOTES)
+    log.info("headline written: %s", ", ".join(str(p) for p in written))
+    return outcome

@@ -1,0 +1,277 @@
+"""The PPO stage: one PPO agent per asset class and seed, the selected seed per class, and their signals.
+
+Shared by `experiments/train_ppo_agents.py`, the hierarchy's sleeves and `experiments/train_all_agents.py`, so a
+class x seed is trained, selected and turned into signals the same way everywhere:
+
+- every (class, seed) is one unit of `run_units` (locally or as a Ray task) trained in its own folder
+  (`<root>/<class>/`, or `<root>/<class>/seed_<s>/` with several seeds), which also gets that run's
+  `signals.parquet`;
+- a unit whose folder is already `finished` with the same config is reused, not retrained, so a stage is
+  resumable from its outputs; a finished folder with a different config is refused rather than silently mixed in;
+- per class, the seed with the best validation Sharpe ratio supplies the class's signals (never chosen on test),
+  and with several seeds `seeds_summary.json` holds the spread of the test Sharpe ratio over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+from hydra import compose
+from stable_baselines3 import PPO
+
+from hierl.config.loading import flat_config, to_train_config
+from hierl.config.paths import config_dir
+from hierl.config.run import TrainConfig
+from hierl.data.pipeline import available_asset_classes
+from hierl.errors import ConfigError, UserError
+from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
+from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
+from hierl.orchestration.policy_evaluation import read_metrics
+from hierl.orchestration.seeds import summarise_seeds
+from hierl.orchestration.signals import SIGNALS_FILE, signals_frame, write_signals
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
+from hierl.tracking.files import write_json
+from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
+from hierl.tracking.run_state import mark_failed, mark_finished, mark_running, read_state
+
+log = get_logger("ppo_stage")
+
+T = TypeVar("T")
+
+# Run-level keys a multi-stage entrypoint sets per unit (or reads itself); the user's values for them are not
+# passed on to each unit's config.
+PER_JOB_KEYS = frozenset({"asset", "seed", "seeds", "asset_classes", "stages", "distributed", "num_workers"})
+SEED_METRIC = "test/sharpe"
+SELECTION_METRIC = "val/sharpe"
+SEEDS_SUMMARY_FILE = "seeds_summary.json"
+UNIT_CONFIG_FILE = "unit_config.json"
+# The config sections that decide a unit's result; a finished folder is reused only when they are unchanged.
+IDENTITY_SECTIONS = ("agent", "env", "reward", "asset", "data", "safety", "seed")
+
+
+# --- Unit folders: any stage's unit (CQL, PPO, SAC) is trained, skipped or refused through these. ---
+
+
+def unit_identity(cfg: TrainConfig) -> dict[str, Any]:
+    """The config keys that decide a unit's result (as JSON values, so a stored copy compares equal)."""
+    flat = {k: v for k, v in flat_config(cfg).items() if k.split(".")[0] in IDENTITY_SECTIONS}
+    identity: dict[str, Any] = json.loads(json.dumps(flat, default=str))
+    return identity
+
+
+def finished_unit(run_dir: Path, cfg: TrainConfig) -> bool:
+    """True when `run_dir` holds a finished run of this very config; UserError when it holds another config's."""
+    if read_state(run_dir)["status"] != "finished":
+        return False
+    stored_file = run_dir / UNIT_CONFIG_FILE
+    stored = json.loads(stored_file.read_text()) if stored_file.is_file() else {}
+    now = unit_identity(cfg)
+    changed = sorted(k for k in stored.keys() | now.keys() if stored.get(k) != now.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+        raise UserError(
+            f"{run_dir} holds a finished run of another config ({detail}); use a new hydra.run.dir, or delete "
+            "that folder to retrain it"
+        )
+    return True
+
+
+def run_in_folder(run_dir: Path, cfg: TrainConfig, work: Callable[[], T]) -> T:
+    """`work()` with the unit folder's bookkeeping: its config, run_state.json and log.jsonl.
+
+    Unlike `hierl.entrypoint.run_job` it never exits the process: a unit's error is raised to `run_units`,
+    which reports it and goes on with the other units.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / UNIT_CONFIG_FILE, unit_identity(cfg))
+    handler = log_to_run_folder(run_dir)
+    mark_running(run_dir)
+    try:
+        value = work()
+    except BaseException as error:
+        mark_failed(run_dir, error)
+        raise
+    finally:
+        stop_logging_to(handler)
+    mark_finished(run_dir)
+    return value
+
+
+# --- Planning: classes, seeds and every unit's composed config, checked before anything trains. ---
+
+
+def passed_on(overrides: Sequence[str], dropped: frozenset[str] = PER_JOB_KEYS) -> list[str]:
+    """The user's command-line overrides minus the keys set per unit (and anything under `ray.`)."""
+    kept = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key not in dropped and not key.startswith("ray."):
+            kept.append(override)
+    return kept
+
+
+def compose_config(overrides: Sequence[str]) -> TrainConfig:
+    """`conf/train.yaml` composed with `overrides` (inside a Hydra app or a `initialize_config_dir` block)."""
+    return to_train_config(compose("train", overrides=list(overrides)))
+
+
+def resolve_classes(outer: TrainConfig) -> list[str]:
+    """`asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml."""
+    available = available_asset_classes(outer.data, Path(outer.paths.cache_dir))
+    classes = list(outer.asset_classes) if outer.asset_classes is not None else available
+    unknown = [c for c in classes if c not in available]
+    if unknown or not classes:
+        raise ConfigError(f"asset_classes={classes} must name classes of the data source; available: {available}")
+    for asset_class in classes:
+        if not (config_dir() / "asset" / f"{asset_class}.yaml").is_file():
+            raise ConfigError(
+                f"asset class {asset_class!r} has no conf/asset/{asset_class}.yaml; add one (copy equity.yaml) "
+                "or leave it out of asset_classes"
+            )
+    return classes
+
+
+def resolve_seeds(outer: TrainConfig) -> list[int]:
+    """`seeds`, or just `seed` when it is null."""
+    seeds = list(outer.seeds) if outer.seeds is not None else [outer.seed]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds={seeds} must be a non-empty list without repeats (or null for just `seed`)")
+    return seeds
+
+
+def execution_config(outer: TrainConfig) -> ExecutionConfig:
+    """Where a stage's units run, from the run-level keys `distributed`, `num_workers` and `ray.*`."""
+    return ExecutionConfig(
+        distributed=outer.distributed,
+        num_workers=outer.num_workers,
+        cpus_per_worker=outer.ray.cpus_per_worker,
+        address=outer.ray.address,
+    )
+
+
+@dataclass(frozen=True)
+class PPOJob:
+    """One (asset class, seed) training run and its folder."""
+
+    asset_class: str
+    seed: int
+    cfg: TrainConfig
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"ppo/{self.asset_class}/seed_{self.seed}"
+
+
+def ppo_folder(root: Path, asset_class: str, seed: int, n_seeds: int) -> Path:
+    """`<root>/<class>/`, or `<root>/<class>/seed_<s>/` when the stage trains several seeds."""
+    folder = root / asset_class
+    return folder / f"seed_{seed}" if n_seeds > 1 else folder
+
+
+def plan_ppo_jobs(
+    classes: Sequence[str], seeds: Sequence[int], root: Path, config_for: Callable[[str, int], TrainConfig]
+) -> list[PPOJob]:
+    """Every (class, seed) job with its composed and checked config, so a bad key fails before training."""
+    jobs = []
+    for asset_class in classes:
+        for seed in seeds:
+            folder = ppo_folder(root, asset_class, seed, len(seeds))
+            cfg = config_for(asset_class, seed)
+            cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
+            check_trainable(cfg)
+            jobs.append(PPOJob(asset_class, seed, cfg, folder))
+    return jobs
+
+
+# --- Running: one unit per job, then selection, summaries and signals. ---
+
+
+def run_ppo_job(job: PPOJob) -> dict[str, float]:
+    """Train one job in its folder and write that run's signals; a finished folder is reused as it is.
+
+    With `resume=true` an interrupted job continues from its newest checkpoint; otherwise it starts afresh.
+    """
+    if finished_unit(job.run_dir, job.cfg):
+        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
+        return read_metrics(job.run_dir)
+    can_continue = job.cfg.resume and latest_checkpoint(job.run_dir / CHECKPOINT_DIR) is not None
+    cfg = dataclasses.replace(job.cfg, resume=can_continue)
+
+    def work() -> dict[str, float]:
+        outcome = train_asset_agent(cfg, job.run_dir)
+        model = PPO.load(job.run_dir / BEST_MODEL_FILE, device="cpu")
+        write_signals(job.run_dir / SIGNALS_FILE, [signals_frame(model, load_run_market(cfg), cfg.env, cfg.reward)])
+        return outcome.metrics
+
+    return run_in_folder(job.run_dir, cfg, work)
+
+
+@dataclass
+class PPOStageResult:
+    """Every job's metrics or error, the seed chosen per class, and the stage's flat metrics."""
+
+    jobs: list[PPOJob]
+    per_job: dict[tuple[str, int], dict[str, float]]
+    errors: dict[str, str]
+    chosen: dict[str, PPOJob] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def job(self, asset_class: str, seed: int) -> PPOJob:
+        return next(j for j in self.jobs if j.asset_class == asset_class and j.seed == seed)
+
+    def signals_of_seed(self, seed: int) -> pl.DataFrame | None:
+        """Every class's signals from its run of `seed`; None unless every class's run of that seed succeeded."""
+        classes = dict.fromkeys(j.asset_class for j in self.jobs)
+        if any((c, seed) not in self.per_job for c in classes):
+            return None
+        return pl.concat([pl.read_parquet(self.job(c, seed).run_dir / SIGNALS_FILE) for c in classes])
+
+
+def _finite(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) else -math.inf
+
+
+def train_ppo_stage(
+    jobs: Sequence[PPOJob], root: Path, signals_path: Path, execution: ExecutionConfig
+) -> PPOStageResult:
+    """Run every job, then per class the seed summary, the selected seed, and the stage's signals table.
+
+    A failed job is reported in `errors` and costs no other job its result; a class all of whose jobs failed
+    has no signals. `signals_path` is written when at least one class has a selected seed.
+    """
+    outcomes: list[UnitOutcome[dict[str, float]]] = run_units(
+        [Unit(job.name, run_ppo_job, (job,)) for job in jobs], execution
+    )
+    result = PPOStageResult(list(jobs), {}, {})
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if outcome.ok and outcome.value is not None:
+            result.per_job[(job.asset_class, job.seed)] = outcome.value
+        else:
+            result.errors[job.name] = outcome.error or "no metrics"
+    frames = []
+    n_seeds = len({job.seed for job in jobs})
+    for asset_class in dict.fromkeys(job.asset_class for job in jobs):
+        done = [j for j in jobs if j.asset_class == asset_class and (asset_class, j.seed) in result.per_job]
+        if not done:
+            continue
+        per_seed = {j.seed: result.per_job[(asset_class, j.seed)] for j in done}
+        if n_seeds > 1:
+            summary = summarise_seeds({s: m[SEED_METRIC] for s, m in per_seed.items()}, SEED_METRIC)
+            write_json(root / asset_class / SEEDS_SUMMARY_FILE, summary.to_dict())
+            result.metrics[f"{asset_class}/{SEED_METRIC}_mean"] = summary.mean
+        chosen = max(done, key=lambda j: _finite(per_seed[j.seed].get(SELECTION_METRIC)))
+        result.chosen[asset_class] = chosen
+        result.metrics.update({f"{asset_class}/{k}": v for k, v in per_seed[chosen.seed].items()})
+        frames.append(pl.read_parquet(chosen.run_dir / SIGNALS_FILE))
+        log.info("%s signals from seed %d (%s)", asset_class, chosen.seed, chosen.run_dir)
+    if frames:
+        write_signals(signals_path, frames)
+    return result

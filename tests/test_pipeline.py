@@ -1,0 +1,119 @@
+"""experiments/train_all_agents.py: CQL -> PPO (warm-started) -> SAC as Ray tasks, resumable from its outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from hierl.config.loading import load_config
+from hierl.errors import ConfigError, UserError
+from hierl.orchestration.pipeline import pipeline_stages
+from hierl.orchestration.ppo_stage import UNIT_CONFIG_FILE, finished_unit, run_in_folder
+from hierl.tracking.run_state import read_state
+
+CLASSES = ("commodity", "equity")  # data=synthetic's classes
+COMMAND = [
+    sys.executable,
+    str(REPO / "experiments" / "train_all_agents.py"),
+    "distributed=true",
+    "num_workers=2",
+    "debug=smoke",
+    "data=synthetic",
+    "seeds=[0]",
+]
+
+
+def unit_folders(run_dir: Path) -> list[Path]:
+    return [
+        *(run_dir / "cql" / c for c in CLASSES),
+        *(run_dir / "ppo" / c for c in CLASSES),
+        run_dir / "sac" / "seed_0",
+    ]
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Path, dict]]:
+    run_dir = tmp_path_factory.mktemp("pipeline") / "run"
+    first = subprocess.run(
+        [*COMMAND, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=600, check=False, cwd=REPO
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    states = {folder: read_state(folder) for folder in unit_folders(run_dir)}
+    second = subprocess.run(
+        [*COMMAND, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=600, check=False, cwd=REPO
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    return run_dir, states
+
+
+@pytest.mark.slow
+def test_every_stage_writes_its_outputs_and_ppo_starts_from_cql(pipeline_runs: tuple[Path, dict]) -> None:
+    run_dir, states = pipeline_runs
+    assert all(state["status"] == "finished" for state in states.values())
+    for asset_class in CLASSES:
+        cql, ppo = run_dir / "cql" / asset_class, run_dir / "ppo" / asset_class
+        assert (cql / "metrics.json").is_file()
+        assert (ppo / "best_model.zip").is_file() and (ppo / "signals.parquet").is_file()
+        # The PPO unit was composed with agent.init_from=<its class's CQL run>.
+        assert json.loads((ppo / UNIT_CONFIG_FILE).read_text())["agent.init_from"] == str(cql)
+    assert (run_dir / "signals.parquet").is_file()
+    sac = run_dir / "sac" / "seed_0"
+    for name in ("best_model.zip", "metrics.json", "backtest.parquet", "baselines.parquet"):
+        assert (sac / name).is_file()
+    summary = json.loads((run_dir / "pipeline_summary.json").read_text())
+    assert summary["failed"] == [] and summary["distributed"] is True
+    assert set(summary["units"]) == {
+        "cql/commodity",
+        "cql/equity",
+        "ppo/commodity/seed_0",
+        "ppo/equity/seed_0",
+        "sac/seed_0",
+    }
+    sac_metrics = json.loads((sac / "metrics.json").read_text())
+    assert summary["units"]["sac/seed_0"]["metrics"]["test/sharpe"] == sac_metrics["test/sharpe"]
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_same_folder_redoes_no_finished_unit(pipeline_runs: tuple[Path, dict]) -> None:
+    _, states = pipeline_runs
+    for folder, before in states.items():
+        assert read_state(folder) == before, f"{folder} was run again"
+
+
+def test_stages_are_checked_before_anything_runs() -> None:
+    cfg = load_config(["debug=smoke"])
+    assert pipeline_stages(cfg) == ["cql", "ppo", "sac"]
+    cfg.stages = ["sac", "ppo"]
+    assert pipeline_stages(cfg) == ["ppo", "sac"]
+    for bad in (["sac"], ["ppo", "td3"], []):
+        cfg.stages = bad
+        with pytest.raises(ConfigError, match="stages"):
+            pipeline_stages(cfg)
+
+
+def test_a_finished_unit_is_reused_only_with_the_same_config(tmp_path: Path) -> None:
+    cfg = load_config(["debug=smoke"])
+    assert not finished_unit(tmp_path, cfg)
+    assert run_in_folder(tmp_path, cfg, lambda: 42) == 42
+    assert finished_unit(tmp_path, cfg)
+    cfg.agent.learning_rate = 1e-2
+    with pytest.raises(UserError, match=r"agent.learning_rate"):
+        finished_unit(tmp_path, cfg)
+
+
+def test_a_failing_unit_is_recorded_as_failed_and_raised(tmp_path: Path) -> None:
+    cfg = load_config(["debug=smoke"])
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_in_folder(tmp_path, cfg, fail)
+    state = read_state(tmp_path)
+    assert state["status"] == "failed" and "boom" in state["error"]
+    assert not finished_unit(tmp_path, cfg)
