@@ -81,8 +81,8 @@ class TrainConfig:
     # Multi-stage entrypoints (experiments/train_all_agents.py): run independent units (asset classes x seeds) as
     # Ray tasks, on a local Ray unless `ray.address` names a cluster.
     stages: list[str] = field(default_factory=lambda: ["cql", "ppo", "sac"])
-    # Overrides for one stage only, e.g. {"sac": ["agent.total_timesteps=5000"], "cql": ["agent.n_steps=2000"]}.
-    stage_overrides: dict[str, list[str]] = field(default_factory=dict)
+    # Overrides for one stage only: `"stage_overrides.sac=['agent.total_timesteps=5000']"`.
+    stage_overrides: dict[str, list[str]] = field(default_factory=lambda: {"cql": [], "ppo": [], "sac": []})
     distributed: bool = False
     num_workers: int = 2
     ray: RayConfig = field(default_factory=RayConfig)
