@@ -24,7 +24,6 @@ from hierl.agents.callbacks import ValidationCallback
 from hierl.agents.rollout import Predict
 from hierl.agents.sac import build_sac, validate_sac_config
 from hierl.config.env import EnvConfig, RewardConfig
-from hierl.config.loading import flat_config
 from hierl.config.run import TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.data.market import MarketData
@@ -37,16 +36,15 @@ from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
-from hierl.evaluation.report import metrics_namespace
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
 from hierl.orchestration.asset_run import RunOutcome, predictor
-from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS
+from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS, split_metrics
 from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
 from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_json, write_parquet
 from hierl.tracking.logging import get_logger
-from hierl.tracking.trackers import Tracker, git_commit, run_name, start_tracker
+from hierl.tracking.trackers import Tracker, tracked_run
 
 log = get_logger("hierarchy")
 
@@ -70,10 +68,7 @@ class HierarchyEvaluation:
     baselines: dict[str, Backtest]
 
     def metrics(self) -> dict[str, float]:
-        flat = metrics_namespace(self.split, self.agent.metrics())
-        for name, backtest in self.baselines.items():
-            flat.update(metrics_namespace(f"{self.split}/baseline/{name}", backtest.metrics()))
-        return flat
+        return split_metrics(self.split, self.agent, self.baselines)
 
 
 def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
@@ -219,20 +214,8 @@ def train_meta_controller(
     allocation_limits(cfg.env, universe.n_sleeves)  # impossible limits fail before training
     write_fingerprint(run_dir, universe, markets)
     log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
-    tracker = start_tracker(
-        cfg.logger,
-        run_dir,
-        run_name("hierarchy", cfg.agent.name, cfg.seed),
-        flat_config(cfg),
-        tags=[cfg.agent.name, "hierarchy", f"git:{git_commit()}"],
-    )
-    exit_code = 1
-    try:
-        outcome = _train_and_evaluate(cfg, run_dir, universe, tracker, validator)
-        exit_code = 0
-        return outcome
-    finally:
-        tracker.finish(exit_code)
+    with tracked_run(cfg, run_dir, scope="hierarchy") as tracker:
+        return _train_and_evaluate(cfg, run_dir, universe, tracker, validator)
 
 
 def _train_and_evaluate(

@@ -48,11 +48,15 @@ class SplitEvaluation:
     baselines: dict[str, Backtest]
 
     def metrics(self) -> dict[str, float]:
-        """`<split>/<metric>` for the agent, `<split>/baseline/<name>/<metric>` for each baseline."""
-        flat = metrics_namespace(self.split, self.agent.metrics())
-        for name, backtest in self.baselines.items():
-            flat.update(metrics_namespace(f"{self.split}/baseline/{name}", backtest.metrics()))
-        return flat
+        return split_metrics(self.split, self.agent, self.baselines)
+
+
+def split_metrics(split: str, agent: Backtest, baselines: dict[str, Backtest]) -> dict[str, float]:
+    """`<split>/<metric>` for the agent, `<split>/baseline/<name>/<metric>` for each baseline."""
+    flat = metrics_namespace(split, agent.metrics())
+    for name, backtest in baselines.items():
+        flat.update(metrics_namespace(f"{split}/baseline/{name}", backtest.metrics()))
+    return flat
 
 
 def evaluate_split(

@@ -200,14 +200,18 @@ def log_run_artifacts(tracker: Tracker, run_dir: Path, best_model: Path) -> None
 
 
 @contextmanager
-def tracked_run(cfg: TrainConfig, run_dir: Path) -> Iterator[Tracker]:
-    """The run's tracker, named, tagged and grouped from its config, finished however the block ends."""
+def tracked_run(cfg: TrainConfig, run_dir: Path, scope: str | None = None) -> Iterator[Tracker]:
+    """The run's tracker, named, tagged and grouped from its config, finished however the block ends.
+
+    `scope` names what the run trades when it is not one asset class (the hierarchy spans them all).
+    """
+    scope = scope or cfg.asset.name
     tracker = start_tracker(
         cfg.logger,
         run_dir,
-        run_name(cfg.asset.name, cfg.agent.name, cfg.seed),
+        run_name(scope, cfg.agent.name, cfg.seed),
         flat_config(cfg),
-        tags=run_tags(cfg.agent.name, cfg.asset.name),
+        tags=run_tags(cfg.agent.name, scope),
         group=default_group(cfg.logger, cfg.experiment_name),
     )
     exit_code = 1
