@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from envs_fixtures import make_market
@@ -95,3 +97,41 @@ def test_ppo_trains_on_the_vector_env() -> None:
 def test_zero_envs_is_rejected() -> None:
     with pytest.raises(EnvSetupError, match="n_envs=0"):
         TradingVecEnv(make_market(140, 3, 2), "train", EnvConfig(window=4), RewardConfig(), n_envs=0)
+
+
+def test_get_state_and_set_state_resume_the_episodes_exactly() -> None:
+    market = make_market(140, 3, 3, seed=8)
+    actions = np.random.default_rng(5).uniform(-1, 1, size=(60, 4, 1)).astype(np.float32)
+    vec = TradingVecEnv(market, "train", ENV, REWARD, n_envs=4, seed=1)
+    vec.reset()
+    for step_actions in actions[:30]:
+        vec.step(step_actions)
+    state = pickle.loads(pickle.dumps(vec.get_state()))
+    expected = [vec.step(step_actions) for step_actions in actions[30:]]
+    resumed = TradingVecEnv(market, "train", ENV, REWARD, n_envs=4, seed=99)
+    resumed.reset()
+    resumed.set_state(state)
+    for (obs, rewards, dones, infos), step_actions in zip(expected, actions[30:], strict=True):
+        got_obs, got_rewards, got_dones, got_infos = resumed.step(step_actions)
+        np.testing.assert_array_equal(got_obs, obs)
+        np.testing.assert_array_equal(got_rewards, rewards)
+        np.testing.assert_array_equal(got_dones, dones)
+        for got, info in zip(got_infos, infos, strict=True):
+            assert set(got) == set(info)
+            for key, value in info.items():
+                np.testing.assert_array_equal(got[key], value)
+
+
+def test_infos_are_built_when_read_and_keep_the_values_of_their_step() -> None:
+    market = make_market(140, 3, 2, seed=3)
+    vec = TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=3), RewardConfig(), n_envs=3, seed=2)
+    vec.reset()
+    _, _, _, first = vec.step(np.full((3, 1), 0.5, dtype=np.float32))
+    for _ in range(5):  # episodes end and restart in between
+        vec.step(np.full((3, 1), -0.5, dtype=np.float32))
+    assert len(first) == 3
+    assert [info["position"] for info in first] == [0.5, 0.5, 0.5]
+    assert all(info["nav"] != 1.0 for info in first)
+    assert first[:2] == list(first)[:2]
+    first[0]["extra"] = 1
+    assert first[0]["extra"] == 1

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from hierl.envs.vector_env import TradingVecEnv
 from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from hierl.tracking.logging import get_logger
 
@@ -259,48 +260,23 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-# Attributes of `TradingVecEnv` fixed at construction (market arrays and config); everything else is episode state.
-_SHARED_ENV_ATTRIBUTES = frozenset(
-    {
-        "market",
-        "split",
-        "env_cfg",
-        "_layout",
-        "_arrays",
-        "_costs",
-        "_max_leverage",
-        "_window_size",
-        "_windows",
-        "_obs_size",
-        "num_envs",
-        "observation_space",
-        "action_space",
-        "render_mode",
-        "metadata",
-    }
-)
 _MONITOR_STATE = ("episode_count", "episode_returns", "episode_lengths")
 
 
 def vec_env_state(env: VecEnv) -> dict[str, Any]:
     """The episode state of `VecMonitor(TradingVecEnv)`: plain numpy arrays and generators, no market data."""
-    if not isinstance(env, VecMonitor) or isinstance(env.venv, VecEnvWrapper):
+    if not isinstance(env, VecMonitor) or not isinstance(env.venv, TradingVecEnv):
         raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
-    inner = {k: v for k, v in vars(env.venv).items() if k not in _SHARED_ENV_ATTRIBUTES}
-    return {
-        "monitor": {name: getattr(env, name) for name in _MONITOR_STATE},
-        "env": inner,
-    }
+    return {"monitor": {name: getattr(env, name) for name in _MONITOR_STATE}, "env": env.venv.get_state()}
 
 
 def load_vec_env_state(env: VecEnv, state: dict[str, Any]) -> None:
     """Put back what `vec_env_state` captured."""
-    if not isinstance(env, VecMonitor):
+    if not isinstance(env, VecMonitor) or not isinstance(env.venv, TradingVecEnv):
         raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
     for name, value in state["monitor"].items():
         setattr(env, name, value)
-    for name, value in state["env"].items():
-        setattr(env.venv, name, value)
+    env.venv.set_state(state["env"])
 
 
 class RolloutCheckpointCallback(BaseCallback):

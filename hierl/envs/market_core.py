@@ -141,6 +141,10 @@ def step_single_asset(
     return net_return, turnover, cost, weight_after
 
 
+_ZERO = np.array(0.0)
+_ONE = np.array(1.0)
+
+
 def step_single_asset_books(
     weights_before: np.ndarray,
     targets: np.ndarray,
@@ -151,11 +155,18 @@ def step_single_asset_books(
     """`step_portfolio` for K independent one-asset books at once; every argument is a [K] array.
 
     Returns (net_return, turnover, cost, weight_after), each [K]; a vectorised env steps all its episodes with it.
+    A vectorised env calls this every step on a few dozen books, where each numpy call costs more than its
+    arithmetic: constants are 0-d arrays (cheaper for numpy to combine with arrays than Python floats), and the
+    guard against a wiped-out book (growth <= 0) only runs its masked division when some book needs it.
     """
     turnover = np.abs(targets - weights_before)
-    cost = costs.trade_rate * turnover + costs.borrow_rate_daily * np.maximum(-targets, 0.0)
-    net_return = targets * next_returns + (1.0 - targets) * next_cash_returns - cost
-    growth = 1.0 + net_return
-    safe_growth = np.where(growth > 0.0, growth, 1.0)
-    weight_after = np.where(growth > 0.0, targets * (1.0 + next_returns) / safe_growth, 0.0)
+    cost = np.array(costs.trade_rate) * turnover + np.array(costs.borrow_rate_daily) * np.maximum(-targets, _ZERO)
+    net_return = targets * next_returns + (_ONE - targets) * next_cash_returns - cost
+    growth = _ONE + net_return
+    grown = targets * (_ONE + next_returns)
+    if np.count_nonzero(growth > _ZERO) == len(growth):
+        weight_after = grown / growth
+    else:
+        positive = growth > _ZERO
+        weight_after = np.where(positive, grown / np.where(positive, growth, _ONE), _ZERO)
     return net_return, turnover, cost, weight_after

@@ -46,6 +46,9 @@ class TradingEnv(gymnasium.Env):
     `episode_length` steps or at the end of the block, and terminated if the NAV reaches 0.
     Evaluation mode: the whole block for `symbol_index`, from the first row with a full window, with no
     randomness. `decision_rows` lists the rows of the current episode's decisions, in order.
+
+    Observations are rows of one matrix per episode, prepared at reset (see `_start_episode`); each is written
+    once before it is returned and never changed afterwards.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium reads it from the class)
@@ -77,6 +80,7 @@ class TradingEnv(gymnasium.Env):
         self._trade_rate = costs.trade_rate
         self._borrow_rate = costs.borrow_rate_daily
         self._max_leverage = float(env_cfg.max_leverage)
+        self._initial_nav = env_cfg.initial_nav
         self._window = env_cfg.window
         self._window_size = env_cfg.window * self._n_features
         self._obs_size = self._window_size + len(CONTEXT_NAMES)
@@ -92,20 +96,39 @@ class TradingEnv(gymnasium.Env):
         return self._asset
 
     def _start_episode(self, asset: int, start_row: int, end_row: int) -> None:
-        # Only the rows of this episode are copied, once per reset: the features of one asset as one contiguous
-        # run (a window is then a plain slice), the rest as Python lists, whose items make float arithmetic
-        # several times faster than numpy scalars do. Envs of one class therefore share the market's history.
+        # Everything that does not depend on the actions is prepared here, once per episode, so that a step only
+        # does the accounting, the reward and three context values. `_observations[k]` is the observation at
+        # decision row start_row + k: its feature window and tradable flag are filled now, its position,
+        # drawdown and NAV change when the episode gets there. Each row is written once and returned once (a
+        # new matrix per episode), so a returned observation never changes afterwards. The returns, cash and
+        # mask of the episode are Python lists, whose items make float arithmetic several times faster than
+        # numpy scalars do.
         self._asset = asset
         self._start_row = start_row
         self._end_row = end_row
         self._row = start_row
-        first_window_row = start_row - self.env_cfg.window + 1
-        self._features = np.ascontiguousarray(
+        self._k = 0
+        n_observations = end_row - start_row + 2
+        first_window_row = start_row - self._window + 1
+        features = np.ascontiguousarray(
             self.market.features[first_window_row : end_row + 2, asset], dtype=np.float32
         ).reshape(-1)
+        # windows[k] = features[k * F : k * F + window * F]: overlapping rows of one buffer, not copies.
+        item = features.itemsize
+        windows = np.lib.stride_tricks.as_strided(
+            features,
+            shape=(n_observations, self._window_size),
+            strides=(self._n_features * item, item),
+            writeable=False,
+        )
+        observations = np.empty((n_observations, self._obs_size), dtype=np.float32)
+        observations[:, : self._window_size] = windows
+        mask = self.market.mask[start_row : end_row + 2, asset]
+        observations[:, self._window_size + 3] = mask
+        self._observations = observations
         self._returns = self.market.returns[start_row : end_row + 2, asset].tolist()
         self._cash = self.market.cash_return[start_row : end_row + 2].tolist()
-        self._mask = self.market.mask[start_row : end_row + 2, asset].tolist()
+        self._mask = mask.tolist()
         self._done = False
         self._weight = 0.0
         self._nav = float(self.env_cfg.initial_nav)
@@ -134,16 +157,13 @@ class TradingEnv(gymnasium.Env):
         return self._observation(), {"row": self._row}
 
     def _observation(self) -> np.ndarray:
-        # The episode's feature copy starts at row start_row - window + 1, so the window ends window rows in.
-        stop = (self._row - self._start_row + self._window) * self._n_features
-        obs = np.empty(self._obs_size, dtype=np.float32)
-        obs[: self._window_size] = self._features[stop - self._window_size : stop]
-        ratio = self._nav / self.env_cfg.initial_nav
-        k = self._row - self._start_row
-        obs[self._window_size] = self._weight / self._max_leverage
-        obs[self._window_size + 1] = self._drawdown
-        obs[self._window_size + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
-        obs[self._window_size + 3] = 1.0 if self._mask[k] else 0.0
+        """The observation at the current row: its prepared row, completed with the book's context."""
+        obs = self._observations[self._k]
+        context = self._window_size
+        ratio = self._nav / self._initial_nav
+        obs[context] = self._weight / self._max_leverage
+        obs[context + 1] = self._drawdown
+        obs[context + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
         return obs
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -153,30 +173,40 @@ class TradingEnv(gymnasium.Env):
         if not math.isfinite(fraction):
             raise ValueError(f"action {action!r} is not finite")
         fraction = 1.0 if fraction > 1.0 else (-1.0 if fraction < -1.0 else fraction)
-        k = self._row - self._start_row
+        k = self._k
         target = fraction * self._max_leverage if self._mask[k] else 0.0
-        next_return = self._returns[k + 1]
-        next_cash = self._cash[k + 1]
+        k += 1
+        next_cash = self._cash[k]
         net_return, turnover, cost, weight_after = step_single_asset(
-            self._weight, target, next_return, next_cash, self._trade_rate, self._borrow_rate
+            self._weight, target, self._returns[k], next_cash, self._trade_rate, self._borrow_rate
         )
         nav = self._nav * (1.0 + net_return)
         if nav > self._peak:
             self._peak = nav
-        self._drawdown = 1.0 - nav / self._peak
+        drawdown = 1.0 - nav / self._peak
+        row = self._row
         info: dict[str, Any] = {
-            "row": self._row,
+            "row": row,
             "position": target,
             "net_return": net_return,
             "turnover": turnover,
             "cost": cost,
             "nav": nav,
         }
-        reward = self._reward(net_return, next_cash, turnover, self._drawdown, info)
+        reward = self._reward(net_return, next_cash, turnover, drawdown, info)
+        self._drawdown = drawdown
         self._nav = nav
         self._weight = weight_after
-        self._row += 1
+        self._row = row + 1
+        self._k = k
         terminated = nav <= 0.0
-        truncated = not terminated and self._row > self._end_row
+        truncated = not terminated and row >= self._end_row
         self._done = terminated or truncated
-        return self._observation(), reward, terminated, truncated, info
+        # `_observation()` written out, as this is the step's hottest path.
+        obs = self._observations[k]
+        context = self._window_size
+        ratio = nav / self._initial_nav
+        obs[context] = weight_after / self._max_leverage
+        obs[context + 1] = drawdown
+        obs[context + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
+        return obs, reward, terminated, truncated, info

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import gymnasium
 import numpy as np
@@ -24,8 +24,63 @@ from hierl.envs.episodes import (
 from hierl.envs.market_core import step_single_asset_books
 from hierl.rewards.batched import BatchedRewardFunction
 
+_ZERO = np.array(0.0)
+_ONE = np.array(1.0)
+_MINUS_ONE = np.array(-1.0)
+_MIN_NAV_RATIO = np.array(MIN_NAV_RATIO)
+_ONE_ROW = np.array(1, dtype=np.int64)
+
 # observations [K, D], rewards [K], dones [K], one info dict per episode
-StepBatch = tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]
+StepBatch = tuple[np.ndarray, np.ndarray, np.ndarray, "StepInfos"]
+
+# The attributes `get_state` captures: every array that changes while episodes run.
+_EPISODE_ARRAYS = ("_asset", "_start_row", "_end_row", "_row", "_index", "_weight", "_nav", "_peak", "_drawdown")
+
+
+class StepInfos(Sequence[dict[str, Any]]):
+    """The `info` dicts of one vectorised step, one per episode, built the first time any of them is read.
+
+    Building K dicts costs about as much as the rest of a vectorised step, and a caller that never reads them
+    (a rollout that only needs observations and rewards) should not pay for it. SB3 reads infos by index,
+    iteration, slicing and `len`, all of which this supports; once built, the dicts are ordinary dicts and
+    stay the same objects, so writing into one of them sticks. The columns are arrays the env no longer
+    changes, so a late read sees the values of this step.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray], extras: dict[int, dict[str, Any]]) -> None:
+        """`columns`: one [K] array per info key; `extras`: further keys of some episodes (those that ended)."""
+        self._columns = columns
+        self._extras = extras
+        self._length = len(columns["row"])
+        self._dicts: list[dict[str, Any]] | None = None
+
+    def _built(self) -> list[dict[str, Any]]:
+        if self._dicts is None:
+            # `tolist` turns each column into Python scalars in one call, as TradingEnv reports them.
+            keys = list(self._columns)
+            rows = zip(*(column.tolist() for column in self._columns.values()), strict=True)
+            self._dicts = [dict(zip(keys, values, strict=True)) for values in rows]
+            for k, extra in self._extras.items():
+                self._dicts[k].update(extra)
+        return self._dicts
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._built())
+
+    def __repr__(self) -> str:
+        return repr(self._built())
 
 
 class TradingVecEnv(VecEnv):
@@ -34,7 +89,11 @@ class TradingVecEnv(VecEnv):
     Observations, actions, accounting, rewards and `info` keys are those of `TradingEnv` (training mode); an
     episode that ends is reset at once with a new random asset and start, SB3 style (`terminal_observation`
     and `TimeLimit.truncated` in its info). `set_options([{"symbol_index": i, "start_row": t}, ...])` before
-    `reset()` pins the episodes of that reset.
+    `reset()` pins the episodes of that reset. The infos of a step are a `StepInfos`, built when first read.
+
+    Each episode is located by its flat index `asset * n_days + row` into the market arrays (see
+    `AssetArrays`), so the lookups of a step are 1-D gathers. `get_state`/`set_state` save and restore the
+    running episodes and the generator, for an exact resume from a checkpoint.
     """
 
     render_mode = None
@@ -61,12 +120,12 @@ class TradingVecEnv(VecEnv):
             raise EnvSetupError(f"no symbol of {market.asset_class!r} has a price in the {split!r} block")
         self._arrays = prepare_arrays(market)
         self._costs = cost_model(env_cfg)
-        self._max_leverage = float(env_cfg.max_leverage)
+        # 0-d arrays: numpy combines them with arrays faster than Python floats, with the same float64 result.
+        self._max_leverage = np.array(float(env_cfg.max_leverage))
+        self._initial_nav = np.array(float(env_cfg.initial_nav))
         self._window_size = env_cfg.window * self._arrays.n_features
-        # windows[i, s] is the flattened window of asset i that starts at row s: a strided view, no copy.
-        self._windows = np.lib.stride_tricks.sliding_window_view(self._arrays.features_flat, self._window_size, axis=1)[
-            :, :: self._arrays.n_features
-        ]
+        self._windows = self._arrays.windows(env_cfg.window)
+        self._window_offset = np.array(env_cfg.window - 1)  # windows[index - offset] ends at the row of index
         obs_size = self._window_size + len(CONTEXT_NAMES)
         self._obs_size = obs_size
         observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
@@ -77,6 +136,7 @@ class TradingVecEnv(VecEnv):
         self._start_row = np.full(n_envs, self._layout.first_row, dtype=np.int64)
         self._end_row = np.full(n_envs, self._layout.first_row, dtype=np.int64)
         self._row = self._start_row.copy()
+        self._index = self._row.copy()
         self._weight = np.zeros(n_envs)
         self._nav = np.full(n_envs, float(env_cfg.initial_nav))
         self._peak = self._nav.copy()
@@ -87,6 +147,29 @@ class TradingVecEnv(VecEnv):
     @property
     def current_symbol_indices(self) -> np.ndarray:
         return self._asset.copy()
+
+    def get_state(self) -> dict[str, Any]:
+        """Copies of everything that changes while episodes run: the episodes' positions in the market and
+        their books, the reward terms' running state, the generator that draws new episodes, and the actions
+        of a pending `step_async`. Market arrays and config are left out: they come from the constructor."""
+        return {
+            "episodes": {name: getattr(self, name).copy() for name in _EPISODE_ARRAYS},
+            "actions": self._actions.copy(),
+            "reward": self._reward.get_state(),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from `get_state()` of a TradingVecEnv with the same market, split, configs and `n_envs`."""
+        episodes = state["episodes"]
+        if set(episodes) != set(_EPISODE_ARRAYS) or episodes["_asset"].shape != (self.num_envs,):
+            raise ValueError(f"the state is not that of a TradingVecEnv with n_envs={self.num_envs}")
+        for name in _EPISODE_ARRAYS:
+            setattr(self, name, episodes[name].copy())
+        self._actions = state["actions"].copy()
+        self._reward.set_state(state["reward"])
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state["rng"]
 
     def _start_episodes(self, which: np.ndarray, options: Sequence[dict[str, Any]]) -> None:
         for k in np.flatnonzero(which).tolist():
@@ -101,20 +184,25 @@ class TradingVecEnv(VecEnv):
             self._start_row[k] = start_row
             self._end_row[k] = self._layout.end_row(start_row)
         self._row[which] = self._start_row[which]
+        self._index[which] = self._asset[which] * self._arrays.n_days + self._start_row[which]
         self._weight[which] = 0.0
         self._nav[which] = self.env_cfg.initial_nav
         self._peak[which] = self.env_cfg.initial_nav
         self._drawdown[which] = 0.0
         self._reward.reset(which)
 
-    def _observations(self) -> np.ndarray:
-        obs = np.empty((self.num_envs, self._obs_size), dtype=np.float32)
-        obs[:, : self._window_size] = self._windows[self._asset, self._row - (self.env_cfg.window - 1)]
-        ratio = np.maximum(self._nav / self.env_cfg.initial_nav, MIN_NAV_RATIO)
-        obs[:, self._window_size] = self._weight / self._max_leverage
-        obs[:, self._window_size + 1] = self._drawdown
-        obs[:, self._window_size + 2] = np.log(ratio)
-        obs[:, self._window_size + 3] = self._arrays.mask[self._asset, self._row]
+    def _observations(self, envs: np.ndarray | None = None) -> np.ndarray:
+        """Observations of the episodes `envs` (an index array; None for all) at their current rows."""
+        index, weight, drawdown, nav = self._index, self._weight, self._drawdown, self._nav
+        if envs is not None:
+            index, weight, drawdown, nav = index[envs], weight[envs], drawdown[envs], nav[envs]
+        obs = np.empty((len(index), self._obs_size), dtype=np.float32)
+        context = self._window_size
+        obs[:, :context] = self._windows[index - self._window_offset]
+        obs[:, context] = weight / self._max_leverage
+        obs[:, context + 1] = drawdown
+        obs[:, context + 2] = np.log(np.maximum(nav / self._initial_nav, _MIN_NAV_RATIO))
+        obs[:, context + 3] = self._arrays.mask[index]
         return obs
 
     def reset(self) -> np.ndarray:
@@ -128,65 +216,57 @@ class TradingVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs)
-        if not np.isfinite(actions).all():
+        if np.count_nonzero(np.isfinite(actions)) != self.num_envs:
             raise ValueError(f"actions {actions!r} are not all finite")
-        self._actions = np.clip(actions, -1.0, 1.0)
+        # np.clip(actions, -1, 1) without its Python-level wrapper, which costs more than the clipping.
+        self._actions = np.minimum(np.maximum(actions, _MINUS_ONE), _ONE)
 
-    def step(self, actions: np.ndarray) -> StepBatch:
+    def step(self, actions: np.ndarray) -> StepBatch:  # type: ignore[override]  # infos: see `StepInfos`
         self.step_async(actions)
         return self.step_wait()
 
-    def step_wait(self) -> StepBatch:
-        tradable = self._arrays.mask[self._asset, self._row]
-        target = np.where(tradable, self._actions * self._max_leverage, 0.0)
-        next_rows = self._row + 1
-        next_cash = self._arrays.cash_return[next_rows]
+    def step_wait(self) -> StepBatch:  # type: ignore[override]  # infos: a lazy Sequence, see `StepInfos`
+        arrays = self._arrays
+        index = self._index
+        tradable = arrays.mask[index]
+        target = self._actions * self._max_leverage
+        np.putmask(target, ~tradable, _ZERO)  # np.where(tradable, target, 0.0) in place, at half the cost
+        next_index = index + _ONE_ROW
+        next_cash = arrays.cash_return[next_index]
         net_return, turnover, cost, weight_after = step_single_asset_books(
-            self._weight, target, self._arrays.returns[self._asset, next_rows], next_cash, self._costs
+            self._weight, target, arrays.returns[next_index], next_cash, self._costs
         )
-        nav = self._nav * (1.0 + net_return)
+        nav = self._nav * (_ONE + net_return)
         self._peak = np.maximum(self._peak, nav)
-        self._drawdown = 1.0 - nav / self._peak
+        self._drawdown = _ONE - nav / self._peak
         rewards, contributions = self._reward(net_return, next_cash, turnover, self._drawdown)
-        decision_rows = self._row.copy()
+        decision_rows = self._row
+        # Fresh arrays, not updated in place: `_start_episodes` below edits these, and the infos keep the old ones.
         self._nav = nav
         self._weight = weight_after
-        self._row = next_rows
-        terminated = nav <= 0.0
-        truncated = ~terminated & (next_rows > self._end_row)
-        dones = terminated | truncated
-        obs = self._observations()
-        infos = self._infos(decision_rows, target, net_return, turnover, cost, nav, contributions)
-        if dones.any():
-            for k in np.flatnonzero(dones):
-                infos[k]["terminal_observation"] = obs[k].copy()
-                infos[k]["TimeLimit.truncated"] = bool(truncated[k])
-            self._start_episodes(dones, [{} for _ in range(self.num_envs)])
-            obs[dones] = self._observations()[dones]
-        return obs, rewards.astype(np.float32), dones, infos
-
-    def _infos(
-        self,
-        rows: np.ndarray,
-        position: np.ndarray,
-        net_return: np.ndarray,
-        turnover: np.ndarray,
-        cost: np.ndarray,
-        nav: np.ndarray,
-        contributions: dict[str, np.ndarray],
-    ) -> list[dict[str, Any]]:
-        # `tolist` turns each column into Python scalars in one call, as TradingEnv reports them.
+        self._row = decision_rows + _ONE_ROW
+        self._index = next_index
+        terminated = nav <= _ZERO
+        dones = terminated | (self._row > self._end_row)
         columns = {
-            "row": rows.tolist(),
-            "position": position.tolist(),
-            "net_return": net_return.tolist(),
-            "turnover": turnover.tolist(),
-            "cost": cost.tolist(),
-            "nav": nav.tolist(),
+            "row": decision_rows,
+            "position": target,
+            "net_return": net_return,
+            "turnover": turnover,
+            "cost": cost,
+            "nav": nav.copy(),
+            **contributions,
         }
-        columns.update({key: value.tolist() for key, value in contributions.items()})
-        keys = list(columns)
-        return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        obs = self._observations()
+        ended: dict[int, dict[str, Any]] = {}
+        if np.count_nonzero(dones):
+            done_envs = np.flatnonzero(dones)
+            for k in done_envs.tolist():
+                ended[k] = {"terminal_observation": obs[k].copy(), "TimeLimit.truncated": not bool(terminated[k])}
+            self._start_episodes(dones, [{} for _ in range(self.num_envs)])
+            obs[done_envs] = self._observations(done_envs)
+        infos = StepInfos(columns, ended)
+        return obs, rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:
         pass

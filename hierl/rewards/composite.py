@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from hierl.config.env import RewardConfig
 from hierl.rewards.terms import (
@@ -92,6 +93,11 @@ class RewardFunction:
         weights = signed_weights(cfg)
         self._terms = [(INFO_PREFIX + name, weight, make_term(name, cfg)) for name, weight in weights.items()]
         self.info_keys = tuple(key for key, _, _ in self._terms)
+        # Bound `__call__` methods: calling an instance looks its `__call__` up on every call, which costs about
+        # as much as the simplest term itself, and this runs once per env step.
+        self._calls: list[tuple[str, float, Callable[[float, float, float, float], float]]] = [
+            (key, weight, term.__call__) for key, weight, term in self._terms
+        ]
 
     def reset(self) -> None:
         for _, _, term in self._terms:
@@ -100,7 +106,7 @@ class RewardFunction:
     def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float, info: dict) -> float:
         """The reward of one step; writes each term's contribution into `info`."""
         total = 0.0
-        for key, weight, term in self._terms:
+        for key, weight, term in self._calls:
             contribution = weight * term(net_return, cash_return, turnover, drawdown)
             info[key] = contribution
             total += contribution
