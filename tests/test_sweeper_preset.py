@@ -1,10 +1,11 @@
-"""conf/hparams_search/ppo_optuna.yaml composes with hierl's train config and samples only valid PPO settings."""
+"""The Optuna presets compose with hierl's train config and sample only existing, valid agent settings."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution
@@ -14,18 +15,21 @@ from hierl.config.paths import config_dir
 from hierl.config.store import register_configs
 from hydra_plugins.hierl_optuna_sweeper._search_space import parse_search_space
 
+PRESETS = {"ppo_optuna": [], "sac_optuna": ["experiment=hierarchy"]}
 
-def compose_preset() -> tuple[dict[str, Any], dict[str, Any]]:
+
+def compose_preset(preset: str = "ppo_optuna") -> tuple[dict[str, Any], dict[str, Any]]:
     register_configs()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=ppo_optuna"], return_hydra_config=True)
+        cfg = compose("train", overrides=[*PRESETS[preset], f"hparams_search={preset}"], return_hydra_config=True)
     sweeper: Any = OmegaConf.to_container(cfg.hydra.sweeper)
     task: Any = OmegaConf.to_container(cfg, resolve=False)
     return sweeper, task
 
 
-def test_the_ppo_preset_maximises_validation_sharpe_with_a_seeded_tpe_and_a_median_pruner() -> None:
-    sweeper, task = compose_preset()
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_each_preset_maximises_validation_sharpe_with_a_seeded_tpe_and_a_median_pruner(preset: str) -> None:
+    sweeper, task = compose_preset(preset)
     assert task["optimized_metric"] == "val/sharpe"
     assert sweeper["direction"] == "maximize"
     assert sweeper["sampler"]["_target_"] == "optuna.samplers.TPESampler"
@@ -34,8 +38,9 @@ def test_the_ppo_preset_maximises_validation_sharpe_with_a_seeded_tpe_and_a_medi
     assert sweeper["storage"] == "sqlite:///${hydra.sweep.dir}/optuna.db"
 
 
-def test_every_preset_param_is_an_existing_agent_key() -> None:
-    sweeper, task = compose_preset()
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_param_is_an_existing_agent_key(preset: str) -> None:
+    sweeper, task = compose_preset(preset)
     space = parse_search_space(sweeper["params"], [])
     for param in space.params:
         section, key = param.name.split(".")
