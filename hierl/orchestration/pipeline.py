@@ -310,7 +310,9 @@ def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Run
     print_summary(pipeline)
     if pipeline.failures:
         raise UnitsFailed(
-            f"{len(pipeline.failures)} unit(s) failed ({', '.join(sorted(pipeline.failures))}); the others' "
+            f"{len(pipeline.failures)} unit(s) failed ("
+            + "; ".join(f"{name}: {error.splitlines()[0]}" for name, error in sorted(pipeline.failures.items()))
+            + "); the others' "
             f"results are in {run_dir / SUMMARY_FILE}. Run the same command with hydra.run.dir={run_dir} to "
             "retry only what failed"
         )
@@ -332,8 +334,17 @@ BENCHMARK_NOTES = (
 
 def run_benchmark(outer: TrainConfig, overrides: list[str], run_dir: Path, results_dir: Path) -> RunOutcome:
     """The whole pipeline, then the headline table and figure from its run folders into `results_dir`."""
-    outcome = run_pipeline(outer, overrides, run_dir)
     command = " ".join(["python experiments/benchmark.py", *overrides])
-    written = write_headline(build_headline(run_dir), results_dir, command, BENCHMARK_NOTES)
+    try:
+        outcome: RunOutcome | None = run_pipeline(outer, overrides, run_dir)
+        failure: UnitsFailed | None = None
+    except UnitsFailed as error:
+        # The seeds that finished are still results; the table says which units failed and why.
+        outcome, failure = None, error
+    notes = BENCHMARK_NOTES if failure is None else f"{BENCHMARK_NOTES}\n\nUnits that did not finish: {failure}"
+    written = write_headline(build_headline(run_dir), results_dir, command, notes)
     log.info("headline written: %s", ", ".join(str(p) for p in written))
+    if failure is not None:
+        raise failure
+    assert outcome is not None
     return outcome
