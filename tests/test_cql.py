@@ -182,3 +182,17 @@ def test_train_agent_cql_smoke_writes_the_contract(tmp_path: Path) -> None:
     assert replay.returncode == 0, replay.stderr[-3000:]
     (replayed,) = tmp_path.glob("run_replay_*/metrics.json")
     assert json.loads(replayed.read_text())["test/sharpe"] == metrics["test/sharpe"]
+
+
+@pytest.mark.slow
+def test_pretraining_leaves_the_process_thread_count_as_it_found_it(tmp_path: Path) -> None:
+    from hierl.orchestration.cql_run import pretrain_cql
+
+    cfg = load_config(["agent=cql", "debug=smoke", "agent.torch_threads=1"], output_dir=str(tmp_path))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pretrain_cql(cfg, tmp_path)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from hierl.orchestration.seeds import summarise_seeds
+from hierl.evaluation.seeds import summarise_seeds
 
 PER_SEED = {0: 0.8, 1: -0.3, 2: 1.9, 3: 0.4, 4: 1.1}
 

@@ -81,8 +81,18 @@ def check_cql_run(cfg: TrainConfig) -> CQLConfig:
 def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     """The whole CQL pretraining run; every file of the run-folder contract is written here."""
     agent = check_cql_run(cfg)
+    threads = torch.get_num_threads()
     if agent.torch_threads is not None:
         torch.set_num_threads(agent.torch_threads)
+    try:
+        return _pretrain(cfg, agent, run_dir)
+    finally:
+        # Later work in the same process (a pipeline's PPO stage, a study) must not inherit CQL's thread count:
+        # torch's results depend on it.
+        torch.set_num_threads(threads)
+
+
+def _pretrain(cfg: TrainConfig, agent: CQLConfig, run_dir: Path) -> RunOutcome:
     d3rlpy.seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
     market = load_market_data(cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols)

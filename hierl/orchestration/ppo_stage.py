@@ -34,7 +34,7 @@ from hierl.errors import ConfigError, UserError
 from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
 from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
 from hierl.orchestration.policy_evaluation import read_metrics
-from hierl.orchestration.seeds import summarise_seeds
+from hierl.evaluation.seeds import summarise_seeds
 from hierl.orchestration.signals import SIGNALS_FILE, signals_frame, write_signals
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from hierl.tracking.files import write_json
