@@ -104,6 +104,9 @@ def load_ppo_behaviour(run_dir: Path, observation_shape: tuple[int, ...]) -> Pre
     """The best model of a finished PPO run as a behaviour policy; checked before any episode is collected."""
     from stable_baselines3 import PPO
 
+    from hierl.agents.observation_scaling import read_scaling
+    from hierl.agents.rollout import predictor
+
     model_path = run_dir / PPO_BEST_MODEL_FILE
     if not run_dir.is_dir():
         raise UserError(
@@ -127,12 +130,8 @@ def load_ppo_behaviour(run_dir: Path, observation_shape: tuple[int, ...]) -> Pre
             f"the PPO model in {run_dir} takes observations of shape {shape}, but this run's TradingEnv makes "
             f"{tuple(observation_shape)}; use the same env.window, data features and asset class as that run"
         )
-
-    def predict(observations: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(observations, deterministic=True)
-        return np.asarray(actions)
-
-    return PredictorPolicy(predict)
+    # The PPO run's own observation scaling (if it used agent.normalize_observations), so it acts as it did there.
+    return PredictorPolicy(predictor(model, read_scaling(model_path)))
 
 
 def make_behaviour_policies(

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from hierl.agents.observation_scaling import load_normalizer_state, normalizer_state, save_model
 from hierl.envs.vector_env import TradingVecEnv
 from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from hierl.tracking.logging import get_logger
@@ -59,6 +60,7 @@ class ValidationCallback(BaseCallback):
     validations without a new best. Inside an Optuna sweep each score goes to the trial's pruner, whose
     `optuna.TrialPruned` is left to propagate out of training. With `evaluate_at_end=False` the final model is
     scored only when the caller asks (`evaluate_final`), so an interrupted run does not score a half-trained one.
+    A model trained with `VecNormalize` is saved with its observation statistics of that moment beside it.
     """
 
     def __init__(
@@ -116,7 +118,7 @@ class ValidationCallback(BaseCallback):
             self.best_score = score
             self.best_timestep = self.num_timesteps
             self._without_improvement = 0
-            self.model.save(self.best_model_path)
+            save_model(self.model, self.best_model_path)
         else:
             self._without_improvement += 1
         log.info(
@@ -263,20 +265,35 @@ class Stateful(Protocol):
 _MONITOR_STATE = ("episode_count", "episode_returns", "episode_lengths")
 
 
+def _split_training_env(env: VecEnv) -> tuple[VecNormalize | None, VecMonitor, TradingVecEnv]:
+    """`[VecNormalize](VecMonitor(TradingVecEnv))` -> (the optional normalizer, the monitor, the trading env)."""
+    normalizer = env if isinstance(env, VecNormalize) else None
+    monitor = env.venv if isinstance(env, VecNormalize) else env
+    if not isinstance(monitor, VecMonitor) or not isinstance(monitor.venv, TradingVecEnv):
+        raise TypeError(f"checkpoints support [VecNormalize](VecMonitor(TradingVecEnv)), not {env!r}")
+    return normalizer, monitor, monitor.venv
+
+
 def vec_env_state(env: VecEnv) -> dict[str, Any]:
-    """The episode state of `VecMonitor(TradingVecEnv)`: plain numpy arrays and generators, no market data."""
-    if not isinstance(env, VecMonitor) or not isinstance(env.venv, TradingVecEnv):
-        raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
-    return {"monitor": {name: getattr(env, name) for name in _MONITOR_STATE}, "env": env.venv.get_state()}
+    """The episode state of `[VecNormalize](VecMonitor(TradingVecEnv))`: plain numpy arrays and generators, no
+    market data; with `VecNormalize`, also its running statistics (the next rollout's scaling depends on them)."""
+    normalizer, monitor, trading = _split_training_env(env)
+    state = {"monitor": {name: getattr(monitor, name) for name in _MONITOR_STATE}, "env": trading.get_state()}
+    if normalizer is not None:
+        state["normalizer"] = normalizer_state(normalizer)
+    return state
 
 
 def load_vec_env_state(env: VecEnv, state: dict[str, Any]) -> None:
     """Put back what `vec_env_state` captured."""
-    if not isinstance(env, VecMonitor) or not isinstance(env.venv, TradingVecEnv):
-        raise TypeError(f"checkpoints support VecMonitor(TradingVecEnv), not {env!r}")
+    normalizer, monitor, trading = _split_training_env(env)
+    if (normalizer is not None) != ("normalizer" in state):
+        raise ValueError("the checkpoint and the env disagree on observation scaling (agent.normalize_observations)")
     for name, value in state["monitor"].items():
-        setattr(env, name, value)
-    env.venv.set_state(state["env"])
+        setattr(monitor, name, value)
+    trading.set_state(state["env"])
+    if normalizer is not None:
+        load_normalizer_state(normalizer, state["normalizer"])
 
 
 class RolloutCheckpointCallback(BaseCallback):

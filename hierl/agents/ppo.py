@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from hierl.agents.observation_scaling import make_vec_normalize
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
@@ -77,6 +78,12 @@ class PPOAgentFactory:
                 f"agent.batch_size={cfg.batch_size} is larger than one rollout (agent.n_steps x agent.n_envs = "
                 f"{rollout}); lower agent.batch_size or raise agent.n_steps"
             )
+        if cfg.init_from and cfg.normalize_observations:
+            # The CQL policy was fitted on unscaled observations; under VecNormalize it would see other inputs.
+            raise ConfigError(
+                f"agent.init_from={cfg.init_from} cannot be combined with agent.normalize_observations=true: the "
+                "CQL policy was trained on unscaled observations; drop one of the two"
+            )
 
     def learning_rate(self) -> ConstantSchedule | LinearSchedule:
         """A picklable schedule of SB3's own, so a saved model resumes on the same learning-rate curve."""
@@ -108,6 +115,16 @@ class PPOAgentFactory:
             "device": "cpu",
             "verbose": 0,
         }
+
+    def training_env(
+        self, market: MarketData, env_cfg: EnvConfig, reward_cfg: RewardConfig, seed: int
+    ) -> VecMonitor | VecNormalize:
+        """`make_training_vec_env`, wrapped in `VecNormalize` (observations only) with `agent.normalize_observations`.
+
+        The normalizer's statistics update on these training episodes only; evaluations apply frozen copies.
+        """
+        env = make_training_vec_env(market, env_cfg, reward_cfg, self.cfg.n_envs, seed)
+        return make_vec_normalize(env, self.cfg.gamma) if self.cfg.normalize_observations else env
 
     def build(self, env: VecEnv, seed: int, tensorboard_log: Path | None = None) -> PPO:
         """A fresh PPO on `env`; `env.num_envs` must be `agent.n_envs` (the batch-size check assumes it)."""

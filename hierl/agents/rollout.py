@@ -6,13 +6,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 
+from hierl.agents.observation_scaling import ObservationScaling
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
 from hierl.envs.trading_env import TradingEnv
 
 Predict = Callable[[np.ndarray], np.ndarray]
 """Batch of observations [B, obs_dim] -> batch of actions [B, 1]."""
+
+
+def predictor(model: BaseAlgorithm, scaling: ObservationScaling | None = None) -> Predict:
+    """The model's deterministic action for a batch of observations.
+
+    `scaling` is the model's frozen observation statistics (from `agent.normalize_observations`): the env hands
+    out raw observations, so the policy must see them scaled as in training. None feeds them unchanged.
+    """
+
+    def predict(observations: np.ndarray) -> np.ndarray:
+        inputs = scaling.apply(observations) if scaling is not None else observations
+        actions, _ = model.predict(inputs, deterministic=True)
+        return np.asarray(actions)
+
+    return predict
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,51 @@
-"""Builds Stable-Baselines3 SAC (the meta-controller) from `SACConfig`.
+"""Builds Stable-Baselines3 SAC (the meta-controller) from `SACConfig`, and checkpoints its whole training state.
 
-The replay buffer is filled from live rollouts in PortfolioEnv; filling it from an offline dataset is left to the
-CQL pretraining work.
+The replay buffer is filled from live rollouts in PortfolioEnv, and optionally first from allocation policies
+(`replay_prefill`). Checkpoints are taken at rollout boundaries (after the previous gradient steps, before the
+next env step): there the model, its optimisers, the replay buffer, the envs and every generator agree, so a
+resumed run repeats the uninterrupted one exactly. The replay buffer is too large to snapshot at every
+boundary (PPO's `RolloutCheckpointCallback` does that for its small state), so a signal is answered at the next
+boundary instead: one `train_freq` rollout and its gradient steps later.
 """
 
 from __future__ import annotations
 
-from stable_baselines3 import SAC
-from stable_baselines3.common.vec_env import VecEnv
+import io
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from hierl.agents.callbacks import Stateful, StopOnSignalCallback
+from hierl.agents.replay_prefill import PREFILL_POLICIES
 from hierl.config.sac import SACConfig
+from hierl.envs.portfolio_env import PortfolioEnv
 from hierl.errors import ConfigError
+from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
+from hierl.tracking.logging import get_logger
+
+log = get_logger("agents")
+
+REPLAY_BUFFER_FILE = "replay_buffer.pkl"
+# PortfolioEnv attributes fixed at construction (the universe and the arrays prepared from it): a checkpoint
+# leaves them out, the resuming run rebuilds them from the same data. Everything else is episode state.
+_ENV_CONSTRUCTION = frozenset(
+    {
+        "universe",
+        "split",
+        "env_cfg",
+        "evaluation",
+        "limits",
+        "_rows",
+        "_market_obs",
+        "observation_space",
+        "action_space",
+    }
+)
 
 
 def _ent_coef(value: str) -> str | float:
@@ -35,11 +70,32 @@ def validate_sac_config(cfg: SACConfig) -> None:
         raise ConfigError(f"agent.tau={cfg.tau} and agent.gamma={cfg.gamma} must lie in (0, 1], learning_rate > 0")
     if cfg.batch_size > cfg.buffer_size:
         raise ConfigError(f"agent.batch_size={cfg.batch_size} exceeds agent.buffer_size={cfg.buffer_size}")
+    if cfg.checkpoint_freq < 1 or cfg.keep_checkpoints < 1:
+        raise ConfigError(
+            f"agent.checkpoint_freq={cfg.checkpoint_freq} and agent.keep_checkpoints={cfg.keep_checkpoints} "
+            "must be >= 1"
+        )
+    _validate_prefill(cfg)
     if cfg.init_from is not None:
         raise ConfigError(
             f"agent.init_from={cfg.init_from!r}: warm-starting SAC is not supported yet; set agent.init_from=null"
         )
     _ent_coef(cfg.ent_coef)
+
+
+def _validate_prefill(cfg: SACConfig) -> None:
+    unknown = [name for name in cfg.prefill_policies if name not in PREFILL_POLICIES]
+    if unknown or (cfg.prefill_steps > 0 and not cfg.prefill_policies):
+        raise ConfigError(
+            f"agent.prefill_policies={list(cfg.prefill_policies)} must name at least one of {list(PREFILL_POLICIES)}"
+        )
+    if not 0 <= cfg.prefill_steps <= cfg.buffer_size:
+        raise ConfigError(f"agent.prefill_steps={cfg.prefill_steps} must lie in [0, agent.buffer_size]")
+    if cfg.prefill_steps % cfg.n_envs:
+        raise ConfigError(
+            f"agent.prefill_steps={cfg.prefill_steps} must be a multiple of agent.n_envs={cfg.n_envs} (the replay "
+            "buffer stores one transition per training env at a time)"
+        )
 
 
 def build_sac(cfg: SACConfig, env: VecEnv, seed: int) -> SAC:
@@ -62,3 +118,137 @@ def build_sac(cfg: SACConfig, env: VecEnv, seed: int) -> SAC:
         device="cpu",
         verbose=0,
     )
+
+
+def portfolio_env_state(env: VecEnv) -> dict[str, Any]:
+    """The episode state of `DummyVecEnv(PortfolioEnv, ...)`: each env's book and generator, the pending seeds."""
+    if not isinstance(env, DummyVecEnv) or not all(isinstance(e, PortfolioEnv) for e in env.envs):
+        raise TypeError(f"SAC checkpoints support DummyVecEnv of PortfolioEnv, not {env!r}")
+    return {
+        "envs": [{k: v for k, v in vars(e).items() if k not in _ENV_CONSTRUCTION} for e in env.envs],
+        "seeds": list(env._seeds),
+        "options": list(env._options),
+    }
+
+
+def load_portfolio_env_state(env: VecEnv, state: dict[str, Any]) -> None:
+    """Put back what `portfolio_env_state` captured (into envs built from the same universe and config)."""
+    if not isinstance(env, DummyVecEnv) or len(env.envs) != len(state["envs"]):
+        raise TypeError(f"the checkpoint holds {len(state['envs'])} PortfolioEnvs; this run has {env!r}")
+    for e, episode in zip(env.envs, state["envs"], strict=True):
+        vars(e).update(episode)
+    env._seeds = list(state["seeds"])
+    env._options = list(state["options"])
+
+
+class StopAtCheckpoint(StopOnSignalCallback):
+    """SIGINT/SIGTERM handling of `StopOnSignalCallback`, but the stop is left to `SACCheckpointCallback`, which
+    stops at the next rollout boundary after saving there (a stop mid-rollout would leave no complete state)."""
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class SACCheckpointCallback(BaseCallback):
+    """At rollout boundaries: a checkpoint every `save_freq` timesteps, and one before stopping on a signal.
+
+    A checkpoint holds the SB3 zip (policy, target critics, optimisers, entropy coefficient, counters), the
+    replay buffer (SB3's `save_replay_buffer`), and a pickled state: the envs' episodes, the observation the
+    next rollout starts from, every generator (global and the action space's, which draws the warm-up actions),
+    the `stateful` callbacks' state and `extra_state` (what a resume checks). Put it after the validation
+    callback in the list, so a checkpoint holds that boundary's validation.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        save_freq: int,
+        keep: int,
+        stateful: Mapping[str, Stateful],
+        interrupt: StopOnSignalCallback,
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.directory = directory
+        self.save_freq = max(1, save_freq)
+        self.keep = keep
+        self.stateful = stateful
+        self.interrupt = interrupt
+        self.extra_state = extra_state or {}
+        self.last_checkpoint: Checkpoint | None = None
+        self.stopping = False
+        self._next_save = self.save_freq
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_save": self._next_save}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._next_save = state["next_save"]
+
+    def save(self) -> Checkpoint:
+        """Write the current (boundary) state as one atomic checkpoint folder."""
+        model = self.model
+        assert isinstance(model, SAC)
+        env = model.get_env()
+        assert env is not None
+        zipped = io.BytesIO()
+        model.save(zipped)
+        state = {
+            **self.extra_state,
+            "timesteps": int(model.num_timesteps),
+            "observation_shape": tuple(env.observation_space.shape or ()),
+            "n_envs": env.num_envs,
+            "last_obs": model._last_obs,
+            "env": portfolio_env_state(env),
+            "action_space_rng": model.action_space.np_random.bit_generator.state,
+            "rng": rng_state(),
+            "callbacks": {name: cb.state_dict() for name, cb in {**self.stateful, "checkpoint": self}.items()},
+        }
+        self.last_checkpoint = save_checkpoint(
+            self.directory,
+            int(model.num_timesteps),
+            zipped.getvalue(),
+            pickle.dumps(state, pickle.HIGHEST_PROTOCOL),
+            self.keep,
+            write_extra=lambda folder: model.save_replay_buffer(folder / REPLAY_BUFFER_FILE),
+        )
+        log.info("checkpoint at %d steps: %s", model.num_timesteps, self.last_checkpoint.path)
+        return self.last_checkpoint
+
+    def _on_rollout_start(self) -> None:
+        due = self.num_timesteps >= self._next_save
+        while self._next_save <= self.num_timesteps:
+            self._next_save += self.save_freq
+        if due or self.interrupt.received is not None:
+            self.save()
+        self.stopping = self.interrupt.received is not None
+
+    def _on_step(self) -> bool:
+        return not self.stopping
+
+    def _on_training_end(self) -> None:
+        # A signal during the last gradient steps: training is complete, and so is the state to save.
+        if self.interrupt.received is not None and not self.stopping:
+            self.save()
+
+
+def restore_sac_training(
+    model: SAC,
+    checkpoint: Checkpoint,
+    state: dict[str, Any],
+    callbacks: Mapping[str, Stateful],
+    checkpoints: SACCheckpointCallback,
+) -> None:
+    """After `SAC.load`: the replay buffer, the envs, the callbacks and the generators as at the checkpoint.
+
+    The generators go last: `SAC.load` re-seeds them.
+    """
+    model.load_replay_buffer(checkpoint.path / REPLAY_BUFFER_FILE)
+    env = model.get_env()
+    assert env is not None
+    load_portfolio_env_state(env, state["env"])
+    model._last_obs = state["last_obs"]
+    for name, callback in {**callbacks, "checkpoint": checkpoints}.items():
+        callback.load_state_dict(state["callbacks"][name])
+    model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+    set_rng_state(state["rng"])

@@ -12,7 +12,9 @@ class PPOConfig:
     `lr_schedule` is `constant` or `linear` (decays `learning_rate` to 0 over `total_timesteps`); `activation` is
     `tanh` or `relu` for every hidden layer of `net_arch`. `early_stopping_patience` stops training after that
     many validations without a new best score (null: never). `checkpoint_freq` timesteps between resumable
-    checkpoints, of which the newest `keep_checkpoints` are kept.
+    checkpoints, of which the newest `keep_checkpoints` are kept. `normalize_observations` adds SB3's
+    `VecNormalize` running observation statistics on top of the data layer's feature scaling; every evaluation then
+    uses the statistics saved beside the evaluated model.
     """
 
     name: str = "ppo"
@@ -37,3 +39,4 @@ class PPOConfig:
     checkpoint_freq: int = 50_000
     keep_checkpoints: int = 2
     init_from: str | None = None
+    normalize_observations: bool = False

@@ -69,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     optimized_metric: str = "val/sharpe"
     progress: bool = True
+    # Set by a `debug` preset so stages composed inside a run (the hierarchy's sleeves) use the same preset.
     debug_name: str | None = None
     # Names the experiment (W&B group outside a sweep); null uses the entrypoint's name.
     experiment_name: str | None = None

@@ -16,6 +16,11 @@ class SACConfig:
     `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `n_steps` and
     `n_epochs` are not read by SAC (it has no rollouts or epochs); they exist because `debug=smoke` sets them
     for every agent.
+
+    Checkpoints (`checkpoint_freq` timesteps apart, the newest `keep_checkpoints` kept) carry everything a
+    `resume=true` needs, replay buffer included. `prefill_steps` transitions, split evenly over
+    `prefill_policies` (`hierl.agents.replay_prefill.PREFILL_POLICIES`), are collected on the training block
+    and added to the replay buffer before SAC takes its first step; 0 (the default) adds none.
     """
 
     name: str = "sac"
@@ -33,10 +38,13 @@ class SACConfig:
     n_envs: int = 1
     eval_freq: int = 2_000
     checkpoint_freq: int = 10_000
+    keep_checkpoints: int = 2
     signals_path: str | None = None
     n_steps: int = 1024
     n_epochs: int = 5
     init_from: str | None = None
+    prefill_steps: int = 0
+    prefill_policies: list[str] = field(default_factory=lambda: ["equal_weight", "inverse_volatility", "random"])
 
 
 @dataclass

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
@@ -24,8 +23,9 @@ from hierl.agents.callbacks import (
     current_trial_reporter,
     restore_training_state,
 )
-from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
-from hierl.agents.rollout import Predict
+from hierl.agents.observation_scaling import model_scaling, read_scaling, save_model, scaling_path
+from hierl.agents.ppo import PPOAgentFactory
+from hierl.agents.rollout import predictor
 from hierl.agents.warm_start import INIT_FILE, check_cql_folder, cloning_observations, warm_start_ppo
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig
@@ -72,16 +72,6 @@ class RunOutcome:
 
     run_dir: Path
     metrics: dict[str, float]
-
-
-def predictor(model: BaseAlgorithm) -> Predict:
-    """The model's deterministic action for a batch of observations."""
-
-    def predict(observations: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(observations, deterministic=True)
-        return np.asarray(actions)
-
-    return predict
 
 
 def load_run_market(cfg: TrainConfig, normalisation: dict[str, dict[str, float | bool]] | None = None) -> MarketData:
@@ -209,7 +199,7 @@ def _train(
 ) -> _Training:
     agent_cfg = cfg.agent
     assert isinstance(agent_cfg, PPOConfig)
-    vec_env = make_training_vec_env(market, cfg.env, cfg.reward, agent_cfg.n_envs, cfg.seed)
+    vec_env = PPOAgentFactory(agent_cfg).training_env(market, cfg.env, cfg.reward, cfg.seed)
     if checkpoint is not None:
         model = PPO.load(checkpoint.model_path, env=vec_env, device="cpu")
         log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
@@ -225,7 +215,8 @@ def _train(
     model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
 
     def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
-        backtest = policy_backtest(predictor(current), market, "val", cfg.env, cfg.reward)
+        # Scored with the observation statistics of this moment, the ones saved beside the model if it is best.
+        backtest = policy_backtest(predictor(current, model_scaling(current)), market, "val", cfg.env, cfg.reward)
         scores = backtest.metrics()
         track.log({f"val/{k}": v for k, v in scores.items()}, step=current.num_timesteps)
         return scores
@@ -283,12 +274,13 @@ def _train_and_evaluate(
     state: dict[str, Any] | None,
 ) -> RunOutcome:
     training = _train(cfg, run_dir, market, track, checkpoint, state)
-    training.model.save(run_dir / MODEL_FILE)
+    save_model(training.model, run_dir / MODEL_FILE)
 
-    best = PPO.load(run_dir / BEST_MODEL_FILE, device="cpu")
+    best_path = run_dir / BEST_MODEL_FILE
+    best = predictor(PPO.load(best_path, device="cpu"), read_scaling(best_path))
     evaluations = {}
     for split in EVALUATED_SPLITS:
-        evaluations[split] = evaluate_split(predictor(best), market, split, cfg.env, cfg.reward)
+        evaluations[split] = evaluate_split(best, market, split, cfg.env, cfg.reward)
         if split == cfg.safety.split:
             # The gate sees the selected policy before any result is reported.
             apply_safety_gate(validator, evaluations[split].agent, cfg.asset.name, run_dir)
@@ -305,5 +297,7 @@ def _train_and_evaluate(
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "validation_history.json", training.validation.history)
     track.summary(metrics)
-    log_run_artifacts(track, run_dir, run_dir / BEST_MODEL_FILE)
+    log_run_artifacts(track, run_dir, best_path)
+    if scaling_path(best_path).is_file():
+        track.log_artifact("best_model_obs_scaling", "model", [scaling_path(best_path)])
     return RunOutcome(run_dir, metrics)

@@ -3,26 +3,40 @@
 SAC trains on the train block's decision rows, the best model is chosen by validation Sharpe, and the chosen
 model is tested once on the test block against allocators on the same sleeves (`hierarchy_baselines`).
 See `sleeve_signals` for where the signals come from and how in-sample signals are handled.
+
+Long runs: checkpoints at rollout boundaries (`hierl.agents.sac.SACCheckpointCallback`), SIGINT/SIGTERM save one
+and stop (state "interrupted"), and `resume=true` continues from the newest one to the same step count and the
+same metrics as an uninterrupted run; the checks are the PPO stage's (`asset_run.resume_identity`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from hierl.agents.callbacks import ValidationCallback
+import hierl
+from hierl.agents.callbacks import TrainingInterrupted, ValidationCallback
+from hierl.agents.replay_prefill import PREFILL_FILE, prefill_replay_buffer
 from hierl.agents.rollout import Predict
-from hierl.agents.sac import build_sac, validate_sac_config
+from hierl.agents.sac import (
+    SACCheckpointCallback,
+    StopAtCheckpoint,
+    build_sac,
+    restore_sac_training,
+    validate_sac_config,
+)
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
@@ -32,16 +46,17 @@ from hierl.envs.episodes import cost_model
 from hierl.envs.market_core import simulate_portfolio
 from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
 from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
-from hierl.errors import ConfigError
+from hierl.errors import ConfigError, UserError
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
-from hierl.orchestration.asset_run import RunOutcome, predictor
+from hierl.orchestration.asset_run import RESUMABLE_CHANGES, RunOutcome, predictor, resume_identity
 from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS, split_metrics
 from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
 from hierl.safety import SafetyValidator, apply_safety_gate
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
 from hierl.tracking.files import write_json, write_parquet
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import Tracker, tracked_run
@@ -199,14 +214,77 @@ def write_fingerprint(run_dir: Path, universe: SleeveUniverse, markets: dict[str
     )
 
 
+def resume_checkpoint(cfg: TrainConfig, run_dir: Path, required: bool) -> Checkpoint | None:
+    """The newest checkpoint `resume=true` continues from (None without resume).
+
+    `required=False` (a pipeline unit) starts afresh when the folder has no checkpoint yet, as the PPO stage does;
+    from the command line a missing checkpoint is a mistake, reported before any work.
+    """
+    if not cfg.resume:
+        return None
+    checkpoint = latest_checkpoint(run_dir / CHECKPOINT_DIR)
+    if checkpoint is None and required:
+        raise UserError(
+            f"resume=true but {run_dir / CHECKPOINT_DIR} holds no complete checkpoint; set "
+            "hydra.run.dir=<the folder of the run to continue>, or drop resume=true to start afresh"
+        )
+    return checkpoint
+
+
+def data_identity(universe: SleeveUniverse, markets: Mapping[str, MarketData]) -> dict[str, str]:
+    """What a checkpoint's data must match: each class's market fingerprint and a digest of the signals."""
+    signals = hashlib.sha256(np.ascontiguousarray(universe.signals).tobytes()).hexdigest()[:16]
+    return {**{name: market.fingerprint for name, market in markets.items()}, "signals": signals}
+
+
+def check_checkpoint(
+    checkpoint: Checkpoint,
+    state: dict[str, Any],
+    cfg: TrainConfig,
+    universe: SleeveUniverse,
+    markets: Mapping[str, MarketData],
+) -> None:
+    """A checkpoint resumes only the run that wrote it: same hierl, observation shape, data and config."""
+    written_by = state.get("hierl_version", "unknown")
+    if written_by != hierl.__version__:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} was written by hierl {written_by}, this is hierl {hierl.__version__}; "
+            "resume it with the version that wrote it, or start a new run folder"
+        )
+    assert isinstance(cfg.env, PortfolioEnvConfig)
+    expected = PortfolioEnv(universe, "train", cfg.env, cfg.reward).observation_space.shape
+    if tuple(state["observation_shape"]) != expected:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} expects observations of shape {tuple(state['observation_shape'])} "
+            f"but these sleeves and env config give {expected}; resume with the asset classes, signals and env "
+            "settings it was trained with, or start a new run folder"
+        )
+    saved_data, now_data = state["data"], data_identity(universe, markets)
+    if saved_data != now_data:
+        raise UserError(
+            f"the checkpoint {checkpoint.path} was trained on other data or signals ({saved_data} -> {now_data}); "
+            "resume with the data.* settings and agent.signals_path it was trained with"
+        )
+    saved, now = state["config"], resume_identity(cfg)
+    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
+    if changed:
+        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}" for key in changed)
+        raise UserError(
+            f"resume=true with a config that differs from the checkpoint's ({detail}); only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change when resuming"
+        )
+
+
 def train_meta_controller(
     cfg: TrainConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
 ) -> RunOutcome:
     """The whole level-2 experiment; every file of the run-folder contract is written here.
 
     `class_cfgs`: see `load_universe` (a pipeline passes the configs its PPO stage trained the sleeves with).
+    With `resume=true` training continues from the run folder's newest checkpoint (see `resume_checkpoint`).
     """
     check_config(cfg)
+    checkpoint = resume_checkpoint(cfg, run_dir, required=class_cfgs is None)
     set_random_seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
     universe, markets = load_universe(cfg, run_dir, class_cfgs)
@@ -214,13 +292,30 @@ def train_meta_controller(
     allocation_limits(cfg.env, universe.n_sleeves)  # impossible limits fail before training
     write_fingerprint(run_dir, universe, markets)
     log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
+    state = checkpoint.state() if checkpoint is not None else None
+    if checkpoint is not None and state is not None:
+        check_checkpoint(checkpoint, state, cfg, universe, markets)
     with tracked_run(cfg, run_dir, scope="hierarchy") as tracker:
-        return _train_and_evaluate(cfg, run_dir, universe, tracker, validator)
+        return _train_and_evaluate(cfg, run_dir, universe, markets, tracker, validator, checkpoint, state)
 
 
-def _train_and_evaluate(
-    cfg: TrainConfig, run_dir: Path, universe: SleeveUniverse, track: Tracker, validator: SafetyValidator
-) -> RunOutcome:
+@dataclass
+class _Training:
+    model: SAC
+    validation: ValidationCallback
+    seconds: float
+
+
+def _train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    universe: SleeveUniverse,
+    markets: Mapping[str, MarketData],
+    track: Tracker,
+    checkpoint: Checkpoint | None,
+    state: dict[str, Any] | None,
+) -> _Training:
+    """SAC from scratch (after the optional replay prefill) or from `checkpoint`, to `agent.total_timesteps`."""
     agent_cfg, env_cfg = cfg.agent, cfg.env
     assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
 
@@ -228,7 +323,25 @@ def _train_and_evaluate(
         return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
 
     vec_env = DummyVecEnv([lambda i=i: make_env(cfg.seed + i) for i in range(agent_cfg.n_envs)])  # type: ignore[misc]
-    model = build_sac(agent_cfg, vec_env, cfg.seed)
+    if checkpoint is not None:
+        model = SAC.load(checkpoint.model_path, env=vec_env, device="cpu")
+        log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
+    else:
+        model = build_sac(agent_cfg, vec_env, cfg.seed)
+        if agent_cfg.prefill_steps > 0:
+            # A resumed run's buffer already holds these transitions (the checkpoint carries the buffer).
+            assert model.replay_buffer is not None
+            record = prefill_replay_buffer(
+                model.replay_buffer,
+                universe,
+                env_cfg,
+                cfg.reward,
+                agent_cfg.prefill_policies,
+                agent_cfg.prefill_steps,
+                cfg.seed,
+            )
+            write_json(run_dir / PREFILL_FILE, record)
+            log.info("replay buffer prefilled with %d transitions (%s)", record["steps"], PREFILL_FILE)
 
     def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
         weights = rollout_sleeve_weights(predictor(current), universe, "val", env_cfg, cfg.reward)
@@ -237,20 +350,57 @@ def _train_and_evaluate(
         return scores
 
     validation = ValidationCallback(
-        validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, run_dir / BEST_MODEL_FILE
+        validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, run_dir / BEST_MODEL_FILE, evaluate_at_end=False
     )
-    checkpoints = CheckpointCallback(
-        save_freq=max(1, agent_cfg.checkpoint_freq // agent_cfg.n_envs),
-        save_path=str(run_dir / "checkpoints"),
-        name_prefix="sac",
+    stateful = {"validation": validation}
+    interrupt = StopAtCheckpoint()
+    checkpoints = SACCheckpointCallback(
+        run_dir / CHECKPOINT_DIR,
+        agent_cfg.checkpoint_freq,
+        agent_cfg.keep_checkpoints,
+        stateful,
+        interrupt,
+        extra_state={
+            "data": data_identity(universe, markets),
+            "config": resume_identity(cfg),
+            "hierl_version": hierl.__version__,
+        },
     )
+    if checkpoint is not None and state is not None:
+        restore_sac_training(model, checkpoint, state, stateful, checkpoints)
+    remaining = agent_cfg.total_timesteps - model.num_timesteps
     started = time.perf_counter()
-    model.learn(
-        total_timesteps=agent_cfg.total_timesteps,
-        callback=CallbackList([validation, checkpoints]),
-        progress_bar=cfg.progress,
-    )
-    train_seconds = time.perf_counter() - started
+    if remaining > 0:
+        try:
+            # Validate first, then checkpoint (so a checkpoint holds its boundary's validation).
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList([validation, checkpoints, interrupt]),
+                reset_num_timesteps=checkpoint is None,
+                progress_bar=cfg.progress,
+            )
+        finally:
+            interrupt.restore_handlers()
+    if interrupt.received is not None:
+        raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
+    validation.evaluate_final()
+    return _Training(model, validation, time.perf_counter() - started)
+
+
+def _train_and_evaluate(
+    cfg: TrainConfig,
+    run_dir: Path,
+    universe: SleeveUniverse,
+    markets: Mapping[str, MarketData],
+    track: Tracker,
+    validator: SafetyValidator,
+    checkpoint: Checkpoint | None,
+    state: dict[str, Any] | None,
+) -> RunOutcome:
+    env_cfg = cfg.env
+    assert isinstance(env_cfg, PortfolioEnvConfig)
+    training = _train(cfg, run_dir, universe, markets, track, checkpoint, state)
+    model, validation = training.model, training.validation
     model.save(run_dir / MODEL_FILE)
 
     best = SAC.load(run_dir / BEST_MODEL_FILE, device="cpu")
@@ -268,7 +418,7 @@ def _train_and_evaluate(
     metrics.update(
         {
             "train/timesteps": float(model.num_timesteps),
-            "train/seconds": train_seconds,
+            "train/seconds": training.seconds,
             "train/best_timestep": float(validation.best_timestep),
         }
     )

@@ -24,18 +24,17 @@ from typing import Any, TypeVar
 
 import polars as pl
 from hydra import compose
-from stable_baselines3 import PPO
 
 from hierl.config.loading import flat_config, to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.data.pipeline import available_asset_classes
 from hierl.errors import ConfigError, UserError
+from hierl.evaluation.seeds import summarise_seeds
 from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
 from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
 from hierl.orchestration.policy_evaluation import read_metrics
-from hierl.evaluation.seeds import summarise_seeds
-from hierl.orchestration.signals import SIGNALS_FILE, signals_frame, write_signals
+from hierl.orchestration.signals import SIGNALS_FILE, saved_model_signals, write_signals
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
@@ -207,8 +206,8 @@ def run_ppo_job(job: PPOJob) -> dict[str, float]:
 
     def work() -> dict[str, float]:
         outcome = train_asset_agent(cfg, job.run_dir)
-        model = PPO.load(job.run_dir / BEST_MODEL_FILE, device="cpu")
-        write_signals(job.run_dir / SIGNALS_FILE, [signals_frame(model, load_run_market(cfg), cfg.env, cfg.reward)])
+        signals = saved_model_signals(job.run_dir / BEST_MODEL_FILE, load_run_market(cfg), cfg.env, cfg.reward)
+        write_signals(job.run_dir / SIGNALS_FILE, [signals])
         return outcome.metrics
 
     return run_in_folder(job.run_dir, cfg, work)

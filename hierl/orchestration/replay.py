@@ -7,11 +7,12 @@ from pathlib import Path
 from stable_baselines3 import PPO
 
 from hierl.agents.cql import CQL_POLICY_FILE, load_cql_policy
-from hierl.agents.rollout import Predict
+from hierl.agents.observation_scaling import read_scaling
+from hierl.agents.rollout import Predict, predictor
 from hierl.config.run import TrainConfig
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
-from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_market, predictor
+from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_market
 from hierl.orchestration.policy_evaluation import (
     EVALUATED_SPLITS,
     evaluate_split,
@@ -24,13 +25,24 @@ from hierl.tracking.run_state import read_state
 
 
 def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...], str]:
-    """The run's selected policy as a batch predictor, the observation shape it expects, and the file it came from."""
+    """The run's selected policy as a batch predictor, the observation shape it expects, and the file it came from.
+
+    A PPO run trained with `agent.normalize_observations` scales observations with the statistics saved beside its
+    selected model, as its own validation and test backtests did.
+    """
     if agent == "ppo":
         model_path = source_run / BEST_MODEL_FILE
         if not model_path.is_file():
             raise UserError(f"{source_run} has no {BEST_MODEL_FILE}; point run_dir at a finished PPO run folder")
         model = PPO.load(model_path, device="cpu")
-        return predictor(model), tuple(model.observation_space.shape or ()), BEST_MODEL_FILE
+        shape = tuple(model.observation_space.shape or ())
+        scaling = read_scaling(model_path)
+        if scaling is not None and scaling.mean.shape != shape:
+            raise UserError(
+                f"the observation statistics beside {model_path} have shape {scaling.mean.shape} but the model "
+                f"expects {shape}; they belong to another model"
+            )
+        return predictor(model, scaling), shape, BEST_MODEL_FILE
     if agent == "cql":
         if not (source_run / CQL_POLICY_FILE).is_file():
             raise UserError(f"{source_run} has no {CQL_POLICY_FILE}; point run_dir at a finished CQL run folder")

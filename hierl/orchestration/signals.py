@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from hierl.agents.rollout import Predict, rollout_positions
+from hierl.agents.observation_scaling import ObservationScaling, read_scaling
+from hierl.agents.rollout import Predict, predictor, rollout_positions
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import SPLITS, MarketData
 from hierl.errors import UserError
@@ -36,16 +38,6 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "split": pl.String(),
 }
 SIGNAL_KEY = ["date", "asset_class", "symbol"]
-
-
-def deterministic_policy(model: BaseAlgorithm) -> Predict:
-    """The model's deterministic action for a batch of observations."""
-
-    def predict(observations: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(observations, deterministic=True)
-        return np.asarray(actions)
-
-    return predict
 
 
 def policy_signals(
@@ -77,10 +69,23 @@ def policy_signals(
 
 
 def signals_frame(
-    model: BaseAlgorithm, market: MarketData, env_cfg: EnvConfig, reward_cfg: RewardConfig
+    model: BaseAlgorithm,
+    market: MarketData,
+    env_cfg: EnvConfig,
+    reward_cfg: RewardConfig,
+    scaling: ObservationScaling | None = None,
 ) -> pl.DataFrame:
-    """The signals of a trained model on every split of one asset class."""
-    return policy_signals(deterministic_policy(model), market, env_cfg, reward_cfg)
+    """The signals of a trained model on every split of one asset class; `scaling` is the model's frozen
+    observation statistics when it was trained with `agent.normalize_observations`."""
+    return policy_signals(predictor(model, scaling), market, env_cfg, reward_cfg)
+
+
+def saved_model_signals(
+    model_path: Path, market: MarketData, env_cfg: EnvConfig, reward_cfg: RewardConfig
+) -> pl.DataFrame:
+    """The signals of a saved PPO model, with the observation statistics saved beside it (if any), so the signals
+    are the positions its validation and test backtests took."""
+    return signals_frame(PPO.load(model_path, device="cpu"), market, env_cfg, reward_cfg, read_scaling(model_path))
 
 
 def validate_signals(frame: pl.DataFrame, origin: str) -> pl.DataFrame:

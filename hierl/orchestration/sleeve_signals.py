@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 
 from hierl.config.loading import load_config
 from hierl.config.run import TrainConfig
@@ -69,11 +68,7 @@ def class_config(outer: TrainConfig, asset_class: str) -> TrainConfig:
     data; the agent, env costs, reward and safety limits are the class's own.
     """
     overrides = ["agent=ppo", "env=trading", f"asset={asset_class}"]
-    if HydraConfig.initialized():
-        debug = HydraConfig.get().runtime.choices.get("debug")
-        if debug not in (None, "null"):
-            overrides.append(f"debug={debug}")
-    elif outer.debug_name is not None:
+    if outer.debug_name is not None:
         overrides.append(f"debug={outer.debug_name}")
     if GlobalHydra.instance().is_initialized():
         composed = compose_config([*overrides, f"paths.output_dir={outer.paths.output_dir}"])

@@ -10,6 +10,7 @@ import pickle
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,27 @@ def latest_checkpoint(directory: Path) -> Checkpoint | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def save_checkpoint(directory: Path, timesteps: int, model_zip: bytes, state: bytes, keep: int) -> Checkpoint:
-    """Write one checkpoint (SB3 zip bytes, pickled state bytes) atomically, then delete all but the newest `keep`."""
+def save_checkpoint(
+    directory: Path,
+    timesteps: int,
+    model_zip: bytes,
+    state: bytes,
+    keep: int,
+    write_extra: Callable[[Path], None] | None = None,
+) -> Checkpoint:
+    """Write one checkpoint (SB3 zip bytes, pickled state bytes) atomically, then delete all but the newest `keep`.
+
+    `write_extra(folder)` adds further files (SAC's replay buffer) to the temporary folder before it is renamed,
+    so they are part of the same atomic checkpoint.
+    """
     final = directory / f"step_{timesteps:012d}"
     tmp = directory / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / MODEL_FILE).write_bytes(model_zip)
     (tmp / STATE_FILE).write_bytes(state)
+    if write_extra is not None:
+        write_extra(tmp)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
