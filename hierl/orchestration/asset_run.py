@@ -117,14 +117,36 @@ def find_resume_checkpoint(run_dir: Path) -> Checkpoint:
     return checkpoint
 
 
-def check_checkpoint(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainConfig, market: MarketData) -> None:
-    """A checkpoint resumes only the run that wrote it: same observation shape, data and config."""
+def resume_state(cfg: TrainConfig, **data_identity: Any) -> dict[str, Any]:
+    """What a checkpoint records so a resume can refuse another run's state: config, hierl version, data."""
+    return {"config": resume_identity(cfg), "hierl_version": hierl.__version__, **data_identity}
+
+
+def check_hierl_version(checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+    """A checkpoint resumes only under the hierl version that wrote it."""
     written_by = state.get("hierl_version", "unknown")
     if written_by != hierl.__version__:
         raise UserError(
             f"the checkpoint {checkpoint.path} was written by hierl {written_by}, this is hierl {hierl.__version__}; "
             "resume it with the version that wrote it, or start a new run folder"
         )
+
+
+def check_same_config(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainConfig) -> None:
+    """A checkpoint resumes only the config that wrote it, but for the budget keys of RESUMABLE_CHANGES."""
+    saved, now = state["config"], resume_identity(cfg)
+    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
+    if changed:
+        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}" for key in changed)
+        raise UserError(
+            f"resume=true with a config that differs from the checkpoint's ({detail}); only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change when resuming"
+        )
+
+
+def check_checkpoint(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainConfig, market: MarketData) -> None:
+    """A checkpoint resumes only the run that wrote it: same hierl, config, observation shape and data."""
+    check_hierl_version(checkpoint, state)
     expected = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
     if tuple(state["observation_shape"]) != expected:
         raise UserError(
@@ -137,14 +159,7 @@ def check_checkpoint(checkpoint: Checkpoint, state: dict[str, Any], cfg: TrainCo
             f"the checkpoint {checkpoint.path} was trained on other data (fingerprint {state['market_fingerprint']}"
             f", now {market.fingerprint}); resume with the data.* settings it was trained with"
         )
-    saved, now = state["config"], resume_identity(cfg)
-    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
-    if changed:
-        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}" for key in changed)
-        raise UserError(
-            f"resume=true with a config that differs from the checkpoint's ({detail}); only "
-            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change when resuming"
-        )
+    check_same_config(checkpoint, state, cfg)
 
 
 def sb3_logger(cfg: TrainConfig, run_dir: Path, resumed_at: int | None) -> Logger:
@@ -236,11 +251,7 @@ def _train(
         agent_cfg.checkpoint_freq,
         agent_cfg.keep_checkpoints,
         stateful,
-        extra_state={
-            "market_fingerprint": market.fingerprint,
-            "config": resume_identity(cfg),
-            "hierl_version": hierl.__version__,
-        },
+        extra_state=resume_state(cfg, market_fingerprint=market.fingerprint),
     )
     interrupt = StopOnSignalCallback()
     if state is not None:

@@ -6,7 +6,7 @@ See `sleeve_signals` for where the signals come from and how in-sample signals a
 
 Long runs: checkpoints at rollout boundaries (`hierl.agents.sac.SACCheckpointCallback`), SIGINT/SIGTERM save one
 and stop (state "interrupted"), and `resume=true` continues from the newest one to the same step count and the
-same metrics as an uninterrupted run; the checks are the PPO stage's (`asset_run.resume_identity`).
+same metrics as an uninterrupted run; the checks are the PPO stage's (`asset_run.resume_state`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-import hierl
 from hierl.agents.callbacks import TrainingInterrupted, ValidationCallback
 from hierl.agents.replay_prefill import PREFILL_FILE, prefill_replay_buffer
 from hierl.agents.rollout import Predict
@@ -51,7 +50,13 @@ from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
-from hierl.orchestration.asset_run import RESUMABLE_CHANGES, RunOutcome, predictor, resume_identity
+from hierl.orchestration.asset_run import (
+    RunOutcome,
+    check_hierl_version,
+    check_same_config,
+    predictor,
+    resume_state,
+)
 from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS, split_metrics
 from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
@@ -245,12 +250,7 @@ def check_checkpoint(
     markets: Mapping[str, MarketData],
 ) -> None:
     """A checkpoint resumes only the run that wrote it: same hierl, observation shape, data and config."""
-    written_by = state.get("hierl_version", "unknown")
-    if written_by != hierl.__version__:
-        raise UserError(
-            f"the checkpoint {checkpoint.path} was written by hierl {written_by}, this is hierl {hierl.__version__}; "
-            "resume it with the version that wrote it, or start a new run folder"
-        )
+    check_hierl_version(checkpoint, state)
     assert isinstance(cfg.env, PortfolioEnvConfig)
     expected = PortfolioEnv(universe, "train", cfg.env, cfg.reward).observation_space.shape
     if tuple(state["observation_shape"]) != expected:
@@ -265,14 +265,7 @@ def check_checkpoint(
             f"the checkpoint {checkpoint.path} was trained on other data or signals ({saved_data} -> {now_data}); "
             "resume with the data.* settings and agent.signals_path it was trained with"
         )
-    saved, now = state["config"], resume_identity(cfg)
-    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
-    if changed:
-        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}" for key in changed)
-        raise UserError(
-            f"resume=true with a config that differs from the checkpoint's ({detail}); only "
-            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change when resuming"
-        )
+    check_same_config(checkpoint, state, cfg)
 
 
 def train_meta_controller(
@@ -360,11 +353,7 @@ def _train(
         agent_cfg.keep_checkpoints,
         stateful,
         interrupt,
-        extra_state={
-            "data": data_identity(universe, markets),
-            "config": resume_identity(cfg),
-            "hierl_version": hierl.__version__,
-        },
+        extra_state=resume_state(cfg, data=data_identity(universe, markets)),
     )
     if checkpoint is not None and state is not None:
         restore_sac_training(model, checkpoint, state, stateful, checkpoints)
