@@ -116,3 +116,27 @@ def test_a_checkpoint_of_another_hierl_version_is_refused_with_a_clear_error(
     cfg = load_config([*OVERRIDES, "resume=true"], output_dir=str(root / "straight"))
     with pytest.raises(UserError, match=r"written by hierl .*, this is hierl 0\.0\.0"):
         train_asset_agent(cfg, root / "straight")
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_result(
+    runs: dict[str, object], tmp_path: Path
+) -> None:
+    root = runs["root"]
+    assert isinstance(root, Path)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(killed / CHECKPOINT_DIR):
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
+    process.wait(timeout=30)
+    assert json.loads((killed / "run_state.json").read_text())["status"] == "running"
+    assert not (killed / "metrics.json").exists()
+
+    resumed = subprocess.run(command(killed, "resume=true"), capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((killed / "run_state.json").read_text())["status"] == "finished"
+    assert metrics_without_timing(killed) == metrics_without_timing(root / "straight")

@@ -20,7 +20,7 @@ from hierl.config.run import LoggerConfig
 from hierl.orchestration.asset_run import sb3_logger
 from hierl.tracking.run_state import mark_failed, read_state
 from hierl.tracking.secrets import RedactSecrets, redact_config
-from hierl.tracking.trackers import default_group
+from hierl.tracking.trackers import default_group, start_tracker
 
 SECRET = "wandb-secret-0123456789abcdef0123456789abcdef"
 
@@ -158,3 +158,59 @@ def test_sb3_writers_follow_the_logger_option(logger: str, pattern: str, tmp_pat
 def test_run_state_says_why_a_run_stopped(error: BaseException, status: str, tmp_path: Path) -> None:
     mark_failed(tmp_path, error)
     assert read_state(tmp_path)["status"] == status
+
+
+class RecordingInit:
+    """Stands in for `wandb.init`: records the modes asked for; `online` fails like an unreachable server."""
+
+    def __init__(self, online_fails: bool) -> None:
+        self.modes: list[str] = []
+        self.online_fails = online_fails
+
+    def __call__(self, mode: str, **settings: object) -> object:
+        self.modes.append(mode)
+        if mode == "online" and self.online_fails:
+            raise ConnectionError("server unreachable")
+        return object()
+
+
+def warnings_of(action: Any, caplog: pytest.LogCaptureFixture) -> bool:
+    """Run `action` with the (non-propagating) hierl logger also writing to pytest's capture; any warning?"""
+    logger = logging.getLogger("hierl")
+    logger.addHandler(caplog.handler)
+    try:
+        action()
+    finally:
+        logger.removeHandler(caplog.handler)
+    return any(record.levelno == logging.WARNING for record in caplog.records)
+
+
+def wandb_logger(mode: str) -> LoggerConfig:
+    return LoggerConfig(name="wandb", mode=mode)
+
+
+def test_online_without_credentials_falls_back_to_offline_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import wandb
+
+    fake = RecordingInit(online_fails=False)
+    monkeypatch.setattr(wandb, "init", fake)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert warnings_of(lambda: start_tracker(wandb_logger("online"), tmp_path, "run", {}, tags=[]), caplog)
+    assert fake.modes == ["offline"]
+    assert "no W&B credentials" in caplog.text
+
+
+def test_an_unreachable_server_falls_back_to_offline_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import wandb
+
+    fake = RecordingInit(online_fails=True)
+    monkeypatch.setattr(wandb, "init", fake)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert warnings_of(lambda: start_tracker(wandb_logger("online"), tmp_path, "run", {}, tags=[]), caplog)
+    assert fake.modes == ["online", "offline"]
+    assert "unreachable" in caplog.text

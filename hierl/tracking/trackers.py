@@ -173,17 +173,24 @@ def start_tracker(
     if mode == "online" and not (os.environ.get("WANDB_API_KEY") or Path.home().joinpath(".netrc").exists()):
         log.warning("no W&B credentials found: logging offline (sync later with `wandb sync`)")
         mode = "offline"
-    run = wandb.init(
-        project=cfg.project,
-        entity=cfg.entity,
-        group=group or cfg.group,
-        name=name,
-        tags=[*tags, *cfg.tags],
-        config=redact_config(config),
-        dir=str(run_dir),
-        mode=mode,  # type: ignore[arg-type]
-        reinit="finish_previous",
-    )
+    settings = {
+        "project": cfg.project,
+        "entity": cfg.entity,
+        "group": group or cfg.group,
+        "name": name,
+        "tags": [*tags, *cfg.tags],
+        "config": redact_config(config),
+        "dir": str(run_dir),
+        "reinit": "finish_previous",
+    }
+    try:
+        run = wandb.init(mode=mode, **settings)  # type: ignore[arg-type]
+    except Exception as error:  # wandb raises several types for an unreachable or refusing server
+        if mode != "online":
+            raise
+        # Losing the online mirror must not cost the run: the run folder is the record, W&B can sync later.
+        log.warning("W&B is unreachable (%s): logging offline (sync later with `wandb sync`)", error)
+        run = wandb.init(mode="offline", **settings)  # type: ignore[arg-type]
     return WandbTracker(run)
 
 
