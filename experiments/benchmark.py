@@ -10,37 +10,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from hierl.config.loading import to_train_config
-from hierl.config.paths import config_dir
-from hierl.config.store import register_configs
-from hierl.entrypoint import run_job
+from hierl.config.run import TrainConfig
+from hierl.entrypoint import stage_entrypoint
+from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.pipeline import run_benchmark
 
-register_configs()
+
+def benchmark(config: TrainConfig, overrides: list[str], run_dir: Path) -> RunOutcome:
+    """The pipeline, then the headline files into `<paths.root_dir>/docs/results`."""
+    return run_benchmark(config, overrides, run_dir, Path(config.paths.root_dir) / "docs" / "results")
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = to_train_config(cfg)
-    overrides = list(HydraConfig.get().overrides.task)
-    results_dir = Path(config.paths.root_dir) / "docs" / "results"
-    return run_job(
-        run_dir,
-        config.optimized_metric,
-        lambda: run_benchmark(config, overrides, run_dir, results_dir),
-        title="benchmark",
-    )
-
+main = stage_entrypoint(benchmark, title="benchmark")
 
 if __name__ == "__main__":
-    if not any(arg.split("=", 1)[0].lstrip("+~") == "experiment" for arg in sys.argv[1:]):
-        sys.argv.append("experiment=benchmark")
     main()

@@ -11,33 +11,10 @@ The same `conf/train.yaml` composition as `python -m hierl.train`; the work is `
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from hierl.config.loading import to_train_config
-from hierl.config.paths import config_dir
-from hierl.config.store import register_configs
-from hierl.entrypoint import run_job
+from hierl.entrypoint import stage_entrypoint
 from hierl.orchestration.pipeline import run_pipeline
 
-register_configs()
-
-
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = to_train_config(cfg)
-    overrides = list(HydraConfig.get().overrides.task)
-    return run_job(
-        run_dir,
-        config.optimized_metric,
-        lambda: run_pipeline(config, overrides, run_dir),
-        title="pipeline: hierarchy (SAC) per seed",
-    )
-
+main = stage_entrypoint(run_pipeline, title="pipeline: hierarchy (SAC) per seed")
 
 if __name__ == "__main__":
     main()

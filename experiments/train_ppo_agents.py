@@ -17,15 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from hierl.config.loading import to_train_config
-from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
-from hierl.config.store import register_configs
-from hierl.entrypoint import run_job
+from hierl.entrypoint import stage_entrypoint
 from hierl.errors import UserError
 from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.ppo_stage import (
@@ -39,8 +32,6 @@ from hierl.orchestration.ppo_stage import (
 )
 from hierl.orchestration.signals import SIGNALS_FILE
 from hierl.tracking.files import write_json
-
-register_configs()
 
 
 def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) -> RunOutcome:
@@ -63,18 +54,7 @@ def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) ->
     return RunOutcome(run_dir, metrics)
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = to_train_config(cfg)
-    overrides = list(HydraConfig.get().overrides.task)
-    return run_job(
-        run_dir,
-        config.optimized_metric,
-        lambda: train_ppo_agents(config, overrides, run_dir),
-        title="PPO agents per asset class",
-    )
-
+main = stage_entrypoint(train_ppo_agents, title="PPO agents per asset class")
 
 if __name__ == "__main__":
     main()

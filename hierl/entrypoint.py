@@ -6,10 +6,17 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 from rich.console import Console
 
+from hierl.config.loading import to_train_config
+from hierl.config.paths import config_dir
+from hierl.config.run import TrainConfig
+from hierl.config.store import register_configs
 from hierl.errors import UserError
 from hierl.evaluation.report import results_table
 from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
@@ -80,3 +87,22 @@ def print_results(outcome: Outcome, title: str) -> None:
     if rows:
         console.print(results_table(rows, f"{title}: test block"))
     console.print(f"run folder: {outcome.run_dir}")
+
+
+StageJob = Callable[[TrainConfig, list[str], Path], Outcome]
+"""A multi-stage job: the composed config, the command line's overrides (to pass on to the units it composes), and
+the run folder."""
+
+
+def stage_entrypoint(job: StageJob, title: str) -> Callable[[], Any]:
+    """A Hydra main over `conf/train.yaml` that runs `job` with the run folder's bookkeeping (for `experiments/`)."""
+    register_configs()
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+    def main(cfg: DictConfig) -> float:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        config = to_train_config(cfg)
+        overrides = list(HydraConfig.get().overrides.task)
+        return run_job(run_dir, config.optimized_metric, lambda: job(config, overrides, run_dir), title)
+
+    return main
