@@ -71,7 +71,7 @@ def test_wrong_type_fails_during_composition() -> None:
 
 
 def test_unknown_key_fails_during_composition() -> None:
-    with pytest.raises((ConfigCompositionException, Exception), match="learning_rat"):
+    with pytest.raises(ConfigCompositionException, match="learning_rat"):
         load_config(["agent.learning_rat=0.1"])
 
 

@@ -6,16 +6,16 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from interrupting import start_until_first_checkpoint, stop_with
 from stable_baselines3 import PPO
 
 from hierl.config.loading import load_config
 from hierl.errors import UserError
 from hierl.orchestration.asset_run import train_asset_agent
-from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint, list_checkpoints
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 
 OVERRIDES = ["agent=ppo", "asset=equity", "debug=smoke", "data=synthetic", "agent.total_timesteps=8192"]
 
@@ -36,16 +36,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     interrupted = root / "interrupted"
-    process = subprocess.Popen(command(interrupted), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(interrupted / CHECKPOINT_DIR):
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
-    stop_seconds = time.monotonic() - signalled
+    process = start_until_first_checkpoint(command(interrupted), interrupted)
+    stderr, stop_seconds = stop_with(process, signal.SIGTERM)
     state_after_signal = json.loads((interrupted / "run_state.json").read_text())
     checkpoint = latest_checkpoint(interrupted / CHECKPOINT_DIR)
     assert checkpoint is not None
@@ -125,14 +117,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_result(
     root = runs["root"]
     assert isinstance(root, Path)
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(killed / CHECKPOINT_DIR):
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    process.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
-    process.wait(timeout=30)
+    process = start_until_first_checkpoint(command(killed), killed)
+    stop_with(process, signal.SIGKILL)  # no handler runs, nothing is saved on the way out
     assert json.loads((killed / "run_state.json").read_text())["status"] == "running"
     assert not (killed / "metrics.json").exists()
 

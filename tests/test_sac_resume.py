@@ -7,12 +7,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from interrupting import start_until_first_checkpoint, stop_with
 from stable_baselines3 import SAC
 
 from hierl.agents.sac import REPLAY_BUFFER_FILE
@@ -23,7 +23,7 @@ from hierl.errors import UserError
 from hierl.orchestration.hierarchy_run import train_meta_controller
 from hierl.orchestration.signals import SIGNAL_SCHEMA, write_signals
 from hierl.orchestration.sleeve_signals import class_config
-from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint, list_checkpoints
+from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from tests.conftest import REPO
 
 SMOKE = ["experiment=hierarchy", "debug=smoke", "logger=none"]
@@ -86,18 +86,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     interrupted = root / "interrupted"
-    process = subprocess.Popen(
-        command(signals, interrupted), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
-    )
-    deadline = time.monotonic() + 300
-    while not list_checkpoints(interrupted / CHECKPOINT_DIR):
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    _, stderr = process.communicate(timeout=120)
-    stop_seconds = time.monotonic() - signalled
+    process = start_until_first_checkpoint(command(signals, interrupted), interrupted, timeout=300, cwd=REPO)
+    stderr, stop_seconds = stop_with(process, signal.SIGTERM, timeout=120)
     state_after_signal = json.loads((interrupted / "run_state.json").read_text())
     checkpoint = latest_checkpoint(interrupted / CHECKPOINT_DIR)
     assert checkpoint is not None

@@ -131,8 +131,3 @@ class PPOAgentFactory:
         if env.num_envs != self.cfg.n_envs:
             raise ConfigError(f"the training env has {env.num_envs} episodes but agent.n_envs={self.cfg.n_envs}")
         return PPO(env=env, **self.kwargs(seed, tensorboard_log))
-
-
-def build_ppo(cfg: PPOConfig, env: VecEnv, seed: int, tensorboard_log: Path | None = None) -> PPO:
-    """Shorthand for `PPOAgentFactory(cfg).build(env, seed)`."""
-    return PPOAgentFactory(cfg).build(env, seed, tensorboard_log)

@@ -36,23 +36,6 @@ class NormalisationStats:
         )
 
 
-def fit_normalisation(
-    features: np.ndarray, mask: np.ndarray, train: tuple[int, int], names: tuple[str, ...]
-) -> NormalisationStats:
-    """Fit on `features[train_start:train_stop]` ([T, N, F]) where `mask` is True and the value is finite."""
-    start, stop = train
-    block = features[start:stop].astype(np.float64)
-    valid = mask[start:stop, :, None] & np.isfinite(block)
-    counts = valid.sum(axis=(0, 1))
-    values = np.where(valid, block, 0.0)
-    mean = np.divide(values.sum(axis=(0, 1)), counts, out=np.zeros(block.shape[2]), where=counts > 0)
-    squares = np.where(valid, (block - mean) ** 2, 0.0).sum(axis=(0, 1))
-    variance = np.divide(squares, counts - 1, out=np.zeros(block.shape[2]), where=counts > 1)
-    std = np.sqrt(variance)
-    std = np.where(std > 1e-12, std, 1.0)  # a constant training feature is only centred
-    return NormalisationStats(names=names, mean=mean, std=std, fitted=counts > 1)
-
-
 def apply_normalisation(features: np.ndarray, stats: NormalisationStats, clip: float | None) -> np.ndarray:
     """Scaled float32 features, 0 where undefined or unfitted, clipped to +-`clip` standard deviations."""
     scaled = (features.astype(np.float64) - stats.mean) / stats.std

@@ -144,10 +144,6 @@ class TradingVecEnv(VecEnv):
         self._actions = np.zeros(n_envs)
         self._start_episodes(np.ones(n_envs, dtype=bool), [{} for _ in range(n_envs)])
 
-    @property
-    def current_symbol_indices(self) -> np.ndarray:
-        return self._asset.copy()
-
     def get_state(self) -> dict[str, Any]:
         """Copies of everything that changes while episodes run: the episodes' positions in the market and
         their books, the reward terms' running state, the generator that draws new episodes, and the actions

@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from hierl.agents.callbacks import TrainingInterrupted, ValidationCallback
 from hierl.agents.replay_prefill import PREFILL_FILE, prefill_replay_buffer
-from hierl.agents.rollout import Predict
+from hierl.agents.rollout import Predict, predictor
 from hierl.agents.sac import (
     SACCheckpointCallback,
     StopAtCheckpoint,
@@ -54,7 +54,6 @@ from hierl.orchestration.asset_run import (
     RunOutcome,
     check_hierl_version,
     check_same_config,
-    predictor,
     resume_state,
 )
 from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS, split_metrics

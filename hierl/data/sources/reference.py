@@ -12,8 +12,6 @@ from importlib.metadata import version
 import pandas as pd
 import polars as pl
 
-REFERENCE_SERIES = ("core_cpi", "aaa", "baa", "ff_mkt", "ff_smb", "ff_hml", "ff_rf", "vix")
-
 
 def reference_identity() -> str:
     return f"reference:arch={version('arch')}"

@@ -9,8 +9,6 @@ import polars as pl
 
 from hierl.data.sources.schema import SourceTable, conform
 
-SAMPLE_ASSET_CLASSES = ("equity", "index", "commodity")
-
 
 def _identity() -> str:
     return f"sample:skfolio={version('skfolio')}:arch={version('arch')}"
