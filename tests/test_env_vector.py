@@ -127,8 +127,13 @@ def test_infos_are_built_when_read_and_keep_the_values_of_their_step() -> None:
     vec = TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=3), RewardConfig(), n_envs=3, seed=2)
     vec.reset()
     _, _, _, first = vec.step(np.full((3, 1), 0.5, dtype=np.float32))
-    for _ in range(5):  # episodes end and restart in between
+    vec.step(np.full((3, 1), -0.5, dtype=np.float32))
+    _, _, dones, ending = vec.step(np.full((3, 1), -0.5, dtype=np.float32))
+    assert dones.all()
+    for _ in range(3):  # episodes end and restart in between
         vec.step(np.full((3, 1), -0.5, dtype=np.float32))
+    # The step where the episodes ended reports their final NAV, not the 1.0 their restart set.
+    assert all(info["nav"] != 1.0 for info in ending)
     assert len(first) == 3
     assert [info["position"] for info in first] == [0.5, 0.5, 0.5]
     assert all(info["nav"] != 1.0 for info in first)

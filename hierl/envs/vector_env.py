@@ -122,6 +122,9 @@ class TradingVecEnv(VecEnv):
         self._costs = cost_model(env_cfg)
         # 0-d arrays: numpy combines them with arrays faster than Python floats, with the same float64 result.
         self._max_leverage = np.array(float(env_cfg.max_leverage))
+        # The largest position each (asset, row) allows: max_leverage where the asset trades, 0 where it does not,
+        # so a step's targets are one gather and one product.
+        self._position_limit = np.where(self._arrays.mask, self._max_leverage, 0.0)
         self._initial_nav = np.array(float(env_cfg.initial_nav))
         self._window_size = env_cfg.window * self._arrays.n_features
         self._windows = self._arrays.windows(env_cfg.window)
@@ -224,9 +227,7 @@ class TradingVecEnv(VecEnv):
     def step_wait(self) -> StepBatch:  # type: ignore[override]  # infos: a lazy Sequence, see `StepInfos`
         arrays = self._arrays
         index = self._index
-        tradable = arrays.mask[index]
-        target = self._actions * self._max_leverage
-        np.putmask(target, ~tradable, _ZERO)  # np.where(tradable, target, 0.0) in place, at half the cost
+        target = self._actions * self._position_limit[index]
         next_index = index + _ONE_ROW
         next_cash = arrays.cash_return[next_index]
         net_return, turnover, cost, weight_after = step_single_asset_books(
@@ -237,7 +238,8 @@ class TradingVecEnv(VecEnv):
         self._drawdown = _ONE - nav / self._peak
         rewards, contributions = self._reward(net_return, next_cash, turnover, self._drawdown)
         decision_rows = self._row
-        # Fresh arrays, not updated in place: `_start_episodes` below edits these, and the infos keep the old ones.
+        # Fresh arrays, not updated in place: `_start_episodes` below edits these, and the infos keep the old ones
+        # (`nav` too: the infos get a copy of it when some episode restarts).
         self._nav = nav
         self._weight = weight_after
         self._row = decision_rows + _ONE_ROW
@@ -250,13 +252,14 @@ class TradingVecEnv(VecEnv):
             "net_return": net_return,
             "turnover": turnover,
             "cost": cost,
-            "nav": nav.copy(),
+            "nav": nav,
             **contributions,
         }
         obs = self._observations()
         ended: dict[int, dict[str, Any]] = {}
         if np.count_nonzero(dones):
             done_envs = np.flatnonzero(dones)
+            columns["nav"] = nav.copy()
             for k in done_envs.tolist():
                 ended[k] = {"terminal_observation": obs[k].copy(), "TimeLimit.truncated": not bool(terminated[k])}
             self._start_episodes(dones, [{} for _ in range(self.num_envs)])

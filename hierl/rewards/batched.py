@@ -42,7 +42,8 @@ class BatchedReturnTerm:
     def __call__(
         self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
-        return net_return - cash_return if self.excess_over_cash else net_return.copy()
+        # The input itself when it needs no change: `BatchedRewardFunction` multiplies it into a new array.
+        return net_return - cash_return if self.excess_over_cash else net_return
 
 
 class BatchedVolatilityTerm:
@@ -65,7 +66,6 @@ class BatchedVolatilityTerm:
         self._sum_sq = np.zeros(n_envs)
         self._window = np.array(window)
         self._one = np.array(1)
-        self._two = np.array(2)
         self._zero = np.array(0.0)
 
     def reset(self, which: np.ndarray) -> None:
@@ -85,12 +85,12 @@ class BatchedVolatilityTerm:
         self._sum += net_return
         self._sum_sq += net_return * net_return
         self._count += self._one
+        # With one return since the reset, sum = r and sum_sq = r * r exactly (the reset zeroed sums and slots), so
+        # the variance below is exactly 0.0: the "0 before two returns" rule needs no mask of its own.
         n = np.minimum(self._count, self._window)
         mean = self._sum / n
         variance = np.maximum(self._sum_sq / n - mean * mean, self._zero)
-        std = np.sqrt(variance)
-        np.putmask(std, n < self._two, self._zero)  # np.where(n >= 2, std, 0.0) in place, at half the cost
-        return std
+        return np.sqrt(variance)
 
 
 class BatchedDrawdownTerm:
@@ -119,7 +119,7 @@ class BatchedTurnoverTerm:
     def __call__(
         self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
-        return turnover.copy()
+        return turnover  # multiplied into a new array by `BatchedRewardFunction`
 
 
 class BatchedDifferentialSharpeTerm:
@@ -230,10 +230,12 @@ class BatchedRewardFunction:
     def __call__(
         self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        total = np.zeros(self.n_envs)
+        total = None
         contributions = {}
         for key, weight, term in self._terms:
             contribution = weight * term(net_return, cash_return, turnover, drawdown)
             contributions[key] = contribution
-            total += contribution
+            total = contribution if total is None else total + contribution
+        if total is None:  # every weight is zero
+            total = np.zeros(self.n_envs)
         return total, contributions
