@@ -9,6 +9,9 @@ actions drawn before timing, one process, one core. Writes `benchmarks/results/e
 What is measured, and why it is comparable:
 - `TradingEnv`: training mode with the default config: 252-step episodes at random assets and starts, the full
   accounting (costs, borrow, cash, drift) and the default risk-adjusted reward with its rolling volatility.
+- `TradingEnv, hand-inlined step (ceiling)`: `benchmarks/inlined_step.py`, the same step with every call written
+  out (checked equal to TradingEnv's outputs before timing); not part of hierl, it shows how fast a per-step
+  Python env with this contract can go at all on the machine.
 - `TradingVecEnv` at 16 and 64 episodes, per asset-step (one vectorised step advances every episode).
 - numpy floors, the least any env must do per step: slice a window, book position * return - cost. The scalar
   floor is one Python loop step per asset-step; the vectorised floor steps K books per numpy call, and is the
@@ -40,11 +43,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from bench_common import markdown_table, synthetic_market, verdict, write_results
+from inlined_step import InlinedTradingEnv, assert_same_steps
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
 from hierl.envs.trading_env import TradingEnv
 from hierl.envs.vector_env import TradingVecEnv
+
+INLINED = "TradingEnv, hand-inlined step (ceiling)"
 
 
 @dataclass
@@ -191,6 +197,11 @@ def build_runners(args: argparse.Namespace, market: MarketData, cfg: EnvConfig) 
             args.steps,
         ),
     ]
+    inlined = InlinedTradingEnv(market, "train", cfg, reward, seed=args.seed)
+    assert_same_steps(TradingEnv(market, "train", cfg, reward), inlined, actions[:2_000])
+    runners.append(
+        Runner(INLINED, "steps/s", window_obs, gymnasium_loop(inlined, list(actions)), args.steps),
+    )
     for n_envs in args.n_envs:
         n_steps = max(1, args.steps // n_envs)
         batch = np.random.default_rng(args.seed).uniform(-1, 1, size=(n_steps, n_envs)).astype(np.float32)
@@ -267,6 +278,9 @@ def ratios(rates: dict[str, float], n_envs: list[int]) -> list[dict]:
             ratio(f"TradingVecEnv ({k} envs) / numpy floor (scalar)", vec, rates["numpy floor (scalar)"], 1 / 3)
         )
     rows.append(ratio("TradingEnv / numpy floor (scalar)", single, rates["numpy floor (scalar)"], None))
+    public = rates.get("gym-trading-env TradingEnv")
+    rows.append(ratio("hand-inlined step / gym-trading-env", rates[INLINED], public, None))
+    rows.append(ratio("TradingEnv / hand-inlined step", single, rates[INLINED], None))
     return rows
 
 
