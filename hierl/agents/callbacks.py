@@ -296,13 +296,11 @@ def load_vec_env_state(env: VecEnv, state: dict[str, Any]) -> None:
         load_normalizer_state(normalizer, state["normalizer"])
 
 
-class RolloutCheckpointCallback(BaseCallback):
-    """At every rollout boundary, snapshots everything a resume needs; writes it every `save_freq` timesteps.
+class BoundaryCheckpointCallback(BaseCallback):
+    """What PPO's and SAC's checkpoint callbacks share: the save schedule and the state every resume needs.
 
-    The snapshot (model and optimiser as an SB3 zip in memory, env episode state, RNG states, the `stateful`
-    callbacks' state) is cheap next to a rollout, and it lets an interrupted run save the last boundary's state
-    instead of a half-collected rollout. SB3's `CheckpointCallback` saves mid-rollout, from which a resumed run
-    could not repeat the uninterrupted one.
+    Subclasses decide when a rollout boundary writes (`due_now` tells whether the schedule says so) and add
+    their algorithm's own state to `boundary_state`. `restore_boundary_state` puts the shared part back.
     """
 
     def __init__(
@@ -319,7 +317,6 @@ class RolloutCheckpointCallback(BaseCallback):
         self.keep = keep
         self.stateful = stateful
         self.extra_state = extra_state or {}
-        self.snapshot: tuple[int, bytes, bytes] | None = None
         self._next_save = self.save_freq
 
     def state_dict(self) -> dict[str, Any]:
@@ -328,28 +325,68 @@ class RolloutCheckpointCallback(BaseCallback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._next_save = state["next_save"]
 
+    def due_now(self) -> bool:
+        """Whether the schedule asks for a checkpoint at this boundary; moves it past the current timestep."""
+        due = self.num_timesteps >= self._next_save
+        while self._next_save <= self.num_timesteps:
+            self._next_save += self.save_freq
+        return due
+
+    def boundary_state(self, env: VecEnv) -> dict[str, Any]:
+        """The checks a resume runs (`extra_state`, shapes), the observation the next rollout starts from (SB3's
+        zip leaves it out; without it a load resets the env), the generators and the callbacks' state."""
+        return {
+            **self.extra_state,
+            "timesteps": int(self.num_timesteps),
+            "observation_shape": tuple(env.observation_space.shape or ()),
+            "n_envs": env.num_envs,
+            "last_obs": self.model._last_obs,
+            "rng": rng_state(),
+            "callbacks": {name: cb.state_dict() for name, cb in {**self.stateful, "checkpoint": self}.items()},
+        }
+
+
+def restore_boundary_state(
+    model: BaseAlgorithm, state: dict[str, Any], callbacks: Mapping[str, Stateful], checkpoint: Stateful
+) -> None:
+    """Put back the shared part of `BoundaryCheckpointCallback.boundary_state`; the generators go last, as the
+    algorithm's `load` re-seeds them. Call it after restoring the env and anything that draws random numbers."""
+    model._last_obs = state["last_obs"]
+    for name, callback in {**callbacks, "checkpoint": checkpoint}.items():
+        callback.load_state_dict(state["callbacks"][name])
+    set_rng_state(state["rng"])
+
+
+class RolloutCheckpointCallback(BoundaryCheckpointCallback):
+    """At every rollout boundary, snapshots everything a resume needs; writes it every `save_freq` timesteps.
+
+    The snapshot (model and optimiser as an SB3 zip in memory, env episode state, RNG states, the `stateful`
+    callbacks' state) is cheap next to a rollout, and it lets an interrupted run save the last boundary's state
+    instead of a half-collected rollout. SB3's `CheckpointCallback` saves mid-rollout, from which a resumed run
+    could not repeat the uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        save_freq: int,
+        keep: int,
+        stateful: Mapping[str, Stateful],
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(directory, save_freq, keep, stateful, extra_state)
+        self.snapshot: tuple[int, bytes, bytes] | None = None
+
     def _capture(self) -> None:
         buffer = io.BytesIO()
         self.model.save(buffer)
         env = self.model.get_env()
         assert env is not None
-        if self.num_timesteps >= self._next_save:
-            while self._next_save <= self.num_timesteps:
-                self._next_save += self.save_freq
-            due = True
-        else:
-            due = False
+        due = self.due_now()
         state = {
-            **self.extra_state,
-            "timesteps": int(self.num_timesteps),
-            "observation_shape": tuple(env.observation_space.shape or ()),
-            "n_envs": env.num_envs,
-            # SB3's zip leaves out the observation the next rollout starts from; without it a load resets the env.
-            "last_obs": self.model._last_obs,
+            **self.boundary_state(env),
             "last_episode_starts": self.model._last_episode_starts,
             "env": vec_env_state(env),
-            "rng": rng_state(),
-            "callbacks": {name: cb.state_dict() for name, cb in {**self.stateful, "checkpoint": self}.items()},
         }
         # Pickled now: the env mutates its arrays in place, and an interrupt writes this snapshot later.
         self.snapshot = (int(self.num_timesteps), buffer.getvalue(), pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
@@ -382,8 +419,5 @@ def restore_training_state(
     env = model.get_env()
     assert env is not None
     load_vec_env_state(env, state["env"])
-    model._last_obs = state["last_obs"]
     model._last_episode_starts = state["last_episode_starts"]
-    for name, callback in {**callbacks, "checkpoint": checkpoint}.items():
-        callback.load_state_dict(state["callbacks"][name])
-    set_rng_state(state["rng"])
+    restore_boundary_state(model, state, callbacks, checkpoint)

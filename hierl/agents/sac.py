@@ -17,15 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3 import SAC
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from hierl.agents.callbacks import Stateful, StopOnSignalCallback
+from hierl.agents.callbacks import (
+    BoundaryCheckpointCallback,
+    Stateful,
+    StopOnSignalCallback,
+    restore_boundary_state,
+)
 from hierl.agents.replay_prefill import PREFILL_POLICIES
 from hierl.config.sac import SACConfig
 from hierl.envs.portfolio_env import PortfolioEnv
 from hierl.errors import ConfigError
-from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
+from hierl.tracking.checkpoints import Checkpoint, save_checkpoint
 from hierl.tracking.logging import get_logger
 
 log = get_logger("agents")
@@ -149,7 +153,7 @@ class StopAtCheckpoint(StopOnSignalCallback):
         return True
 
 
-class SACCheckpointCallback(BaseCallback):
+class SACCheckpointCallback(BoundaryCheckpointCallback):
     """At rollout boundaries: a checkpoint every `save_freq` timesteps, and one before stopping on a signal.
 
     A checkpoint holds the SB3 zip (policy, target critics, optimisers, entropy coefficient, counters), the
@@ -168,22 +172,10 @@ class SACCheckpointCallback(BaseCallback):
         interrupt: StopOnSignalCallback,
         extra_state: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(verbose=0)
-        self.directory = directory
-        self.save_freq = max(1, save_freq)
-        self.keep = keep
-        self.stateful = stateful
+        super().__init__(directory, save_freq, keep, stateful, extra_state)
         self.interrupt = interrupt
-        self.extra_state = extra_state or {}
         self.last_checkpoint: Checkpoint | None = None
         self.stopping = False
-        self._next_save = self.save_freq
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"next_save": self._next_save}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._next_save = state["next_save"]
 
     def save(self) -> Checkpoint:
         """Write the current (boundary) state as one atomic checkpoint folder."""
@@ -194,15 +186,9 @@ class SACCheckpointCallback(BaseCallback):
         zipped = io.BytesIO()
         model.save(zipped)
         state = {
-            **self.extra_state,
-            "timesteps": int(model.num_timesteps),
-            "observation_shape": tuple(env.observation_space.shape or ()),
-            "n_envs": env.num_envs,
-            "last_obs": model._last_obs,
+            **self.boundary_state(env),
             "env": portfolio_env_state(env),
             "action_space_rng": model.action_space.np_random.bit_generator.state,
-            "rng": rng_state(),
-            "callbacks": {name: cb.state_dict() for name, cb in {**self.stateful, "checkpoint": self}.items()},
         }
         self.last_checkpoint = save_checkpoint(
             self.directory,
@@ -216,10 +202,7 @@ class SACCheckpointCallback(BaseCallback):
         return self.last_checkpoint
 
     def _on_rollout_start(self) -> None:
-        due = self.num_timesteps >= self._next_save
-        while self._next_save <= self.num_timesteps:
-            self._next_save += self.save_freq
-        if due or self.interrupt.received is not None:
+        if self.due_now() or self.interrupt.received is not None:
             self.save()
         self.stopping = self.interrupt.received is not None
 
@@ -247,8 +230,5 @@ def restore_sac_training(
     env = model.get_env()
     assert env is not None
     load_portfolio_env_state(env, state["env"])
-    model._last_obs = state["last_obs"]
-    for name, callback in {**callbacks, "checkpoint": checkpoints}.items():
-        callback.load_state_dict(state["callbacks"][name])
     model.action_space.np_random.bit_generator.state = state["action_space_rng"]
-    set_rng_state(state["rng"])
+    restore_boundary_state(model, state, callbacks, checkpoints)
