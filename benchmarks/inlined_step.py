@@ -19,6 +19,7 @@ import numpy as np
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
 from hierl.envs.episodes import MIN_NAV_RATIO
+from hierl.envs.step_info import StepInfo
 from hierl.envs.trading_env import TradingEnv
 
 
@@ -53,7 +54,7 @@ class InlinedTradingEnv(TradingEnv):
         if self._done:
             raise RuntimeError("the episode has ended; call reset() before step()")
         fraction = float(action[0])
-        if not -1.0 <= fraction <= 1.0:
+        if not -1.0 <= fraction <= 1.0:  # NaN fails this comparison too
             if not math.isfinite(fraction):
                 raise ValueError(f"action {action!r} is not finite")
             fraction = 1.0 if fraction > 1.0 else -1.0
@@ -91,16 +92,15 @@ class InlinedTradingEnv(TradingEnv):
         return_part = self._return_weight * net_return
         volatility_part = self._volatility_weight * volatility
         row = self._row
-        info = {
-            "row": row,
-            "position": target,
-            "net_return": net_return,
-            "turnover": turnover,
-            "cost": cost,
-            "nav": nav,
-            "reward/return": return_part,
-            "reward/volatility": volatility_part,
-        }
+        info = StepInfo()
+        info["row"] = row
+        info["position"] = target
+        info["net_return"] = net_return
+        info["turnover"] = turnover
+        info["cost"] = cost
+        info["nav"] = nav
+        info["reward/return"] = return_part
+        info["reward/volatility"] = volatility_part
         self._nav = nav
         self._weight = weight_after
         self._drawdown = drawdown
@@ -128,7 +128,7 @@ def assert_same_steps(reference: TradingEnv, inlined: InlinedTradingEnv, actions
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_allclose(got[1], expected[1], rtol=1e-12, atol=1e-15)
         assert got[2:4] == expected[2:4]
-        assert got[4].keys() == expected[4].keys()
+        assert type(got[4]) is type(expected[4]) and got[4].keys() == expected[4].keys()
         np.testing.assert_allclose(list(got[4].values()), list(expected[4].values()), rtol=1e-12, atol=1e-15)
         if expected[2] or expected[3]:
             reference.reset()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from interrupting import start_until_first_checkpoint, stop_with
+from interrupting import metrics_without_timing, start_until_first_checkpoint, stop_with
 from stable_baselines3 import PPO
 
 from hierl.config.loading import load_config
@@ -22,11 +22,6 @@ OVERRIDES = ["agent=ppo", "asset=equity", "debug=smoke", "data=synthetic", "agen
 
 def command(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hierl.train", *OVERRIDES, f"hydra.run.dir={run_dir}", *extra]
-
-
-def metrics_without_timing(run_dir: Path) -> dict[str, float]:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k != "train/seconds"}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from interrupting import start_until_first_checkpoint, stop_with
+from interrupting import metrics_without_timing, start_until_first_checkpoint, stop_with
 from stable_baselines3 import SAC
 
 from hierl.agents.sac import REPLAY_BUFFER_FILE
@@ -69,11 +69,6 @@ def overrides(signals: Path, *extra: str) -> list[str]:
 
 def command(signals: Path, run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hierl.train", *overrides(signals, *extra), f"hydra.run.dir={run_dir}"]
-
-
-def metrics_without_timing(run_dir: Path) -> dict[str, float]:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k != "train/seconds"}
 
 
 @pytest.fixture(scope="module")

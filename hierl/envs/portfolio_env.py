@@ -13,6 +13,7 @@ from hierl.config.sac import PortfolioEnvConfig
 from hierl.envs.episodes import EnvSetupError
 from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
 from hierl.envs.sleeves import SleeveUniverse, covariance_snapshot, step_hierarchy
+from hierl.envs.step_info import StepInfo
 from hierl.errors import ConfigError
 from hierl.rewards.composite import RewardFunction
 from hierl.safety.projection import AllocationLimits, project_allocation
@@ -186,17 +187,17 @@ class PortfolioEnv(gymnasium.Env):
         nav = self._nav * (1.0 + result.net_return)
         self._peak = max(self._peak, nav)
         self._drawdown = 1.0 - nav / self._peak if self._peak > 0.0 else 1.0
-        info: dict[str, Any] = {
-            "row": row,
-            "sleeve_weights": weights,
-            "request": request,
-            "violation": violation,
-            "net_return": result.net_return,
-            "turnover": result.turnover,
-            "cost": result.cost,
-            "nav": nav,
-            "contributions": result.contributions,
-        }
+        info = StepInfo(
+            row=row,
+            sleeve_weights=weights,
+            request=request,
+            violation=violation,
+            net_return=result.net_return,
+            turnover=result.turnover,
+            cost=result.cost,
+            nav=nav,
+            contributions=result.contributions,
+        )
         reward = self._reward(result.net_return, cash, result.turnover, self._drawdown, info)
         info[REWARD_LIMIT_KEY] = -self._penalty * violation
         reward += info[REWARD_LIMIT_KEY]

@@ -20,6 +20,7 @@ from hierl.envs.episodes import (
     validate_env_config,
 )
 from hierl.envs.market_core import step_single_asset
+from hierl.envs.step_info import StepInfo
 from hierl.rewards.composite import RewardFunction
 
 
@@ -39,7 +40,7 @@ class TradingEnv(gymnasium.Env):
     cost_bps + slippage_bps per unit traded and borrow on a short), earn `returns[t + 1]` on the position and
     the cash rate on the rest (see `market_core.step_single_asset`). `info` holds `row`, `position`,
     `net_return`, `turnover`, `cost`, `nav` and `reward/<term>` for each active reward term (contributions that
-    add up to the reward).
+    add up to the reward); it is a `StepInfo`, a dict that SB3's `DummyVecEnv` deep-copies cheaply.
 
     Training mode (`symbol_index` None): each reset draws an asset with data in the block and a start row;
     `reset(options={"symbol_index": i, "start_row": t})` pins both. The episode is truncated after
@@ -170,9 +171,10 @@ class TradingEnv(gymnasium.Env):
         if self._done:
             raise RuntimeError("the episode has ended; call reset() before step()")
         fraction = float(action[0])
-        if not math.isfinite(fraction):
-            raise ValueError(f"action {action!r} is not finite")
-        fraction = 1.0 if fraction > 1.0 else (-1.0 if fraction < -1.0 else fraction)
+        if not -1.0 <= fraction <= 1.0:  # NaN fails this comparison too
+            if not math.isfinite(fraction):
+                raise ValueError(f"action {action!r} is not finite")
+            fraction = 1.0 if fraction > 1.0 else -1.0
         k = self._k
         target = fraction * self._max_leverage if self._mask[k] else 0.0
         k += 1
@@ -185,14 +187,14 @@ class TradingEnv(gymnasium.Env):
             self._peak = nav
         drawdown = 1.0 - nav / self._peak
         row = self._row
-        info: dict[str, Any] = {
-            "row": row,
-            "position": target,
-            "net_return": net_return,
-            "turnover": turnover,
-            "cost": cost,
-            "nav": nav,
-        }
+        # Filled item by item: on an empty dict subclass that is faster than passing the items to its constructor.
+        info = StepInfo()
+        info["row"] = row
+        info["position"] = target
+        info["net_return"] = net_return
+        info["turnover"] = turnover
+        info["cost"] = cost
+        info["nav"] = nav
         reward = self._reward(net_return, next_cash, turnover, drawdown, info)
         self._drawdown = drawdown
         self._nav = nav
