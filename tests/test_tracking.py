@@ -20,7 +20,7 @@ from hierl.config.run import LoggerConfig
 from hierl.orchestration.asset_run import sb3_logger
 from hierl.tracking.run_state import mark_failed, read_state
 from hierl.tracking.secrets import RedactSecrets, redact_config
-from hierl.tracking.trackers import default_group, start_tracker
+from hierl.tracking.trackers import WANDB_RUN_ID_FILE, default_group, start_tracker
 
 SECRET = "wandb-secret-0123456789abcdef0123456789abcdef"
 
@@ -165,10 +165,12 @@ class RecordingInit:
 
     def __init__(self, online_fails: bool) -> None:
         self.modes: list[str] = []
+        self.settings: list[dict[str, object]] = []
         self.online_fails = online_fails
 
     def __call__(self, mode: str, **settings: object) -> object:
         self.modes.append(mode)
+        self.settings.append(settings)
         if mode == "online" and self.online_fails:
             raise ConnectionError("server unreachable")
         return object()
@@ -214,3 +216,29 @@ def test_an_unreachable_server_falls_back_to_offline_with_a_warning(
     assert warnings_of(lambda: start_tracker(wandb_logger("online"), tmp_path, "run", {}, tags=[]), caplog)
     assert fake.modes == ["online", "offline"]
     assert "unreachable" in caplog.text
+
+
+def test_a_resumed_run_continues_its_wandb_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import wandb
+
+    fake = RecordingInit(online_fails=False)
+    monkeypatch.setattr(wandb, "init", fake)
+    start_tracker(wandb_logger("offline"), tmp_path, "run", {}, tags=[])
+    start_tracker(wandb_logger("offline"), tmp_path, "run", {}, tags=[], resume=True)
+    start_tracker(wandb_logger("offline"), tmp_path, "run", {}, tags=[])
+    first, resumed, fresh = (settings["id"] for settings in fake.settings)
+    assert resumed == first
+    assert fresh != first
+    assert all(settings["resume"] == "allow" for settings in fake.settings)
+    assert (tmp_path / WANDB_RUN_ID_FILE).read_text().strip() == fresh
+
+
+def test_resuming_a_folder_without_a_stored_id_starts_a_new_wandb_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import wandb
+
+    fake = RecordingInit(online_fails=False)
+    monkeypatch.setattr(wandb, "init", fake)
+    start_tracker(wandb_logger("offline"), tmp_path / "run", "run", {}, tags=[], resume=True)
+    assert fake.settings[0]["id"] == (tmp_path / "run" / WANDB_RUN_ID_FILE).read_text().strip()

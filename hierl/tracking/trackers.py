@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from hierl.config.loading import flat_config
 from hierl.config.run import LoggerConfig, TrainConfig
 from hierl.errors import ConfigError
+from hierl.tracking.files import write_atomic
 from hierl.tracking.logging import get_logger
 from hierl.tracking.secrets import redact_config
 
@@ -155,6 +157,23 @@ def sb3_output_formats(cfg: LoggerConfig) -> list[str]:
     return {"csv": ["csv"], "tensorboard": ["tensorboard"]}.get(cfg.name, [])
 
 
+WANDB_RUN_ID_FILE = "wandb_run_id.txt"
+
+
+def wandb_run_id(run_dir: Path, resume: bool) -> str:
+    """The W&B run id of this run folder: the one stored there when resuming, so that a resumed run continues
+    its W&B run instead of starting a second one; otherwise a new id, stored for a later resume."""
+    stored = run_dir / WANDB_RUN_ID_FILE
+    if resume and stored.is_file():
+        run_id = stored.read_text().strip()
+        if run_id:
+            return run_id
+    run_id = secrets.token_hex(6)  # W&B ids are letters, digits, '-' and '_'
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(stored, lambda path: path.write_text(run_id + "\n"))
+    return run_id
+
+
 def start_tracker(
     cfg: LoggerConfig,
     run_dir: Path,
@@ -162,8 +181,12 @@ def start_tracker(
     config: dict[str, Any],
     tags: list[str],
     group: str | None = None,
+    resume: bool = False,
 ) -> Tracker:
-    """Open the tracker the `logger` group asks for; the config it records has its credentials redacted."""
+    """Open the tracker the `logger` group asks for; the config it records has its credentials redacted.
+
+    With `resume`, a W&B run continues the W&B run of the same folder (same id; W&B keeps the larger steps).
+    """
     check_logger(cfg)
     if cfg.name != "wandb":
         return NullTracker()
@@ -182,6 +205,8 @@ def start_tracker(
         "config": redact_config(config),
         "dir": str(run_dir),
         "reinit": "finish_previous",
+        "id": wandb_run_id(run_dir, resume),
+        "resume": "allow",
     }
     try:
         run = wandb.init(mode=mode, **settings)  # type: ignore[arg-type]
@@ -220,6 +245,7 @@ def tracked_run(cfg: TrainConfig, run_dir: Path, scope: str | None = None) -> It
         flat_config(cfg),
         tags=run_tags(cfg.agent.name, scope),
         group=default_group(cfg.logger, cfg.experiment_name),
+        resume=cfg.resume,
     )
     exit_code = 1
     try:
