@@ -14,15 +14,15 @@ if importlib.util.find_spec("gym") is not None:
         import gym  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_config", "make_env"]
+__all__ = ["__version__", "load_config", "make_env", "make_vec_env"]
 
 if TYPE_CHECKING:
-    from hierl.api import load_config, make_env
+    from hierl.api import load_config, make_env, make_vec_env
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so `import hierl` stays cheap for the CLI's argument errors and for tools that only read the version.
-    if name in ("load_config", "make_env"):
+    if name in ("load_config", "make_env", "make_vec_env"):
         from hierl import api
 
         return getattr(api, name)

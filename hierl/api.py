@@ -1,15 +1,31 @@
-"""The small public API for notebooks and scripts: compose a config, get an env."""
+"""The small public API for notebooks and scripts: compose a config, get an env or a vectorised env."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+
+import gymnasium
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from hierl.config.loading import load_config
 from hierl.config.run import TrainConfig
+from hierl.data.market import MarketData
 from hierl.data.pipeline import load_market_data
 from hierl.envs.trading_env import TradingEnv
+from hierl.envs.vector_env import TradingVecEnv
+from hierl.errors import ConfigError
 
-__all__ = ["load_config", "make_env"]
+__all__ = ["VEC_ENV_KINDS", "load_config", "make_env", "make_vec_env"]
+
+VEC_ENV_KINDS = ("vectorised", "dummy", "subproc")
+
+
+def _market(config: TrainConfig) -> MarketData:
+    return load_market_data(
+        config.data, config.asset.name, config.env.window, Path(config.paths.cache_dir), config.asset.symbols
+    )
 
 
 def make_env(config: TrainConfig, split: str = "train", symbol_index: int | None = None) -> TradingEnv:
@@ -17,7 +33,25 @@ def make_env(config: TrainConfig, split: str = "train", symbol_index: int | None
 
     With `symbol_index` the episode covers that symbol's whole block deterministically, as in evaluation.
     """
-    market = load_market_data(
-        config.data, config.asset.name, config.env.window, Path(config.paths.cache_dir), config.asset.symbols
-    )
-    return TradingEnv(market, split, config.env, config.reward, symbol_index=symbol_index, seed=config.seed)
+    return TradingEnv(_market(config), split, config.env, config.reward, symbol_index=symbol_index, seed=config.seed)
+
+
+def make_vec_env(config: TrainConfig, n_envs: int, kind: str = "vectorised", split: str = "train") -> VecEnv:
+    """`n_envs` training-mode episodes of the config's asset class as a Stable-Baselines3 `VecEnv`.
+
+    `kind`: "vectorised" (`TradingVecEnv`, what `hierl.train` uses: one numpy call steps every episode),
+    "dummy" (SB3's `DummyVecEnv` of `TradingEnv`s, stepped one by one in this process) or "subproc" (SB3's
+    `SubprocVecEnv`, one process per episode; each receives a copy of the market data). Episode draws are
+    seeded from `config.seed` (episode k of "dummy" and "subproc" from `config.seed + k`).
+    """
+    if kind not in VEC_ENV_KINDS:
+        raise ConfigError(f"kind={kind!r} is not one of {', '.join(VEC_ENV_KINDS)}")
+    if n_envs < 1:
+        raise ConfigError(f"n_envs={n_envs} must be at least 1")
+    market = _market(config)
+    if kind == "vectorised":
+        return TradingVecEnv(market, split, config.env, config.reward, n_envs=n_envs, seed=config.seed)
+    factories: list[Callable[[], gymnasium.Env]] = [
+        partial(TradingEnv, market, split, config.env, config.reward, seed=config.seed + rank) for rank in range(n_envs)
+    ]
+    return DummyVecEnv(factories) if kind == "dummy" else SubprocVecEnv(factories)
