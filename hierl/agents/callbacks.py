@@ -366,16 +366,8 @@ class RolloutCheckpointCallback(BoundaryCheckpointCallback):
     could not repeat the uninterrupted one.
     """
 
-    def __init__(
-        self,
-        directory: Path,
-        save_freq: int,
-        keep: int,
-        stateful: Mapping[str, Stateful],
-        extra_state: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(directory, save_freq, keep, stateful, extra_state)
-        self.snapshot: tuple[int, bytes, bytes] | None = None
+    # (timesteps, model zip, pickled state) of the newest boundary; None before the first rollout began.
+    snapshot: tuple[int, bytes, bytes] | None = None
 
     def _capture(self) -> None:
         buffer = io.BytesIO()
