@@ -12,6 +12,9 @@ What is measured, and why it is comparable:
 - `TradingEnv, hand-inlined step (ceiling)`: `benchmarks/inlined_step.py`, the same step with every call written
   out (checked equal to TradingEnv's outputs before timing); not part of hierl, it shows how fast a per-step
   Python env with this contract can go at all on the machine.
+- `PortfolioEnv`: the meta-controller's env on the same market, its 10 assets split into three asset-class sleeves
+  driven by random signals, random allocations; a tenth of the steps, as one step rebalances every sleeve and
+  computes the allocation limits, the sleeve statistics and a covariance snapshot for its observation.
 - `TradingVecEnv` at 16 and 64 episodes, per asset-step (one vectorised step advances every episode).
 - numpy floors, the least any env must do per step: slice a window, book position * return - cost. The scalar
   floor is one Python loop step per asset-step; the vectorised floor steps K books per numpy call, and is the
@@ -33,6 +36,7 @@ the least work for K books) and against the scalar floor (which any vectorised e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 import warnings
@@ -46,7 +50,11 @@ from bench_common import markdown_table, synthetic_market, verdict, write_result
 from inlined_step import InlinedTradingEnv, assert_same_steps
 
 from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.sac import PortfolioEnvConfig
 from hierl.data.market import MarketData
+from hierl.envs.market_core import CostModel
+from hierl.envs.portfolio_env import PortfolioEnv
+from hierl.envs.sleeves import ClassSignals, build_universe
 from hierl.envs.trading_env import TradingEnv
 from hierl.envs.vector_env import TradingVecEnv
 
@@ -126,6 +134,45 @@ def vector_floor(market: MarketData, cfg: EnvConfig, actions: np.ndarray, seed: 
     return run
 
 
+PORTFOLIO_CLASSES = {"commodity": range(0, 3), "equity": range(3, 8), "index": range(8, 10)}
+
+
+def portfolio_runner(market: MarketData, cfg: EnvConfig, steps: int, seed: int) -> Runner:
+    """PortfolioEnv over the same market, its assets split into three asset-class sleeves, each driven by random
+    signals in [-1, 1] and paying the env config's costs; random allocation actions. One step rebalances the
+    sleeves and the assets inside them, so it is one portfolio step, not one asset-step."""
+    rng = np.random.default_rng(seed)
+    n_days = len(market.dates)
+    bounds = {"train": (0, int(0.7 * n_days)), "val": (int(0.7 * n_days), int(0.85 * n_days))}
+    bounds["test"] = (bounds["val"][1], n_days)
+    split = np.empty(n_days, dtype=object)
+    for name, (start, stop) in bounds.items():
+        split[start:stop] = name
+    markets, signals, costs = {}, {}, {}
+    for name, assets in PORTFOLIO_CLASSES.items():
+        columns = list(assets)
+        markets[name] = dataclasses.replace(
+            market,
+            asset_class=name,
+            symbols=tuple(market.symbols[i] for i in columns),
+            features=market.features[:, columns],
+            returns=market.returns[:, columns],
+            prices=market.prices[:, columns],
+            mask=market.mask[:, columns],
+            split_bounds=bounds,
+        )
+        values = rng.uniform(-1.0, 1.0, size=(n_days, len(columns)))
+        signals[name] = ClassSignals(values=values, split=split)
+        costs[name] = CostModel(cfg.cost_bps, cfg.slippage_bps, cfg.borrow_bps_annual)
+    portfolio_cfg = PortfolioEnvConfig(window=21, episode_length=cfg.episode_length)
+    universe = build_universe(markets, signals, costs, portfolio_cfg.window)
+    env = PortfolioEnv(universe, "train", portfolio_cfg, RewardConfig(), seed=seed)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps)]
+    observation = f"{env.observation_space.shape[0]} ({len(PORTFOLIO_CLASSES)} sleeves)"
+    return Runner("PortfolioEnv", "steps/s", observation, gymnasium_loop(env, actions), steps)
+
+
 def vector_env_loop(vec: TradingVecEnv, actions: np.ndarray) -> Callable[[], None]:
     def run() -> None:
         for step_actions in actions:
@@ -197,6 +244,7 @@ def build_runners(args: argparse.Namespace, market: MarketData, cfg: EnvConfig) 
             args.steps,
         ),
     ]
+    runners.append(portfolio_runner(market, cfg, args.steps // 10, args.seed))
     inlined = InlinedTradingEnv(market, "train", cfg, reward, seed=args.seed)
     assert_same_steps(TradingEnv(market, "train", cfg, reward), inlined, actions[:2_000])
     runners.append(
