@@ -27,7 +27,7 @@ What is measured, and why it is comparable:
 Public envs are built as classes, without `gymnasium.make` wrappers, as hierl's envs are. One that cannot be
 installed, imported or built under the installed gymnasium is skipped with a printed note.
 
-Targets (from the project's issue) are reported as they come out; nothing here is tuned to meet them:
+The project's targets are reported as they come out; nothing here is tuned to meet them:
 TradingEnv >= 10x gym-trading-env, TradingEnv >= 1x gym-anytrading, TradingVecEnv >= 1/3 of the numpy floor per
 asset-step. The last is read twice: against the vectorised floor of the same K (strict: what the env adds over
 the least work for K books) and against the scalar floor (which any vectorised env beats by growing K).
