@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -28,12 +29,14 @@ REWARD = RewardConfig(
 STARTS = [(0, 5), (1, 40), (2, 77), (0, 60), (1, 5)]
 
 
-def test_vector_env_equals_independent_trading_envs() -> None:
+@pytest.mark.parametrize("reference", ["cash", "benchmark"])
+def test_vector_env_equals_independent_trading_envs(reference: str) -> None:
     mask = np.ones((140, 3), dtype=bool)
     mask[50:55, 1] = False
     market = make_market(140, 3, 3, seed=8, mask=mask)
-    vec = TradingVecEnv(market, "train", ENV, REWARD, n_envs=len(STARTS), seed=0)
-    singles = [TradingEnv(market, "train", ENV, REWARD) for _ in STARTS]
+    reward = dataclasses.replace(REWARD, excess_reference=reference)
+    vec = TradingVecEnv(market, "train", ENV, reward, n_envs=len(STARTS), seed=0)
+    singles = [TradingEnv(market, "train", ENV, reward) for _ in STARTS]
     vec.set_options([{"symbol_index": asset, "start_row": row} for asset, row in STARTS])
     vec_obs = vec.reset()
     single_obs = [

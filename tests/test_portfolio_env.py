@@ -85,6 +85,17 @@ def test_traded_weights_meet_every_limit_for_random_actions() -> None:
     assert violations > 0, "random actions should sometimes ask for more than the limits allow"
 
 
+def test_excess_over_the_benchmark_is_over_the_sleeves_at_equal_weight() -> None:
+    universe = two_class_universe()
+    reward = RewardConfig(volatility_penalty=0.0, excess_return=True, excess_reference="benchmark", scale=10.0)
+    env = PortfolioEnv(universe, "val", ENV, reward, evaluation=True)
+    env.reset()
+    for _ in range(10):
+        _, _, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+        equal_weight = np.mean(universe.sleeve_returns[info["row"] + 1])
+        assert info["reward/return"] == pytest.approx(10.0 * (info["net_return"] - equal_weight), abs=1e-12)
+
+
 def test_evaluation_episode_accounting_matches_simulate_hierarchy() -> None:
     universe = two_class_universe()
     env = PortfolioEnv(universe, "test", ENV, REWARD, evaluation=True)

@@ -46,6 +46,7 @@ _ENV_CONSTRUCTION = frozenset(
         "limits",
         "_rows",
         "_market_obs",
+        "_reference",
         "observation_space",
         "action_space",
     }

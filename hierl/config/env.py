@@ -27,9 +27,10 @@ class RewardConfig:
                       - turnover_penalty * turnover + differential_sharpe_weight * differential_sharpe
                       - cvar_penalty * cvar)
 
-    `excess_return` measures the return term over cash. `dsr_eta` is the adaptation rate of the differential
-    Sharpe ratio's moving moments (Moody & Saffell); `cvar_alpha` is the tail fraction of the rolling CVaR taken
-    over the last `cvar_window` net returns of the episode.
+    `excess_return` measures the return term over `excess_reference`: "cash", or "benchmark" (in TradingEnv,
+    holding the traded asset at weight 1; in PortfolioEnv, the sleeves at equal weight). `dsr_eta` is the
+    adaptation rate of the differential Sharpe ratio's moving moments (Moody & Saffell); `cvar_alpha` is the tail
+    fraction of the rolling CVaR taken over the last `cvar_window` net returns of the episode.
     """
 
     name: str = "risk_adjusted"
@@ -40,6 +41,7 @@ class RewardConfig:
     volatility_window: int = 21
     scale: float = 100.0
     excess_return: bool = False
+    excess_reference: str = "cash"
     differential_sharpe_weight: float = 0.0
     dsr_eta: float = 0.01
     cvar_penalty: float = 0.0

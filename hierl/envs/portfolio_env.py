@@ -95,6 +95,11 @@ class PortfolioEnv(gymnasium.Env):
         self.evaluation = evaluation
         self.limits = allocation_limits(env_cfg, universe.n_sleeves)
         self._reward = RewardFunction(reward_cfg)
+        # The return the reward's excess is measured against, by row: cash, or the sleeves held at equal weight (each
+        # sleeve's own return, realised at the row after its decision).
+        self._reference = (
+            universe.sleeve_returns.mean(axis=1) if reward_cfg.excess_reference == "benchmark" else universe.cash_return
+        )
         self._penalty = reward_cfg.scale * env_cfg.limit_penalty
         self._rows = universe.decision_rows[split]
         self._market_obs = self._market_observations(self._rows)
@@ -198,7 +203,8 @@ class PortfolioEnv(gymnasium.Env):
             nav=nav,
             contributions=result.contributions,
         )
-        reward = self._reward(result.net_return, cash, result.turnover, self._drawdown, info)
+        reference = float(self._reference[row + 1])
+        reward = self._reward(result.net_return, reference, result.turnover, self._drawdown, info)
         info[REWARD_LIMIT_KEY] = -self._penalty * violation
         reward += info[REWARD_LIMIT_KEY]
         self._nav = nav

@@ -66,6 +66,7 @@ class TradingEnv(gymnasium.Env):
     ) -> None:
         validate_env_config(env_cfg)
         self._reward = RewardFunction(reward_cfg)
+        self._excess_over_benchmark = reward_cfg.excess_reference == "benchmark"
         self.market = market
         self.split = split
         self.env_cfg = env_cfg
@@ -129,6 +130,8 @@ class TradingEnv(gymnasium.Env):
         self._observations = observations
         self._returns = self.market.returns[start_row : end_row + 2, asset].tolist()
         self._cash = self.market.cash_return[start_row : end_row + 2].tolist()
+        # The return the reward's excess is measured against: cash, or holding the traded asset (the benchmark).
+        self._reference = self._returns if self._excess_over_benchmark else self._cash
         self._mask = mask.tolist()
         self._done = False
         self._weight = 0.0
@@ -195,7 +198,7 @@ class TradingEnv(gymnasium.Env):
         info["turnover"] = turnover
         info["cost"] = cost
         info["nav"] = nav
-        reward = self._reward(net_return, next_cash, turnover, drawdown, info)
+        reward = self._reward(net_return, self._reference[k], turnover, drawdown, info)
         self._drawdown = drawdown
         self._nav = nav
         self._weight = weight_after

@@ -112,6 +112,7 @@ class TradingVecEnv(VecEnv):
             raise EnvSetupError(f"n_envs={n_envs} must be at least 1")
         validate_env_config(env_cfg)
         self._reward = BatchedRewardFunction(reward_cfg, n_envs)
+        self._excess_over_benchmark = reward_cfg.excess_reference == "benchmark"
         self.market = market
         self.split = split
         self.env_cfg = env_cfg
@@ -230,13 +231,15 @@ class TradingVecEnv(VecEnv):
         target = self._actions * self._position_limit[index]
         next_index = index + _ONE_ROW
         next_cash = arrays.cash_return[next_index]
+        next_returns = arrays.returns[next_index]
         net_return, turnover, cost, weight_after = step_single_asset_books(
-            self._weight, target, arrays.returns[next_index], next_cash, self._costs
+            self._weight, target, next_returns, next_cash, self._costs
         )
         nav = self._nav * (_ONE + net_return)
         self._peak = np.maximum(self._peak, nav)
         self._drawdown = _ONE - nav / self._peak
-        rewards, contributions = self._reward(net_return, next_cash, turnover, self._drawdown)
+        reference = next_returns if self._excess_over_benchmark else next_cash  # see TradingEnv
+        rewards, contributions = self._reward(net_return, reference, turnover, self._drawdown)
         decision_rows = self._row
         # Fresh arrays, not updated in place: `_start_episodes` below edits these, and the infos keep the old ones
         # (`nav` too: the infos get a copy of it when some episode restarts).

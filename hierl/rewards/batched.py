@@ -26,24 +26,24 @@ class BatchedRewardTerm(Protocol):
     def reset(self, which: np.ndarray) -> None: ...
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray: ...
 
 
 class BatchedReturnTerm:
     name = "return"
 
-    def __init__(self, excess_over_cash: bool) -> None:
-        self.excess_over_cash = excess_over_cash
+    def __init__(self, excess: bool) -> None:
+        self.excess = excess
 
     def reset(self, which: np.ndarray) -> None:
         pass
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         # The input itself when it needs no change: `BatchedRewardFunction` multiplies it into a new array.
-        return net_return - cash_return if self.excess_over_cash else net_return
+        return net_return - reference_return if self.excess else net_return
 
 
 class BatchedVolatilityTerm:
@@ -75,7 +75,7 @@ class BatchedVolatilityTerm:
         self._sum_sq[which] = 0.0
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         leaving = self._buffer[self._step % self.window]
         self._step += 1
@@ -103,7 +103,7 @@ class BatchedDrawdownTerm:
         self._previous[which] = 0.0
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         increase = drawdown - self._previous
         self._previous = drawdown.copy()
@@ -117,7 +117,7 @@ class BatchedTurnoverTerm:
         pass
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         return turnover  # multiplied into a new array by `BatchedRewardFunction`
 
@@ -136,7 +136,7 @@ class BatchedDifferentialSharpeTerm:
         self._second_moment[which] = 0.0
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         delta_mean = net_return - self._mean
         delta_second = net_return * net_return - self._second_moment
@@ -171,7 +171,7 @@ class BatchedCVaRTerm:
         self._count[which] = 0
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
         self._buffer[:, self._step % self.window] = net_return
         self._step += 1
@@ -228,12 +228,12 @@ class BatchedRewardFunction:
             vars(term).update(copy.deepcopy(state[key]))
 
     def __call__(
-        self, net_return: np.ndarray, cash_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
+        self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         total = None
         contributions = {}
         for key, weight, term in self._terms:
-            contribution = weight * term(net_return, cash_return, turnover, drawdown)
+            contribution = weight * term(net_return, reference_return, turnover, drawdown)
             contributions[key] = contribution
             total = contribution if total is None else total + contribution
         if total is None:  # every weight is zero

@@ -17,6 +17,8 @@ from hierl.rewards.terms import (
 )
 
 INFO_PREFIX = "reward/"
+# What `reward.excess_return` measures the return term against; each env turns the name into a return per step.
+EXCESS_REFERENCES = ("cash", "benchmark")
 
 
 class RewardConfigError(ValueError):
@@ -44,6 +46,10 @@ def validate_reward_config(cfg: RewardConfig) -> None:
         raise RewardConfigError(f"reward.dsr_eta={cfg.dsr_eta} must lie in (0, 1), e.g. 0.01")
     if not 0.0 < cfg.cvar_alpha < 1.0:
         raise RewardConfigError(f"reward.cvar_alpha={cfg.cvar_alpha} must lie in (0, 1), e.g. 0.05")
+    if cfg.excess_reference not in EXCESS_REFERENCES:
+        raise RewardConfigError(
+            f"reward.excess_reference={cfg.excess_reference!r} is not one of {', '.join(EXCESS_REFERENCES)}"
+        )
     if cfg.cvar_window < 1:
         raise RewardConfigError(f"reward.cvar_window={cfg.cvar_window} must be at least 1")
 
@@ -67,7 +73,7 @@ def signed_weights(cfg: RewardConfig) -> dict[str, float]:
 def make_term(name: str, cfg: RewardConfig) -> RewardTerm:
     """The episode-level term object called `name`."""
     if name == "return":
-        return ReturnTerm(excess_over_cash=cfg.excess_return)
+        return ReturnTerm(excess=cfg.excess_return)
     if name == "volatility":
         return VolatilityTerm(cfg.volatility_window)
     if name == "drawdown":
@@ -103,11 +109,13 @@ class RewardFunction:
         for _, _, term in self._terms:
             term.reset()
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float, info: dict) -> float:
+    def __call__(
+        self, net_return: float, reference_return: float, turnover: float, drawdown: float, info: dict
+    ) -> float:
         """The reward of one step; writes each term's contribution into `info`."""
         total = 0.0
         for key, weight, term in self._calls:
-            contribution = weight * term(net_return, cash_return, turnover, drawdown)
+            contribution = weight * term(net_return, reference_return, turnover, drawdown)
             info[key] = contribution
             total += contribution
         return total

@@ -1,7 +1,8 @@
 """Reward terms of one episode, each a small stateful object with one job.
 
-Every term sees the same per-step facts, as plain floats: the step's net return (costs included), the cash
-return of the same period, the turnover traded and the episode drawdown after the step. Terms are causal: a
+Every term sees the same per-step facts, as plain floats: the step's net return (costs included), the reference
+return of the same period (cash, or the env's benchmark: see `RewardConfig.excess_reference`), the turnover
+traded and the episode drawdown after the step. Terms are causal: a
 value at step k uses only steps 0..k of the current episode. They run on Python floats because an env step
 calls each of them once, and numpy on scalars would cost more than the whole accounting.
 """
@@ -29,22 +30,23 @@ class RewardTerm(Protocol):
 
     def reset(self) -> None: ...
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float: ...
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float: ...
 
 
 class ReturnTerm:
-    """The net return of the step, optionally in excess of cash so that holding cash scores zero."""
+    """The net return of the step, optionally in excess of the reference return (cash, so that holding cash scores
+    zero; or a benchmark, so that matching the benchmark scores zero)."""
 
     name = "return"
 
-    def __init__(self, excess_over_cash: bool = False) -> None:
-        self.excess_over_cash = excess_over_cash
+    def __init__(self, excess: bool = False) -> None:
+        self.excess = excess
 
     def reset(self) -> None:
         pass
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
-        return net_return - cash_return if self.excess_over_cash else net_return
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
+        return net_return - reference_return if self.excess else net_return
 
 
 class VolatilityTerm:
@@ -65,7 +67,7 @@ class VolatilityTerm:
         self._sum = 0.0
         self._sum_sq = 0.0
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         # Runs once per env step, so the state is read into locals and written back once: attribute traffic
         # was half the cost of this call. The sums are updated in the same order as before (leave, then enter).
         window = self.window
@@ -105,7 +107,7 @@ class DrawdownTerm:
     def reset(self) -> None:
         self._previous = 0.0
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         increase = drawdown - self._previous
         self._previous = drawdown
         return increase if increase > 0.0 else 0.0
@@ -119,7 +121,7 @@ class TurnoverTerm:
     def reset(self) -> None:
         pass
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         return turnover
 
 
@@ -143,7 +145,7 @@ class DifferentialSharpeTerm:
         self._mean = 0.0
         self._second_moment = 0.0
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         delta_mean = net_return - self._mean
         delta_second = net_return * net_return - self._second_moment
         variance = self._second_moment - self._mean * self._mean
@@ -171,7 +173,7 @@ class CVaRTerm:
     def reset(self) -> None:
         self._recent: deque[float] = deque(maxlen=self.window)
 
-    def __call__(self, net_return: float, cash_return: float, turnover: float, drawdown: float) -> float:
+    def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         self._recent.append(net_return)
         tail_size = cvar_tail_size(self.alpha, len(self._recent))
         tail = heapq.nsmallest(tail_size, self._recent)
