@@ -52,7 +52,7 @@ from inlined_step import InlinedTradingEnv, assert_same_steps
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.sac import PortfolioEnvConfig
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel
+from hierl.envs.episodes import cost_model
 from hierl.envs.portfolio_env import PortfolioEnv
 from hierl.envs.sleeves import ClassSignals, build_universe
 from hierl.envs.trading_env import TradingEnv
@@ -93,7 +93,7 @@ def gymnasium_loop(env: Any, actions: list[Any]) -> Callable[[], None]:
 def scalar_floor(market: MarketData, cfg: EnvConfig, actions: np.ndarray) -> Callable[[], None]:
     """The bare minimum on asset 0, one asset-step per Python iteration: window slice, position * return - cost."""
     features, returns = market.features[:, 0, :], market.returns[:, 0]
-    trade_rate = (cfg.cost_bps + cfg.slippage_bps) * 1e-4
+    trade_rate = cost_model(cfg).trade_rate
     first, last = cfg.window - 1, len(returns) - 2
     targets = (actions[:, 0].astype(np.float64) * cfg.max_leverage).tolist()
 
@@ -115,7 +115,7 @@ def vector_floor(market: MarketData, cfg: EnvConfig, actions: np.ndarray, seed: 
     window_size = cfg.window * n_features
     windows = np.lib.stride_tricks.sliding_window_view(features, window_size, axis=1)[:, ::n_features]
     returns = np.ascontiguousarray(market.returns.T)
-    trade_rate = (cfg.cost_bps + cfg.slippage_bps) * 1e-4
+    trade_rate = cost_model(cfg).trade_rate
     first, last = cfg.window - 1, n_days - 2
     rng = np.random.default_rng(seed)
     n_books = actions.shape[1]
@@ -163,7 +163,7 @@ def portfolio_runner(market: MarketData, cfg: EnvConfig, steps: int, seed: int) 
         )
         values = rng.uniform(-1.0, 1.0, size=(n_days, len(columns)))
         signals[name] = ClassSignals(values=values, split=split)
-        costs[name] = CostModel(cfg.cost_bps, cfg.slippage_bps, cfg.borrow_bps_annual)
+        costs[name] = cost_model(cfg)
     portfolio_cfg = PortfolioEnvConfig(window=21, episode_length=cfg.episode_length)
     universe = build_universe(markets, signals, costs, portfolio_cfg.window)
     env = PortfolioEnv(universe, "train", portfolio_cfg, RewardConfig(), seed=seed)
@@ -204,6 +204,7 @@ def gym_anytrading_runner(market: MarketData, cfg: EnvConfig, steps: int, seed: 
 
 def gym_trading_env_runner(market: MarketData, cfg: EnvConfig, steps: int, seed: int) -> Runner:
     public_env = import_public("gym_trading_env.environments", "TradingEnv")
+    costs = cost_model(cfg)
     frame = pd.DataFrame(
         {"close": market.prices[:, 0]} | {f"feature_{j}": market.features[:, 0, j] for j in range(market.n_features)},
         index=pd.DatetimeIndex(market.dates),
@@ -212,8 +213,8 @@ def gym_trading_env_runner(market: MarketData, cfg: EnvConfig, steps: int, seed:
         df=frame,
         positions=[-1, 0, 1],
         windows=cfg.window,
-        trading_fees=(cfg.cost_bps + cfg.slippage_bps) * 1e-4,
-        borrow_interest_rate=cfg.borrow_bps_annual * 1e-4 / 252,
+        trading_fees=costs.trade_rate,
+        borrow_interest_rate=costs.borrow_rate_daily,
         initial_position=0,
         max_episode_duration=cfg.episode_length,
         verbose=0,

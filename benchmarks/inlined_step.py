@@ -103,7 +103,6 @@ class InlinedTradingEnv(TradingEnv):
         info["reward/volatility"] = volatility_part
         self._nav = nav
         self._weight = weight_after
-        self._drawdown = drawdown
         self._row = row + 1
         self._k = k
         terminated = nav <= 0.0

@@ -66,6 +66,11 @@ def data_rows(data: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def table_section(caption: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of one results table: its caption, then the table, each followed by a blank line."""
+    return [caption, "", markdown_table(header, rows), ""]
+
+
 def render(envs: dict[str, Any] | None, training: dict[str, Any] | None, data: dict[str, Any] | None) -> str:
     lines = ["## Performance", "", "Targets, as ratios measured in one run (both sides on the same machine):", ""]
     lines += [markdown_table(["ratio", "value", "target", "verdict"], target_rows(envs, training)), ""]
@@ -83,29 +88,22 @@ def render(envs: dict[str, Any] | None, training: dict[str, Any] | None, data: d
     lines += [f"Absolute numbers, measured{when} on: " + "; ".join(machines) + ".", ""]
     if envs is not None:
         cfg = envs["config"]
-        lines += [
+        caption = (
             f"Env steps per second ({cfg['days']:,} synthetic days, {cfg['features']} features, window "
-            f"{cfg['window']}, random actions, median of {cfg['repeats']} runs):",
-            "",
-            markdown_table(["env", "observation", "rate"], env_rate_rows(envs)),
-            "",
-        ]
+            f"{cfg['window']}, random actions, median of {cfg['repeats']} runs):"
+        )
+        lines += table_section(caption, ["env", "observation", "rate"], env_rate_rows(envs))
     if training is not None:
         cfg = training["config"]
-        lines += [
+        caption = (
             f"SB3 PPO env steps per second ([64, 64] MLP, rollout {cfg['rollout_steps']:,}, {cfg['budget']:,} steps "
-            f"per run, median of {cfg['repeats']}, torch threads {cfg['torch_threads']}):",
-            "",
-            markdown_table(["env", "n_envs", "env steps/s"], training_rows(training)),
-            "",
-        ]
+            f"per run, median of {cfg['repeats']}, torch threads {cfg['torch_threads']}):"
+        )
+        lines += table_section(caption, ["env", "n_envs", "env steps/s"], training_rows(training))
     if data is not None:
-        lines += [
-            "Data build (Gold features into an empty cache, then a cached load):",
-            "",
-            markdown_table(["stage", "features (T x N x F)", "build s", "cached s", "peak RSS MB"], data_rows(data)),
-            "",
-        ]
+        caption = "Data build (Gold features into an empty cache, then a cached load):"
+        header = ["stage", "features (T x N x F)", "build s", "cached s", "peak RSS MB"]
+        lines += table_section(caption, header, data_rows(data))
     lines += ["Reproduce with `nox -s bench` (or `-- --quick` for a smoke run); scripts are in `benchmarks/`."]
     return "\n".join(lines)
 

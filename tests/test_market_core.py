@@ -114,6 +114,6 @@ def test_batched_single_asset_books_equal_step_portfolio_per_book() -> None:
     net, turnover, cost, after = step_single_asset_books(before, target, asset_return, cash, COSTS)
     for k in range(64):
         row = step_portfolio(before[k : k + 1], target[k : k + 1], asset_return[k : k + 1], cash[k], COSTS)
-        assert (net[k], turnover[k], cost[k]) == pytest.approx((row.net_return, row.turnover, row.cost))
-        assert after[k] == pytest.approx(row.weights_after[0])
+        expected = (row.net_return, row.turnover, row.cost, float(row.weights_after[0]))
+        np.testing.assert_allclose((net[k], turnover[k], cost[k], after[k]), expected, rtol=1e-12, atol=1e-15)
     assert after[0] == 0.0

@@ -28,9 +28,16 @@ TURNOVER = RNG.uniform(0, 2, 120)
 DRAWDOWN = np.clip(RNG.normal(0.05, 0.05, 120), 0, None)
 
 
-def feed(term, net=NET) -> np.ndarray:
+def feed(term) -> np.ndarray:
+    """The term's value at each step of the fixed series above (net return, cash, turnover, drawdown)."""
     term.reset()
-    return np.array([term(n, c, t, d) for n, c, t, d in zip(net, CASH, TURNOVER, DRAWDOWN, strict=True)])
+    return np.array([term(n, c, t, d) for n, c, t, d in zip(NET, CASH, TURNOVER, DRAWDOWN, strict=True)])
+
+
+def feed_series(term, net: np.ndarray) -> np.ndarray:
+    """The term's value at each step of `net`, for terms that read only the net return."""
+    term.reset()
+    return np.array([term(float(r), 0.0, 0.0, 0.0) for r in net])
 
 
 def test_return_term_plain_and_in_excess_of_the_reference() -> None:
@@ -82,8 +89,7 @@ def test_differential_sharpe_is_the_first_order_change_of_the_moving_sharpe() ->
     """S_t - S_{t-1} ~= eta * D_t for small eta, where S = A / sqrt(B - A^2) (Moody & Saffell, eq. 4)."""
     eta = 1e-3
     net = 0.01 * np.sin(np.arange(4000)) + 0.002
-    term = DifferentialSharpeTerm(eta)
-    dsr = np.array([term(float(r), 0.0, 0.0, 0.0) for r in net])
+    dsr = feed_series(DifferentialSharpeTerm(eta), net)
     mean, second, sharpe = 0.0, 0.0, []
     for r in net:
         mean, second = mean + eta * (r - mean), second + eta * (r * r - second)
@@ -128,11 +134,6 @@ def test_env_reward_is_the_scaled_weighted_sum_of_independent_terms() -> None:
     np.testing.assert_allclose(rewards, expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose([i["reward/volatility"] for i in infos], -10.0 * 0.2 * volatility, atol=1e-12)
     np.testing.assert_allclose([i["reward/drawdown"] for i in infos], -10.0 * 0.5 * deepening, atol=1e-12)
-
-
-def feed_series(term, net: np.ndarray) -> np.ndarray:
-    term.reset()
-    return np.array([term(float(r), 0.0, 0.0, 0.0) for r in net])
 
 
 def test_trading_env_excess_over_the_benchmark_is_over_holding_the_asset() -> None:

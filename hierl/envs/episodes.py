@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import gymnasium
 import numpy as np
 
 from hierl.config.env import EnvConfig
@@ -41,7 +42,17 @@ def validate_env_config(cfg: EnvConfig) -> None:
 
 
 def cost_model(cfg: EnvConfig) -> CostModel:
+    """The class's trading costs from its env config: the env, its backtests and the baselines all pay these."""
     return CostModel(cost_bps=cfg.cost_bps, slippage_bps=cfg.slippage_bps, borrow_bps_annual=cfg.borrow_bps_annual)
+
+
+def trading_spaces(window: int, n_features: int) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:
+    """(observation space, action space) of `TradingEnv` and `TradingVecEnv`, defined once so that a policy trained
+    on one runs on the other: `window * n_features` features then `CONTEXT_NAMES`; a target position in [-1, 1]."""
+    obs_size = window * n_features + len(CONTEXT_NAMES)
+    observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
+    action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+    return observation_space, action_space
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,13 @@ class EpisodeLayout:
         """Last decision row of a training episode that starts at `start_row`."""
         return min(start_row + self.episode_length - 1, self.last_row)
 
+    def check_training(self, asset_class: str) -> None:
+        """Training episodes draw a symbol with a price in the block (`sample`): fail now if there is none."""
+        if len(self.tradable_assets) == 0:
+            raise EnvSetupError(f"no symbol of {asset_class!r} has a price in the {self.split!r} block")
+
     def check_start(self, asset: int, start_row: int, n_assets: int) -> None:
+        """A pinned (asset, first decision row) must name a symbol of the class and a decision row of the block."""
         if not 0 <= asset < n_assets:
             raise EnvSetupError(f"symbol_index={asset} is out of range; the class has {n_assets} symbols")
         if not self.first_row <= start_row <= self.last_row:
@@ -154,7 +171,9 @@ class EpisodeLayout:
 
 
 def episode_layout(market: MarketData, split: str, cfg: EnvConfig) -> EpisodeLayout:
-    """Where episodes of `split` can run; fails when the block is too short for one decision."""
+    """Where episodes of `split` can run; fails when the market's arrays are malformed or the block is too short
+    for one decision (the shapes are checked first, so a bad array gives its own error, not a failed slice)."""
+    check_market(market)
     try:
         block = market.block(split)
     except ValueError as error:

@@ -33,9 +33,11 @@ def allocation_limits(cfg: PortfolioEnvConfig, n_sleeves: int) -> AllocationLimi
 
 def validate_portfolio_config(cfg: PortfolioEnvConfig) -> None:
     """One clear error per bad value, before any array is prepared."""
-    for name in ("window", "cov_window", "episode_length"):
-        if getattr(cfg, name) < (2 if name != "episode_length" else 1):
-            raise ConfigError(f"env.{name}={getattr(cfg, name)} is too small (window sizes >= 2, episodes >= 1)")
+    # A rolling volatility or covariance needs 2 returns; an episode needs 1 step.
+    for name, minimum in (("window", 2), ("cov_window", 2), ("episode_length", 1)):
+        value = getattr(cfg, name)
+        if value < minimum:
+            raise ConfigError(f"env.{name}={value} is too small (window sizes >= 2, episodes >= 1)")
     if not (math.isfinite(cfg.limit_penalty) and cfg.limit_penalty >= 0.0):
         raise ConfigError(f"env.limit_penalty={cfg.limit_penalty} must be a finite number >= 0")
     if not (math.isfinite(cfg.initial_nav) and cfg.initial_nav > 0.0):

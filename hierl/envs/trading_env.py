@@ -11,12 +11,11 @@ import numpy as np
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
 from hierl.envs.episodes import (
-    CONTEXT_NAMES,
     MIN_NAV_RATIO,
     EnvSetupError,
-    check_market,
     cost_model,
     episode_layout,
+    trading_spaces,
     validate_env_config,
 )
 from hierl.envs.market_core import step_single_asset
@@ -74,9 +73,8 @@ class TradingEnv(gymnasium.Env):
         self._layout = episode_layout(market, split, env_cfg)
         if symbol_index is not None:
             self._layout.check_start(symbol_index, self._layout.first_row, market.n_assets)
-        elif len(self._layout.tradable_assets) == 0:
-            raise EnvSetupError(f"no symbol of {market.asset_class!r} has a price in the {split!r} block")
-        check_market(market)
+        else:
+            self._layout.check_training(market.asset_class)
         self._n_features = market.n_features
         costs = cost_model(env_cfg)
         self._trade_rate = costs.trade_rate
@@ -85,9 +83,8 @@ class TradingEnv(gymnasium.Env):
         self._initial_nav = env_cfg.initial_nav
         self._window = env_cfg.window
         self._window_size = env_cfg.window * self._n_features
-        self._obs_size = self._window_size + len(CONTEXT_NAMES)
-        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(self._obs_size,), dtype=np.float32)
-        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.observation_space, self.action_space = trading_spaces(env_cfg.window, self._n_features)
+        self._obs_size = self.observation_space.shape[0]
         super().reset(seed=seed)
         self.decision_rows = np.arange(self._layout.first_row, self._layout.last_row + 1)
         self._start_episode(symbol_index or 0, self._layout.first_row, self._layout.last_row)
@@ -101,12 +98,11 @@ class TradingEnv(gymnasium.Env):
         # Everything that does not depend on the actions is prepared here, once per episode, so that a step only
         # does the accounting, the reward and three context values. `_observations[k]` is the observation at
         # decision row start_row + k: its feature window and tradable flag are filled now, its position,
-        # drawdown and NAV change when the episode gets there. Each row is written once and returned once (a
-        # new matrix per episode), so a returned observation never changes afterwards. The returns, cash and
-        # mask of the episode are Python lists, whose items make float arithmetic several times faster than
-        # numpy scalars do.
+        # drawdown and NAV change by the step that reaches it (row 0's are those of a fresh book, all 0). Each row
+        # is written once and returned once (a new matrix per episode), so a returned observation never changes
+        # afterwards. The returns, cash and mask of the episode are Python lists, whose items make float
+        # arithmetic several times faster than numpy scalars do.
         self._asset = asset
-        self._start_row = start_row
         self._end_row = end_row
         self._row = start_row
         self._k = 0
@@ -126,6 +122,8 @@ class TradingEnv(gymnasium.Env):
         observations = np.empty((n_observations, self._obs_size), dtype=np.float32)
         observations[:, : self._window_size] = windows
         mask = self.market.mask[start_row : end_row + 2, asset]
+        # A fresh book: flat (position 0), no drawdown, NAV at its initial value (log NAV change 0).
+        observations[0, self._window_size : self._window_size + 3] = 0.0
         observations[:, self._window_size + 3] = mask
         self._observations = observations
         self._returns = self.market.returns[start_row : end_row + 2, asset].tolist()
@@ -137,7 +135,6 @@ class TradingEnv(gymnasium.Env):
         self._weight = 0.0
         self._nav = float(self.env_cfg.initial_nav)
         self._peak = self._nav
-        self._drawdown = 0.0
         self._reward.reset()
 
     def reset(
@@ -148,7 +145,7 @@ class TradingEnv(gymnasium.Env):
             if options:
                 raise EnvSetupError("an evaluation-mode TradingEnv always runs the whole block; drop `options`")
             self._start_episode(self.symbol_index, self._layout.first_row, self._layout.last_row)
-            return self._observation(), {"row": self._row}
+            return self._observations[0], {"row": self._row}
         if options and ("symbol_index" in options or "start_row" in options):
             asset = int(options.get("symbol_index", 0))
             start_row = int(options.get("start_row", self._layout.first_row))
@@ -158,17 +155,7 @@ class TradingEnv(gymnasium.Env):
         end_row = self._layout.end_row(start_row)
         self.decision_rows = np.arange(start_row, end_row + 1)
         self._start_episode(asset, start_row, end_row)
-        return self._observation(), {"row": self._row}
-
-    def _observation(self) -> np.ndarray:
-        """The observation at the current row: its prepared row, completed with the book's context."""
-        obs = self._observations[self._k]
-        context = self._window_size
-        ratio = self._nav / self._initial_nav
-        obs[context] = self._weight / self._max_leverage
-        obs[context + 1] = self._drawdown
-        obs[context + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
-        return obs
+        return self._observations[0], {"row": self._row}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -199,7 +186,6 @@ class TradingEnv(gymnasium.Env):
         info["cost"] = cost
         info["nav"] = nav
         reward = self._reward(net_return, self._reference[k], turnover, drawdown, info)
-        self._drawdown = drawdown
         self._nav = nav
         self._weight = weight_after
         self._row = row + 1
@@ -207,7 +193,7 @@ class TradingEnv(gymnasium.Env):
         terminated = nav <= 0.0
         truncated = not terminated and row >= self._end_row
         self._done = terminated or truncated
-        # `_observation()` written out, as this is the step's hottest path.
+        # The context of the next observation: the book after this step.
         obs = self._observations[k]
         context = self._window_size
         ratio = nav / self._initial_nav

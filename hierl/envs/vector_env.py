@@ -13,12 +13,12 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
 from hierl.envs.episodes import (
-    CONTEXT_NAMES,
     MIN_NAV_RATIO,
     EnvSetupError,
     cost_model,
     episode_layout,
     prepare_arrays,
+    trading_spaces,
     validate_env_config,
 )
 from hierl.envs.market_core import step_single_asset_books
@@ -117,8 +117,7 @@ class TradingVecEnv(VecEnv):
         self.split = split
         self.env_cfg = env_cfg
         self._layout = episode_layout(market, split, env_cfg)
-        if len(self._layout.tradable_assets) == 0:
-            raise EnvSetupError(f"no symbol of {market.asset_class!r} has a price in the {split!r} block")
+        self._layout.check_training(market.asset_class)
         self._arrays = prepare_arrays(market)
         self._costs = cost_model(env_cfg)
         # 0-d arrays: numpy combines them with arrays faster than Python floats, with the same float64 result.
@@ -130,10 +129,8 @@ class TradingVecEnv(VecEnv):
         self._window_size = env_cfg.window * self._arrays.n_features
         self._windows = self._arrays.windows(env_cfg.window)
         self._window_offset = np.array(env_cfg.window - 1)  # windows[index - offset] ends at the row of index
-        obs_size = self._window_size + len(CONTEXT_NAMES)
-        self._obs_size = obs_size
-        observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
-        action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        observation_space, action_space = trading_spaces(env_cfg.window, self._arrays.n_features)
+        self._obs_size = observation_space.shape[0]
         super().__init__(n_envs, observation_space, action_space)
         self._rng = np.random.default_rng(seed)
         self._asset = np.zeros(n_envs, dtype=np.int64)
@@ -146,7 +143,7 @@ class TradingVecEnv(VecEnv):
         self._peak = self._nav.copy()
         self._drawdown = np.zeros(n_envs)
         self._actions = np.zeros(n_envs)
-        self._start_episodes(np.ones(n_envs, dtype=bool), [{} for _ in range(n_envs)])
+        self._start_episodes(np.ones(n_envs, dtype=bool))
 
     def get_state(self) -> dict[str, Any]:
         """Copies of everything that changes while episodes run: the episodes' positions in the market and
@@ -171,9 +168,10 @@ class TradingVecEnv(VecEnv):
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
 
-    def _start_episodes(self, which: np.ndarray, options: Sequence[dict[str, Any]]) -> None:
+    def _start_episodes(self, which: np.ndarray, options: Sequence[dict[str, Any]] | None = None) -> None:
+        """Start new episodes where `which` is True: pinned by `options[k]` (SB3's per-env reset options) or drawn."""
         for k in np.flatnonzero(which).tolist():
-            pinned = options[k]
+            pinned = options[k] if options is not None else {}
             if "symbol_index" in pinned or "start_row" in pinned:
                 asset = int(pinned.get("symbol_index", 0))
                 start_row = int(pinned.get("start_row", self._layout.first_row))
@@ -265,7 +263,7 @@ class TradingVecEnv(VecEnv):
             columns["nav"] = nav.copy()
             for k in done_envs.tolist():
                 ended[k] = {"terminal_observation": obs[k].copy(), "TimeLimit.truncated": not bool(terminated[k])}
-            self._start_episodes(dones, [{} for _ in range(self.num_envs)])
+            self._start_episodes(dones)
             obs[done_envs] = self._observations(done_envs)
         infos = StepInfos(columns, ended)
         return obs, rewards.astype(np.float32), dones, infos
