@@ -10,13 +10,7 @@ import polars as pl
 import pytest
 from envs_fixtures import make_market
 
-from hierl.agents.behaviour_policies import (
-    BuyAndHold,
-    Momentum,
-    check_mix,
-    load_ppo_behaviour,
-    make_behaviour_policies,
-)
+from hierl.agents.behaviour_policies import check_mix, load_ppo_behaviour, make_behaviour_policies
 from hierl.agents.offline_dataset import (
     DATASET_FILE,
     DATASET_TABLE_FILE,
@@ -106,12 +100,17 @@ def test_policy_shares_of_the_dataset(market: MarketData) -> None:
 
 
 def test_behaviour_policies_act_as_named(market: MarketData) -> None:
-    data = build(market, transitions=300, mix={"buy_and_hold": 0.5, "momentum": 0.5}, noise=0.0)
+    mix = {"buy_and_hold": 1.0, "momentum": 1.0, "mean_reversion": 1.0}
+    data = build(market, transitions=300, mix=mix, noise=0.0)  # lookbacks: momentum 10 rows, mean reversion 3
     names = np.asarray(data.policy_names)[data.policy_index]
     assert np.all(data.actions[names == "buy_and_hold"] == 1.0)
-    for i in np.flatnonzero(names == "momentum"):
-        past = market.returns[data.row[i] - 9 : data.row[i] + 1, data.symbol_index[i]]
-        assert data.actions[i, 0] == np.sign(np.log1p(past).sum())
+    for name, lookback, direction in (("momentum", 10, 1.0), ("mean_reversion", 3, -1.0)):
+        chosen = np.flatnonzero(names == name)
+        assert len(chosen) >= 90  # at least three whole episodes of 30 steps each
+        for i in chosen:
+            row = data.row[i]
+            past = market.returns[max(0, row - lookback + 1) : row + 1, data.symbol_index[i]]
+            assert data.actions[i, 0] == direction * np.sign(np.prod(1.0 + past) - 1.0), (name, i)
 
 
 def test_noise_spreads_deterministic_actions(market: MarketData) -> None:
@@ -203,4 +202,4 @@ def test_ppo_behaviour_policy_is_the_models_deterministic_action(market: MarketD
     observation, _ = env.reset()
     expected, _ = model.predict(observation, deterministic=True)
     assert policy.act(observation, market.returns[:10, 0], np.random.default_rng(0)) == pytest.approx(expected[0])
-    assert BuyAndHold().deterministic and Momentum().deterministic
+    assert policy.deterministic  # so a PPO behaviour gets agent.behaviour_noise like the trading rules

@@ -54,27 +54,17 @@ class BuyAndHold:
 
 
 @dataclass(frozen=True)
-class Momentum:
-    """Long after a rise, short after a fall: the sign of the trailing return."""
+class TrailingReturnSign:
+    """The sign of the trailing `lookback`-row return, followed or faded: `momentum` (direction +1) is long after a
+    rise and short after a fall; `mean_reversion` (direction -1) does the opposite."""
 
-    lookback: int = 21
-    name: str = "momentum"
+    name: str
+    lookback: int
+    direction: float
     deterministic: bool = True
 
     def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
-        return float(np.sign(trailing_log_return(past_returns, self.lookback)))
-
-
-@dataclass(frozen=True)
-class MeanReversion:
-    """Short after a rise, long after a fall: minus the sign of a short trailing return."""
-
-    lookback: int = 5
-    name: str = "mean_reversion"
-    deterministic: bool = True
-
-    def act(self, observation: np.ndarray, past_returns: np.ndarray, rng: np.random.Generator) -> float:
-        return -float(np.sign(trailing_log_return(past_returns, self.lookback)))
+        return self.direction * float(np.sign(trailing_log_return(past_returns, self.lookback)))
 
 
 @dataclass(frozen=True)
@@ -148,9 +138,9 @@ def make_behaviour_policies(
         if name == "buy_and_hold":
             policies[name] = BuyAndHold()
         elif name == "momentum":
-            policies[name] = Momentum(momentum_lookback)
+            policies[name] = TrailingReturnSign(name, momentum_lookback, direction=1.0)
         elif name == "mean_reversion":
-            policies[name] = MeanReversion(reversion_lookback)
+            policies[name] = TrailingReturnSign(name, reversion_lookback, direction=-1.0)
         elif name == "random":
             policies[name] = UniformRandom()
         elif name == "ppo" and ppo is not None:

@@ -23,12 +23,11 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from hierl.agents.observation_scaling import load_normalizer_state, normalizer_state, save_model
 from hierl.envs.vector_env import TradingVecEnv
+from hierl.rewards.composite import INFO_PREFIX as REWARD_PREFIX
 from hierl.tracking.checkpoints import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from hierl.tracking.logging import get_logger
 
 log = get_logger("agents")
-
-REWARD_PREFIX = "reward/"
 
 
 class ScoreReporter(Protocol):
@@ -50,6 +49,26 @@ def current_trial_reporter() -> ScoreReporter | None:
     except ImportError:
         return None
     return find_reporter()
+
+
+class BoundarySchedule:
+    """Every `every` timesteps, checked at rollout boundaries (validation, checkpoints).
+
+    Boundaries fall every `n_steps x n_envs` timesteps, rarely on a multiple of `every`: the schedule is due at the
+    first boundary at or past each due point, and once only when one rollout spans several of them.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = max(1, every)
+        self.next_due = self.every
+
+    def due(self, timesteps: int) -> bool:
+        """Whether `timesteps` reached the next due point; moves that point past `timesteps`."""
+        if timesteps < self.next_due:
+            return False
+        while self.next_due <= timesteps:
+            self.next_due += self.every
+        return True
 
 
 class ValidationCallback(BaseCallback):
@@ -76,7 +95,7 @@ class ValidationCallback(BaseCallback):
         super().__init__(verbose=0)
         self.score_fn = score_fn
         self.metric = metric
-        self.eval_freq = max(1, eval_freq)
+        self.schedule = BoundarySchedule(eval_freq)
         self.best_model_path = best_model_path
         self.patience = patience
         self.reporter = reporter
@@ -85,7 +104,6 @@ class ValidationCallback(BaseCallback):
         self.best_timestep = 0
         self.history: list[dict[str, float]] = []
         self.stopped_early = False
-        self._next_eval = self.eval_freq
         self._without_improvement = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -95,7 +113,7 @@ class ValidationCallback(BaseCallback):
             "best_timestep": self.best_timestep,
             "history": [dict(row) for row in self.history],
             "stopped_early": self.stopped_early,
-            "next_eval": self._next_eval,
+            "next_eval": self.schedule.next_due,
             "without_improvement": self._without_improvement,
         }
 
@@ -104,7 +122,7 @@ class ValidationCallback(BaseCallback):
         self.best_timestep = state["best_timestep"]
         self.history = [dict(row) for row in state["history"]]
         self.stopped_early = state["stopped_early"]
-        self._next_eval = state["next_eval"]
+        self.schedule.next_due = state["next_eval"]
         self._without_improvement = state["without_improvement"]
 
     def evaluate_now(self) -> None:
@@ -142,9 +160,7 @@ class ValidationCallback(BaseCallback):
         self.evaluate_now()
 
     def _on_rollout_start(self) -> None:
-        if self.num_timesteps >= self._next_eval:
-            while self._next_eval <= self.num_timesteps:
-                self._next_eval += self.eval_freq
+        if self.schedule.due(self.num_timesteps):
             self.evaluate_now()
 
     def _on_step(self) -> bool:
@@ -165,7 +181,8 @@ class MetricsCallback(BaseCallback):
     def __init__(self, sink: MetricsSink) -> None:
         super().__init__(verbose=0)
         self.sink = sink
-        self._sums: dict[str, float] = {}
+        # The rollout's sum of each reward term; None until the rollout's first step names the terms.
+        self._sums: dict[str, float] | None = None
         self._count = 0
         self._logged_updates = 0
 
@@ -180,19 +197,24 @@ class MetricsCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self._log_update_statistics()
-        self._sums = {}
+        self._sums = None
         self._count = 0
 
     def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            for key, value in info.items():
-                if key.startswith(REWARD_PREFIX):
-                    self._sums[key] = self._sums.get(key, 0.0) + value
-            self._count += 1
+        # Runs at every env step: the term keys are found once per rollout (every step's infos have the same
+        # active terms), not by scanning every key of every info.
+        infos = self.locals["infos"]
+        if self._sums is None:
+            self._sums = {key: 0.0 for key in infos[0] if key.startswith(REWARD_PREFIX)}
+        sums = self._sums
+        for info in infos:
+            for key in sums:
+                sums[key] += info[key]
+        self._count += len(infos)
         return True
 
     def _on_rollout_end(self) -> None:
-        if not self._count:
+        if self._sums is None:  # no step in this rollout
             return
         means = {key: total / self._count for key, total in self._sums.items()}
         for key, value in means.items():
@@ -313,24 +335,21 @@ class BoundaryCheckpointCallback(BaseCallback):
     ) -> None:
         super().__init__(verbose=0)
         self.directory = directory
-        self.save_freq = max(1, save_freq)
+        self.schedule = BoundarySchedule(save_freq)
         self.keep = keep
         self.stateful = stateful
         self.extra_state = extra_state or {}
-        self._next_save = self.save_freq
 
     def state_dict(self) -> dict[str, Any]:
-        return {"next_save": self._next_save}
+        return {"next_save": self.schedule.next_due}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._next_save = state["next_save"]
+        self.schedule.next_due = state["next_save"]
 
     def due_now(self) -> bool:
-        """Whether the schedule asks for a checkpoint at this boundary; moves it past the current timestep."""
-        due = self.num_timesteps >= self._next_save
-        while self._next_save <= self.num_timesteps:
-            self._next_save += self.save_freq
-        return due
+        """Whether the schedule asks for a checkpoint at this boundary; moves it past the current timestep, so call
+        it before `boundary_state`, whose copy of this callback's state must hold the moved schedule."""
+        return self.schedule.due(self.num_timesteps)
 
     def boundary_state(self, env: VecEnv) -> dict[str, Any]:
         """The checks a resume runs (`extra_state`, shapes), the observation the next rollout starts from (SB3's

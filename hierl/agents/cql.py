@@ -27,12 +27,12 @@ from d3rlpy.models import VectorEncoderFactory
 
 from hierl.config.cql import CQLConfig
 from hierl.errors import UserError
+from hierl.tracking.checkpoints import CHECKPOINT_DIR as CHECKPOINT_DIR  # re-exported: every run's checkpoint folder
 from hierl.tracking.files import write_atomic, write_json
 
 CQL_MODEL_FILE = "cql_model.d3"
 CQL_WEIGHTS_FILE = "cql_weights.pt"
 CQL_POLICY_FILE = "cql_policy.json"
-CHECKPOINT_DIR = "checkpoints"
 POLICY_FORMAT = 1
 ACTION_LOW = -1.0
 ACTION_HIGH = 1.0

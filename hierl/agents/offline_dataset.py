@@ -172,7 +172,7 @@ def build_offline_dataset(
     # terminal, timeout.
     records: list[tuple[int, int, int, int, int, float, float, float, float, float, bool, bool]] = []
     for episode, name in enumerate(schedule):
-        policy = policies[name]
+        policy, policy_index = policies[name], names.index(name)
         rng = np.random.default_rng([spec.seed, episode])
         observation, info = env.reset()
         row, asset = int(info["row"]), env.current_symbol_index
@@ -191,7 +191,7 @@ def build_offline_dataset(
                     step,
                     row,
                     asset,
-                    names.index(name),
+                    policy_index,
                     action,
                     float(reward),
                     float(info["net_return"]),

@@ -169,7 +169,6 @@ def wandb_run_id(run_dir: Path, resume: bool) -> str:
         if run_id:
             return run_id
     run_id = secrets.token_hex(6)  # W&B ids are letters, digits, '-' and '_'
-    run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(stored, lambda path: path.write_text(run_id + "\n"))
     return run_id
 
