@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 from hierl.config.agent import PPOConfig
+from hierl.config.cql import CQLConfig
+from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.loading import load_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
+from hierl.config.sac import PortfolioEnvConfig, SACConfig
+from hierl.config.safety import LIMIT_NAMES, SafetyLimitOverrides
+from hierl.config.store import register_configs
 
 GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths", "experiment"]
 
@@ -29,6 +37,29 @@ def test_every_option_of_every_group_composes(group: str, option: str) -> None:
     presets = {"hierarchy": "sac", "benchmark": "ppo"}
     expected_agent = {"agent": option, "experiment": presets.get(option)}.get(group, "ppo")
     assert cfg.agent.name == expected_agent
+
+
+@pytest.mark.parametrize(
+    ("group", "option", "schema"),
+    [
+        ("agent", "ppo", PPOConfig),
+        ("agent", "sac", SACConfig),
+        ("agent", "cql", CQLConfig),
+        ("env", "trading", EnvConfig),
+        ("env", "portfolio", PortfolioEnvConfig),
+        ("reward", "risk_adjusted", RewardConfig),
+    ],
+)
+def test_default_options_repeat_their_schema_defaults(group: str, option: str, schema: type) -> None:
+    """The YAML spells every value out for users; code that builds a schema directly must get the same values."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(overrides=[f"+{group}={option}"])
+    assert OmegaConf.to_object(cfg[group]) == schema()
+
+
+def test_every_safety_limit_can_be_overridden_per_asset_class() -> None:
+    assert [f.name for f in fields(SafetyLimitOverrides)] == [*LIMIT_NAMES, "disabled"]
 
 
 def test_every_group_has_an_option() -> None:

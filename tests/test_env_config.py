@@ -33,14 +33,6 @@ def test_reward_presets_build_an_env(preset: str) -> None:
     assert reward == pytest.approx(sum(v for k, v in info.items() if k.startswith("reward/")))
 
 
-def test_risk_adjusted_preset_matches_the_schema_defaults() -> None:
-    register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(overrides=["+env=trading", "+reward=risk_adjusted"])
-    assert OmegaConf.to_object(cfg.reward) == RewardConfig()
-    assert OmegaConf.to_object(cfg.env) == EnvConfig()
-
-
 def test_mistyped_value_fails_at_composition() -> None:
     register_configs()
     with (

@@ -69,8 +69,20 @@ def test_technical_against_pandas() -> None:
         up, down = max(change[step], 0.0), max(-change[step], 0.0)
         gain, loss = (up, down) if step == 1 else (gain + alpha * (up - gain), loss + alpha * (down - loss))
     assert one["rsi_14"].iloc[-1] == pytest.approx(2 * gain / (gain + loss) - 1, rel=1e-9)
-    assert one["atr_14"].iloc[:13].isna().all() and one["atr_14"].iloc[14:].notna().all()
-    assert one["volume_z_21"].iloc[:20].isna().all() and one["volume_z_21"].iloc[20:].notna().all()
+    # ATR by Wilder's recursion over the true range (high - low on the first row, which has no previous close)
+    high, low, previous = one["high"].to_numpy(), one["low"].to_numpy(), close.shift(1).to_numpy()
+    atr = np.full(len(close), np.nan)
+    smoothed = high[0] - low[0]
+    for step in range(len(close)):
+        if step > 0:
+            true_range = max(high[step] - low[step], abs(high[step] - previous[step]), abs(low[step] - previous[step]))
+            smoothed += alpha * (true_range - smoothed)
+        if step >= 13:
+            atr[step] = smoothed / close.iloc[step]
+    np.testing.assert_allclose(one["atr_14"], atr, rtol=1e-9, err_msg="atr_14")
+    log_volume = np.log1p(one["volume"])
+    volume_z = (log_volume - log_volume.rolling(21).mean()) / log_volume.rolling(21).std()
+    np.testing.assert_allclose(one["volume_z_21"], volume_z, rtol=1e-9, err_msg="volume_z_21")
 
 
 def test_breadth_counts_assets_above_their_mean() -> None:
@@ -87,7 +99,7 @@ def test_regime_thresholds_use_training_dates_only() -> None:
     table = features({"regime": ["vol_regime"]})
     frame = pl.from_pandas(table)
     dates = sorted(table["date"].unique())
-    train = (np.datetime64(dates[0], "D"), np.datetime64(dates[149], "D"))
+    train = (dates[0].date(), dates[149].date())
     labelled, thresholds = label_regimes(frame, [parse_feature("vol_regime", "regime", [])], train)
     signal = table[pd.to_datetime(table["date"]) <= pd.Timestamp(dates[149])]["__regime_signal_vol_regime"]
     expected = np.quantile(signal.dropna().to_numpy(), [1 / 3, 2 / 3])

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from hierl.tracking.files import write_atomic
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -23,18 +23,6 @@ def fingerprint(*parts: object) -> str:
     """Stable short hash of JSON-serialisable parts (configs as dicts, other fingerprints, versions)."""
     payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 class LayerCache:
@@ -67,5 +55,5 @@ class LayerCache:
         """Write the sidecar first, then the table: the table's presence marks a complete entry."""
         if meta is not None:
             text = json.dumps(meta, indent=1, sort_keys=True)
-            _atomic_write_bytes(self.meta_path(layer, key), lambda p: p.write_text(text))
-        _atomic_write_bytes(self.table_path(layer, key), lambda p: table.write_parquet(p))
+            write_atomic(self.meta_path(layer, key), lambda path: path.write_text(text))
+        write_atomic(self.table_path(layer, key), table.write_parquet)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from hierl.data.market import MarketData
-from hierl.data.normalisation import NormalisationStats, apply_normalisation
+from hierl.data.normalisation import NormalisationStats, canonical_stats, normalise_feature
 
 
 def to_market_data(
@@ -18,7 +18,7 @@ def to_market_data(
     symbols: list[str],
     clip: float | None,
     fingerprint: str,
-    normalisation: dict[str, dict[str, float | bool]] | None = None,
+    normalisation: NormalisationStats | None = None,
 ) -> MarketData:
     """Arrays of the chosen `symbols` (a subset of the class, in the order given). Features were computed on
     the whole class (breadth, normalisation), so a subset sees the same numbers as the full universe."""
@@ -27,31 +27,27 @@ def to_market_data(
     n_dates = table.height // len(all_symbols)
     columns = [all_symbols.index(symbol) for symbol in symbols]
 
+    def wide(name: str) -> np.ndarray:
+        """Column `name` as [T, every symbol of the class]: the table is dense and sorted by (date, symbol)."""
+        return table.get_column(name).to_numpy().reshape(n_dates, len(all_symbols))
+
     def grid(name: str) -> np.ndarray:
-        values = table.get_column(name).to_numpy().reshape(n_dates, len(all_symbols))
-        return values[:, columns]
+        return wide(name)[:, columns]
 
     # A trained policy must see features scaled as in its own training run, whatever data it is replayed on.
-    stats = NormalisationStats.from_dict(names, normalisation if normalisation is not None else meta["normalisation"])
+    stats = canonical_stats(names, normalisation if normalisation is not None else meta["normalisation"])
+    # One feature at a time, so the float64 scaling never holds more than one [T, N] slice.
     features = np.empty((n_dates, len(symbols), len(names)), dtype=np.float32)
     for index, name in enumerate(names):
-        single = NormalisationStats(
-            names=(name,),
-            mean=stats.mean[index : index + 1],
-            std=stats.std[index : index + 1],
-            fitted=stats.fitted[index : index + 1],
-        )
-        raw = grid(name).astype(np.float64, copy=False)
         # nulls arrive as NaN from polars' float columns and become 0 after normalisation
-        features[:, :, index] = apply_normalisation(raw[:, :, None], single, clip)[:, :, 0]
+        features[:, :, index] = normalise_feature(grid(name), stats[name], clip)
     mask = grid("mask").astype(bool)
     prices = grid("close").astype(np.float64)
     returns = grid("return").astype(np.float64)
-    first_symbol = table.get_column("symbol")[0]
-    per_date = table.filter(pl.col("symbol") == first_symbol)
-    dates = per_date.get_column("date").to_numpy().astype("datetime64[D]")
-    cash_return = per_date.get_column("cash_return").to_numpy().astype(np.float64)
     returns[0] = 0.0
+    # Per-date columns are the same for every symbol: read them off the first.
+    dates = wide("date")[:, 0].astype("datetime64[D]")
+    cash_return = wide("cash_return")[:, 0].astype(np.float64)
     return MarketData(
         asset_class=asset_class,
         dates=dates,
@@ -64,5 +60,5 @@ def to_market_data(
         cash_return=cash_return,
         split_bounds={name: (int(bound[0]), int(bound[1])) for name, bound in meta["split_bounds"].items()},
         fingerprint=fingerprint,
-        normalisation=stats.to_dict(),
+        normalisation=stats,
     )

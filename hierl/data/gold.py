@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 import polars as pl
 
+from hierl.data.normalisation import fit_normalisation_stats
 from hierl.features.builder import build_raw_features, label_regimes
 from hierl.features.catalogue import FeatureSpec
 from hierl.features.macro import daily_cash_return
@@ -23,26 +23,6 @@ class GoldTable:
 
     table: pl.DataFrame
     meta: dict[str, Any]
-
-
-def fit_normalisation_stats(
-    table: pl.DataFrame, names: list[str], train_dates: tuple[date, date]
-) -> dict[str, dict[str, float | bool]]:
-    """Mean and std (ddof 1) of each feature over assets and training dates, where the asset has a real
-    price and the value is finite. A feature with fewer than two such values is marked unfitted."""
-    train = table.filter(pl.col("date").is_between(*train_dates) & pl.col("mask"))
-    stats: dict[str, dict[str, float | bool]] = {}
-    for name in names:
-        values = train.get_column(name).cast(pl.Float64)
-        values = values.filter(values.is_finite())
-        count = values.len()
-        std = float(values.std()) if count > 1 else 1.0  # type: ignore[arg-type]
-        stats[name] = {
-            "mean": float(values.mean()) if count > 0 else 0.0,  # type: ignore[arg-type]
-            "std": std if std > 1e-12 else 1.0,
-            "fitted": count > 1,
-        }
-    return stats
 
 
 def build_gold(
@@ -65,9 +45,7 @@ def build_gold(
         raise ValueError(f"split bounds {split_bounds} do not match the {n_rows}-row Gold calendar")
     train_start, train_stop = split_bounds["train"]
     train_dates = (dates[train_start], dates[train_stop - 1])
-    labelled, thresholds = label_regimes(
-        raw, specs, (np.datetime64(train_dates[0], "D"), np.datetime64(train_dates[1], "D"))
-    )
+    labelled, thresholds = label_regimes(raw, specs, train_dates)
     cash = daily_cash_return(dates.to_frame(), reference)
     # MarketData's first row has no previous row to earn from
     first_row = pl.int_range(pl.len()) == 0

@@ -1,45 +1,60 @@
-"""Feature scaling fitted on the training block only and applied to every row."""
+"""Feature scaling: fitted on the training block only (when Gold is built), applied to every row (in MarketData).
+
+The statistics travel as plain JSON-able dicts, `{feature: {"mean", "std", "fitted"}}`: they are cached in the
+Gold sidecar, saved with every run (`normalisation.json`) and given back to replay a policy on other data.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+import polars as pl
+
+NormalisationStats = dict[str, dict[str, float | bool]]
 
 
-@dataclass(frozen=True)
-class NormalisationStats:
-    """Per-feature mean and std over assets and training rows (where the asset has a real price).
-
-    `fitted[f]` is False when the training block has no finite value of feature f; such a feature is set to 0
-    everywhere, because a policy never saw it vary and would meet it first out of sample.
-    """
-
-    names: tuple[str, ...]
-    mean: np.ndarray
-    std: np.ndarray
-    fitted: np.ndarray
-
-    def to_dict(self) -> dict[str, dict[str, float | bool]]:
-        return {
-            name: {"mean": float(m), "std": float(s), "fitted": bool(f)}
-            for name, m, s, f in zip(self.names, self.mean, self.std, self.fitted, strict=True)
+def fit_normalisation_stats(
+    table: pl.DataFrame, names: list[str], train_dates: tuple[date, date]
+) -> NormalisationStats:
+    """Mean and std (ddof 1) of each feature over assets and training dates, where the asset has a real
+    price and the value is finite. A feature with fewer than two such values is marked unfitted."""
+    train = table.filter(pl.col("date").is_between(*train_dates) & pl.col("mask"))
+    stats: NormalisationStats = {}
+    for name in names:
+        values = train.get_column(name).cast(pl.Float64)
+        values = values.filter(values.is_finite())
+        count = values.len()
+        std = float(values.std()) if count > 1 else 1.0  # type: ignore[arg-type]
+        stats[name] = {
+            "mean": float(values.mean()) if count > 0 else 0.0,  # type: ignore[arg-type]
+            "std": std if std > 1e-12 else 1.0,
+            "fitted": count > 1,
         }
-
-    @classmethod
-    def from_dict(cls, names: list[str], stats: dict[str, dict[str, float | bool]]) -> NormalisationStats:
-        return cls(
-            names=tuple(names),
-            mean=np.array([float(stats[name]["mean"]) for name in names]),
-            std=np.array([float(stats[name]["std"]) for name in names]),
-            fitted=np.array([bool(stats[name]["fitted"]) for name in names]),
-        )
+    return stats
 
 
-def apply_normalisation(features: np.ndarray, stats: NormalisationStats, clip: float | None) -> np.ndarray:
-    """Scaled float32 features, 0 where undefined or unfitted, clipped to +-`clip` standard deviations."""
-    scaled = (features.astype(np.float64) - stats.mean) / stats.std
-    scaled = np.where(np.isfinite(scaled) & stats.fitted, scaled, 0.0)
+def canonical_stats(names: list[str], stats: NormalisationStats) -> NormalisationStats:
+    """The statistics of `names`, in that order, with plain float and bool values (JSON may hold ints)."""
+    return {
+        name: {
+            "mean": float(stats[name]["mean"]),
+            "std": float(stats[name]["std"]),
+            "fitted": bool(stats[name]["fitted"]),
+        }
+        for name in names
+    }
+
+
+def normalise_feature(values: np.ndarray, stats: dict[str, float | bool], clip: float | None) -> np.ndarray:
+    """One feature scaled to float32: 0 where undefined, 0 everywhere when unfitted, clipped to +-`clip` stds.
+
+    An unfitted feature is 0 because a policy never saw it vary in training and would meet it first out of sample.
+    """
+    if not stats["fitted"]:
+        return np.zeros(values.shape, dtype=np.float32)
+    scaled = (values.astype(np.float64) - float(stats["mean"])) / float(stats["std"])
+    scaled = np.where(np.isfinite(scaled), scaled, 0.0)
     if clip is not None:
         scaled = np.clip(scaled, -clip, clip)
     return scaled.astype(np.float32)

@@ -21,15 +21,16 @@ from hierl.data.dense import to_market_data
 from hierl.data.errors import DataError
 from hierl.data.gold import build_gold
 from hierl.data.market import MarketData
+from hierl.data.normalisation import NormalisationStats
 from hierl.data.silver import build_silver
 from hierl.data.sources.csv_files import files_identity, read_price_file, resolve_files
 from hierl.data.sources.reference import load_reference_series, reference_identity
-from hierl.data.sources.sample import load_sample_source
+from hierl.data.sources.sample import load_sample_source, sample_identity
 from hierl.data.sources.schema import OPTIONAL_PRICE_COLUMNS, SourceTable
 from hierl.data.sources.synthetic import check_synthetic, generate_synthetic
 from hierl.data.splits import compute_split_bounds
 from hierl.data.validation import validate_prices
-from hierl.features.catalogue import FeatureSpec, resolve_features
+from hierl.features.catalogue import FAMILIES, FeatureSpec, resolve_features
 from hierl.features.macro import RELEASE_KEY, release_lag
 
 __all__ = ["DataError", "available_asset_classes", "load_market_data"]
@@ -77,17 +78,11 @@ def _check_config(cfg: DataConfig) -> None:
 def _source_identity(cfg: DataConfig) -> tuple[str, str]:
     """(origin, identity) of the configured source, without loading it."""
     if cfg.source == "sample":
-        return "sample", load_sample_source.__module__ + ":" + _sample_versions()
+        return "sample", sample_identity()
     if cfg.source == "csv":
         files = resolve_files(cfg.path)
         return str(cfg.path), files_identity(files)
     return "synthetic", "synthetic:" + repr(sorted(asdict(cfg.synthetic).items()))
-
-
-def _sample_versions() -> str:
-    from importlib.metadata import version
-
-    return f"skfolio={version('skfolio')}:arch={version('arch')}"
 
 
 def _load_raw(cfg: DataConfig, origin: str, identity: str) -> SourceTable:
@@ -102,9 +97,10 @@ def _load_raw(cfg: DataConfig, origin: str, identity: str) -> SourceTable:
         validate_prices(read_price_file(path), str(path), identity, cfg.max_gap_days, cfg.default_asset_class)
         for path in files
     ]
-    combined = pl.concat([part.prices for part in parts], how="diagonal_relaxed")
     if len(parts) == 1:
         return parts[0]
+    # Each file is valid on its own; together they may still repeat a (date, symbol) or leave a gap.
+    combined = pl.concat([part.prices for part in parts], how="diagonal_relaxed")
     return validate_prices(combined, f"{origin} (all {len(files)} files)", identity, cfg.max_gap_days)
 
 
@@ -136,6 +132,10 @@ def available_asset_classes(cfg: DataConfig, cache_dir: Path) -> list[str]:
     pending = _Pending()
     bronze, _ = _bronze(cfg, cache, pending)
     pending.flush(cache)
+    return _asset_classes(bronze)
+
+
+def _asset_classes(bronze: SourceTable) -> list[str]:
     return sorted(bronze.prices.get_column("asset_class").unique().to_list())
 
 
@@ -158,9 +158,9 @@ def _select_symbols(class_symbols: list[str], symbols: list[str] | None, asset_c
 
 
 def _feature_config(specs: list[FeatureSpec], cfg: DataConfig) -> dict[str, Any]:
-    """The part of the config the Gold content depends on."""
+    """The part of the config the Gold content depends on; raises DataError for a missing or negative release lag."""
     lags = {
-        RELEASE_KEY[spec.kind]: cfg.release_lag_days[RELEASE_KEY[spec.kind]]
+        RELEASE_KEY[spec.kind]: release_lag(spec.kind, cfg.release_lag_days)
         for spec in specs
         if spec.kind in RELEASE_KEY
     }
@@ -179,7 +179,7 @@ def load_market_data(
     window: int,
     cache_dir: Path,
     symbols: list[str] | None = None,
-    normalisation: dict[str, dict[str, float | bool]] | None = None,
+    normalisation: NormalisationStats | None = None,
 ) -> MarketData:
     """Dense, causal, normalised arrays of one asset class (optionally a subset of its symbols).
 
@@ -193,7 +193,7 @@ def load_market_data(
     cache = LayerCache(Path(cache_dir))
     pending = _Pending()
     bronze, bronze_key = _bronze(cfg, cache, pending)
-    classes = sorted(bronze.prices.get_column("asset_class").unique().to_list())
+    classes = _asset_classes(bronze)
     if asset_class not in classes:
         raise DataError(f"asset class {asset_class!r} is not in data source {bronze.origin!r}; available: {classes}.")
     start, end = _parse_date(cfg.start, "start"), _parse_date(cfg.end, "end")
@@ -203,16 +203,9 @@ def load_market_data(
     class_symbols = sorted(class_prices.get_column("symbol").unique().to_list())
     chosen = _select_symbols(class_symbols, symbols, asset_class)
     columns, series = _class_columns(class_prices, bronze.user_series)
-    requested = {
-        "technical": list(cfg.features.technical),
-        "sentiment": list(cfg.features.sentiment),
-        "macro": list(cfg.features.macro),
-        "regime": list(cfg.features.regime),
-    }
+    requested = {family: list(getattr(cfg.features, family)) for family in FAMILIES}
     specs = resolve_features(requested, asset_class, columns, series, cfg.features.include_user_series)
-    for spec in specs:
-        if spec.kind in RELEASE_KEY:
-            release_lag(spec.kind, cfg.release_lag_days)
+    feature_config = _feature_config(specs, cfg)
     calendar = class_prices.select("date").unique().sort("date")
     if start is not None:
         calendar = calendar.filter(pl.col("date") >= start)
@@ -222,7 +215,7 @@ def load_market_data(
     pending.flush(cache)
 
     silver_key = fingerprint("silver", LAYER_VERSION, bronze_key, asset_class, cfg.ffill_limit, cfg.end)
-    gold_key = fingerprint("gold", LAYER_VERSION, silver_key, reference_key, window, _feature_config(specs, cfg))
+    gold_key = fingerprint("gold", LAYER_VERSION, silver_key, reference_key, window, feature_config)
     table, meta = cache.read("gold", gold_key), cache.read_meta("gold", gold_key)
     if table is None or meta is None:
         silver = cache.read("silver", silver_key)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 
 from hierl.features.catalogue import FeatureSpec
-from hierl.features.macro import monthly_releases
+from hierl.features.macro import RELEASE_KEY, monthly_releases
 from hierl.features.regime import fit_thresholds, label, regime_signal
 from hierl.features.releases import join_as_published
 from hierl.features.sentiment import VIX_MAX_AGE_DAYS, above_trailing_mean, breadth, vix_releases
 from hierl.features.technical import technical_expression
 
 REGIME_SIGNAL_PREFIX = "__regime_signal_"
-MONTHLY_KINDS = ("cpi_yoy", "credit_spread", "credit_spread_change", "ff_mkt", "ff_smb", "ff_hml")
 
 
 def _calendar_features(
@@ -26,7 +27,7 @@ def _calendar_features(
     """Features that are the same for every asset of the class on a date (macro, VIX, credit change)."""
     out = calendar.select("date").sort("date")
     for spec in specs:
-        if spec.kind in MONTHLY_KINDS:
+        if spec.kind in RELEASE_KEY:  # monthly series, published after a release lag
             releases = monthly_releases(reference, spec.kind, release_lag_days).rename({spec.kind: spec.name})
             joined = join_as_published(out, releases, [spec.name], macro_max_age_days)
             out = out.join(joined, on="date", how="left")
@@ -72,21 +73,19 @@ def build_raw_features(
 
 
 def label_regimes(
-    frame: pl.DataFrame, specs: list[FeatureSpec], train_dates: tuple[np.datetime64, np.datetime64]
+    frame: pl.DataFrame, specs: list[FeatureSpec], train_dates: tuple[date, date]
 ) -> tuple[pl.DataFrame, dict[str, list[float]]]:
     """Replace each regime signal by its label, with tercile thresholds fitted on rows dated within
     `train_dates` (inclusive) only. Returns the frame and the thresholds."""
-    first, last = (value.astype("datetime64[D]").item() for value in train_dates)
+    regime_specs = [spec for spec in specs if spec.family == "regime"]
+    if not regime_specs:
+        return frame, {}
+    train = frame.filter(pl.col("date").is_between(*train_dates))
     thresholds: dict[str, list[float]] = {}
     labels: list[pl.Expr] = []
-    for spec in specs:
-        if spec.family != "regime":
-            continue
+    for spec in regime_specs:
         signal = REGIME_SIGNAL_PREFIX + spec.name
-        train = frame.filter(pl.col("date").is_between(first, last)).get_column(signal)
-        thresholds[spec.name] = fit_thresholds(train.to_numpy().astype(np.float64), spec.name)
+        thresholds[spec.name] = fit_thresholds(train.get_column(signal).to_numpy().astype(np.float64), spec.name)
         labels.append(label(pl.col(signal), thresholds[spec.name]).alias(spec.name))
-    if not labels:
-        return frame, thresholds
-    signals = [REGIME_SIGNAL_PREFIX + name for name in thresholds]
+    signals = [REGIME_SIGNAL_PREFIX + spec.name for spec in regime_specs]
     return frame.with_columns(labels).drop(signals), thresholds

@@ -33,8 +33,10 @@ def _monthly_values(reference: pl.DataFrame, feature: str) -> pl.DataFrame:
         spread = (pl.col("baa") - pl.col("aaa")) / 100.0
         value = spread if feature == "credit_spread" else spread.diff()
         return yields.sort("period").select("period", value.alias(feature))
-    factor = {"ff_mkt": "ff_mkt", "ff_smb": "ff_smb", "ff_hml": "ff_hml"}[feature]
-    return _series(reference, factor).select("period", (pl.col(factor) / 100.0).alias(feature))
+    if feature not in ("ff_mkt", "ff_smb", "ff_hml"):
+        raise ValueError(f"unknown macro feature {feature!r}")
+    # Fama-French factors are named after their series, in percent as published.
+    return _series(reference, feature).select("period", pl.col(feature) / 100.0)
 
 
 def release_lag(feature: str, release_lag_days: dict[str, int]) -> int:

@@ -19,8 +19,11 @@ def join_as_published(
     """For each calendar `date`, the latest release with `published <= date` (a value published on day t is
     usable at the close of t), or null when none is younger than `max_age_days` (stale series go quiet rather
     than repeating a number forever)."""
-    right = releases.select("published", *value_columns).sort("published").unique("published", keep="last")
-    right = right.sort("published")
+    right = (
+        releases.select("published", *value_columns)
+        .sort("published")
+        .unique("published", keep="last", maintain_order=True)
+    )
     joined = (
         calendar.select("date")
         .sort("date")

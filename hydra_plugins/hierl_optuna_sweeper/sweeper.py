@@ -38,7 +38,7 @@ class HierlOptunaSweeper(Sweeper):
         storage: str,
         n_trials: int,
         n_jobs: int,
-        sampler: Any,
+        sampler: Any,  # built by Hydra, not used: `sweep` rebuilds it from its config node to move its seed on
         pruner: Any,
         params: Mapping[str, Any] | None,
     ) -> None:
@@ -47,7 +47,6 @@ class HierlOptunaSweeper(Sweeper):
         self.storage = storage
         self.n_trials = n_trials
         self.n_jobs = n_jobs
-        self.sampler = sampler  # already built by Hydra; the sweep rebuilds it from its node to move the seed on
         self.pruner = pruner
         self.params: dict[str, Any] = {
             str(k): (OmegaConf.to_container(v) if OmegaConf.is_config(v) else v) for k, v in (params or {}).items()

@@ -10,8 +10,9 @@ import polars as pl
 from hierl.data.sources.schema import SourceTable, conform
 
 
-def _identity() -> str:
-    return f"sample:skfolio={version('skfolio')}:arch={version('arch')}"
+def sample_identity() -> str:
+    """What the Bronze fingerprint hashes for the sample: this module and the versions of the packages shipping it."""
+    return f"{__name__}:skfolio={version('skfolio')}:arch={version('arch')}"
 
 
 def _from_pandas_index(frame: pd.DataFrame) -> pl.DataFrame:
@@ -66,4 +67,4 @@ def load_sample_source() -> SourceTable:
     """Equity (20 S&P 500 stocks, close only), index (S&P 500, NASDAQ; OHLCV) and commodity (WTI, close only)."""
     frames = [conform(part) for part in (_equity(), _index(), _commodity())]
     prices = pl.concat(frames, how="vertical").sort("asset_class", "symbol", "date")
-    return SourceTable(prices=prices, origin="sample", identity=_identity())
+    return SourceTable(prices=prices, origin="sample", identity=sample_identity())
