@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 
-from hierl.evaluation.hierarchy_baselines import ALLOCATORS, hierarchy_baseline_weights
+from hierl.evaluation.hierarchy_baselines import ALLOCATORS, FIT_WINDOW, hierarchy_baseline_weights
 from hierl.safety.projection import AllocationLimits
 from tests.portfolio_fixtures import two_class_universe
 
@@ -38,3 +39,22 @@ def test_allocators_stay_inside_the_limits_and_sleeves_alone_hold_one_sleeve() -
     for c, asset_class in enumerate(universe.classes):
         assert np.all(weights[f"sleeve_{asset_class}"][:, c] == 1.0)
         assert np.all(np.delete(weights[f"sleeve_{asset_class}"], c, axis=1) == 0.0)
+
+
+def test_inverse_volatility_is_refitted_monthly_on_the_trailing_window_and_held_in_between() -> None:
+    universe = two_class_universe(n_days=400)
+    rows = universe.decision_rows["test"]
+    weights = hierarchy_baseline_weights(universe, "test", LIMITS)["inverse_volatility"]
+    months = pd.DatetimeIndex(universe.dates[rows]).to_period("M")
+    refit = np.r_[True, months[1:] != months[:-1]]
+    assert refit.sum() >= 2
+    for k in range(1, len(rows)):
+        if not refit[k]:
+            np.testing.assert_array_equal(weights[k], weights[k - 1])
+    for k in np.flatnonzero(refit):
+        # Independently: the last FIT_WINDOW realised sleeve returns at or before the row, 1 / sample volatility,
+        # normalised to the gross of 1, then clipped into the sleeve bounds (the sum is already within leverage).
+        realised = universe.sleeve_returns[np.flatnonzero(universe.realised[: rows[k] + 1])][-FIT_WINDOW:]
+        inverse = 1.0 / realised.std(axis=0, ddof=1)
+        expected = np.clip(inverse / inverse.sum(), LIMITS.min_weight, LIMITS.max_weight)
+        np.testing.assert_allclose(weights[k], expected, rtol=1e-9)

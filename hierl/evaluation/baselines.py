@@ -83,10 +83,13 @@ def inverse_volatility_target(market: MarketData, t: int, gross: float) -> np.nd
     return np.asarray(gross * inverse / inverse.sum())
 
 
-def _month_starts(market: MarketData, rows: np.ndarray) -> np.ndarray:
-    """True on the first decision row and on each one whose calendar month differs from the previous row's."""
-    months = market.dates[rows].astype("datetime64[M]")
-    changed = np.ones(rows.size, dtype=bool)
+def month_starts(decision_dates: np.ndarray) -> np.ndarray:
+    """True on the first decision date and on each one whose calendar month differs from the previous date's.
+
+    The monthly rebalancing schedule of every baseline that refits (here and in `hierarchy_baselines`).
+    """
+    months = np.asarray(decision_dates).astype("datetime64[M]")
+    changed = np.ones(months.size, dtype=bool)
     changed[1:] = months[1:] != months[:-1]
     return changed
 
@@ -127,7 +130,7 @@ def baseline_weights(
         "inverse_volatility": _hold_between_rebalances(
             market,
             rows,
-            _month_starts(market, rows),
+            month_starts(market.dates[rows]),
             lambda t: inverse_volatility_target(market, t, gross),
             book_costs,
         ),

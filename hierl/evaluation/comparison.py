@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +30,7 @@ from rich.table import Table
 
 from hierl.errors import UserError
 from hierl.evaluation.deflated_sharpe import DeflatedSharpeInputError, deflated_sharpe_ratio, per_period_sharpe
+from hierl.tracking.files import write_atomic
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -247,10 +246,12 @@ def collect_runs(root: Path, *, include_unfinished: bool = True) -> RunTable:
             "pass the output folder of a run or sweep, e.g. outputs/ or multirun/<time>/"
         )
     runs = [read_run(root, run_dir) for run_dir in run_dirs]
-    kept = [run for run in runs if include_unfinished or run.status == FINISHED]
+    kept: list[RunRecord] = []
     skipped: dict[str, int] = {}
     for run in runs:
-        if not include_unfinished and run.status != FINISHED:
+        if include_unfinished or run.status == FINISHED:
+            kept.append(run)
+        else:
             skipped[run.status] = skipped.get(run.status, 0) + 1
     if not kept:
         found = ", ".join(f"{count} {status}" for status, count in sorted(skipped.items()))
@@ -359,8 +360,8 @@ def render_table(comparison: Comparison) -> Table:
 def write_tables(comparison: Comparison, out_dir: Path) -> list[Path]:
     """comparison.csv and comparison.parquet with every column of the table, each written atomically."""
     frame = comparison.table.frame
-    csv_path = _write_atomic(Path(out_dir) / "comparison.csv", frame.write_csv)
-    parquet_path = _write_atomic(Path(out_dir) / "comparison.parquet", frame.write_parquet)
+    csv_path = write_atomic(Path(out_dir) / "comparison.csv", frame.write_csv)
+    parquet_path = write_atomic(Path(out_dir) / "comparison.parquet", frame.write_parquet)
     return [csv_path, parquet_path]
 
 
@@ -412,7 +413,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     nav_axes.set_ylabel("NAV")
     nav_axes.grid(alpha=0.3)
 
-    return _write_atomic(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    return write_atomic(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=110))
 
 
 def skipped_note(table: RunTable) -> str | None:
@@ -505,15 +506,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
     return str(value)
-
-
-def _write_atomic(path: Path, writer: Callable[[Path], Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        writer(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path

@@ -19,10 +19,9 @@ from scipy.stats import kurtosis as sample_kurtosis
 from scipy.stats import norm
 from scipy.stats import skew as sample_skew
 
-EULER_MASCHERONI = 0.5772156649015329
+from hierl.evaluation.metrics import ZERO_DISPERSION
 
-# A standard deviation below this is floating-point noise around a constant series; its Sharpe ratio is undefined.
-_ZERO_DISPERSION = 1e-12
+EULER_MASCHERONI = 0.5772156649015329
 
 
 class DeflatedSharpeInputError(ValueError):
@@ -86,7 +85,8 @@ def per_period_sharpe(returns: np.ndarray) -> float:
     """Mean over sample standard deviation (ddof=1) of per-period returns, not annualised."""
     values = _returns(returns)
     dispersion = float(np.std(values, ddof=1))
-    if dispersion < _ZERO_DISPERSION:
+    # Below this the series is constant up to rounding; `sharpe_ratio` reports 0, here the ratio is undefined.
+    if dispersion < ZERO_DISPERSION:
         raise DeflatedSharpeInputError(
             "returns do not vary (a flat or constant strategy), so their Sharpe ratio is undefined"
         )

@@ -19,7 +19,7 @@ Statistics (stated in the report as well):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,11 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hierl.evaluation.metrics import PERIODS_PER_YEAR, compute_metrics, drawdown_series
+from hierl.evaluation.metrics import PERIODS_PER_YEAR, ZERO_DISPERSION, compute_metrics, drawdown_series
+from hierl.evaluation.plots import label_nav_and_drawdown
+from hierl.evaluation.seeds import percentile_interval, sample_std
 from hierl.tracking.files import write_atomic, write_json
+from hierl.tracking.run_state import read_state
 
 HIERARCHY = "hierarchy_sac"
 TABLE_METRICS = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "cvar_95", "turnover")
@@ -63,11 +66,13 @@ def _seed_of(folder: Path) -> int:
 
 
 def sac_runs(run_dir: Path) -> dict[int, Path]:
-    """Every finished SAC run of a pipeline run, by seed."""
+    """Every finished SAC run of a pipeline run, by seed.
+
+    The status is read as JSON: a failed run's state also has a "finished" key (the time it stopped).
+    """
     runs = {}
     for folder in sorted((run_dir / "sac").glob("seed_*")):
-        state = folder / "run_state.json"
-        if state.is_file() and '"finished"' in state.read_text() and (folder / "backtest.parquet").is_file():
+        if read_state(folder).get("status") == "finished" and (folder / "backtest.parquet").is_file():
             runs[_seed_of(folder)] = folder
     if not runs:
         raise HeadlineInputError(f"{run_dir / 'sac'} holds no finished SAC run (seed_<s>/); run the pipeline first")
@@ -128,25 +133,24 @@ def resampled_sharpe(excess: np.ndarray, indices: np.ndarray) -> np.ndarray:
     draws = excess[indices]
     std = draws.std(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > 1e-12, draws.mean(axis=1) / std * math.sqrt(PERIODS_PER_YEAR), 0.0)
+        sharpe = np.where(std > ZERO_DISPERSION, draws.mean(axis=1) / std * math.sqrt(PERIODS_PER_YEAR), 0.0)
     return np.asarray(sharpe)
-
-
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
-    return float(low), float(high)
 
 
 @dataclass
 class Headline:
-    """The table (per strategy: per-seed metrics, their means, the Sharpe interval) and the comparisons."""
+    """The table (per strategy: per-seed metrics, their means, the Sharpe interval) and the comparisons.
+
+    `returns` keeps the test-block days the table was built from, so the figure draws the same data without
+    reading the run folders again; it is not part of `to_dict`.
+    """
 
     run_dir: Path
     seeds: list[int]
     test_dates: tuple[str, str, int]
     rows: dict[str, dict[str, Any]]
     comparisons: dict[str, dict[str, float | bool]]
+    returns: dict[str, dict[int, SeedReturns]] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,12 +185,12 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
             [resampled_sharpe(per_seed[s].returns - per_seed[s].cash_return, indices) for s in strategy_seeds],
             axis=0,
         )
-        low, high = _interval(resampled[name])
+        low, high = percentile_interval(resampled[name], CONFIDENCE)
         sharpes = [per_seed_metrics[s]["sharpe"] for s in strategy_seeds]
         rows[name] = {
             "mean": mean,
             "sharpe_ci95": [low, high],
-            "sharpe_std_over_seeds": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else None,
+            "sharpe_std_over_seeds": sample_std(sharpes),
             "seeds": strategy_seeds,
             "per_seed": {str(s): per_seed_metrics[s] for s in strategy_seeds},
         }
@@ -195,7 +199,7 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
         if name == HIERARCHY:
             continue
         difference = resampled[HIERARCHY] - resampled[name]
-        low, high = _interval(difference)
+        low, high = percentile_interval(difference, CONFIDENCE)
         p_value = min(1.0, 2.0 * min(float(np.mean(difference <= 0.0)), float(np.mean(difference >= 0.0))))
         comparisons[name] = {
             "sharpe_difference": rows[HIERARCHY]["mean"]["sharpe"] - rows[name]["mean"]["sharpe"],
@@ -205,7 +209,7 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
             "significant": bool(low > 0.0 or high < 0.0),
         }
     dates = reference.dates
-    return Headline(run_dir, seeds, (str(dates[0]), str(dates[-1]), n_days), rows, comparisons)
+    return Headline(run_dir, seeds, (str(dates[0]), str(dates[-1]), n_days), rows, comparisons, returns)
 
 
 def _verdict(name: str, comparison: dict[str, float | bool]) -> str:
@@ -285,14 +289,13 @@ def _mean_sleeve_weights(run_dir: Path, seeds: list[int]) -> tuple[np.ndarray, l
 
 def plot_headline(headline: Headline, path: Path, shown: list[str]) -> Path:
     """Mean NAV over seeds with its min-max band, the mean curves' drawdowns, and the mean sleeve weights."""
-    returns = collect_returns(headline.run_dir)
     figure = Figure(figsize=(11, 10), constrained_layout=True)
     FigureCanvasAgg(figure)
     nav_axes, drawdown_axes, weight_axes = figure.subplots(
         3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]}
     )
     for name in shown:
-        per_seed = returns[name]
+        per_seed = headline.returns[name]
         navs = np.array([np.cumprod(1.0 + d.returns) for d in per_seed.values()])
         dates = next(iter(per_seed.values())).dates
         mean_nav = navs.mean(axis=0)
@@ -301,23 +304,19 @@ def plot_headline(headline: Headline, path: Path, shown: list[str]) -> Path:
             nav_axes.fill_between(dates, navs.min(axis=0), navs.max(axis=0), color=line.get_color(), alpha=0.15)
         mean_returns = np.concatenate(([mean_nav[0] - 1.0], mean_nav[1:] / mean_nav[:-1] - 1.0))
         drawdown_axes.plot(dates, -100.0 * drawdown_series(mean_returns), color=line.get_color(), linewidth=1.0)
-    nav_axes.set_title(f"Test block, mean NAV over seeds {headline.seeds} (band: min to max over seeds)")
-    nav_axes.set_ylabel("NAV")
-    nav_axes.axhline(1.0, color="grey", linewidth=0.6, linestyle="--")
-    nav_axes.legend(loc="best", fontsize="small")
-    nav_axes.grid(alpha=0.3)
-    drawdown_axes.set_ylabel("Drawdown of mean NAV (%)")
-    drawdown_axes.grid(alpha=0.3)
+    label_nav_and_drawdown(
+        nav_axes,
+        drawdown_axes,
+        f"Test block, mean NAV over seeds {headline.seeds} (band: min to max over seeds)",
+        "Drawdown of mean NAV (%)",
+    )
     dates, sleeves, weights = _mean_sleeve_weights(headline.run_dir, headline.seeds)
     weight_axes.stackplot(dates, weights.T, labels=sleeves, alpha=0.8)
     weight_axes.set_ylabel("SAC sleeve weight (mean over seeds)")
     weight_axes.legend(loc="upper left", fontsize="small")
     weight_axes.grid(alpha=0.3)
 
-    def save(target: Path) -> None:
-        figure.savefig(target, format="png", dpi=110)
-
-    return write_atomic(path, save)
+    return write_atomic(path, lambda target: figure.savefig(target, format="png", dpi=110))
 
 
 def write_headline(headline: Headline, out_dir: Path, command: str, notes: str) -> list[Path]:

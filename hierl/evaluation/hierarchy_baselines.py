@@ -24,6 +24,7 @@ from skfolio.optimization import (
 )
 
 from hierl.envs.sleeves import SleeveUniverse, trailing_sleeve_returns
+from hierl.evaluation.baselines import month_starts
 from hierl.safety.projection import AllocationLimits, project_box_leverage
 
 FIT_WINDOW = 126
@@ -40,13 +41,6 @@ ALLOCATORS: dict[str, Allocator] = {
 }
 
 
-def _month_starts(universe: SleeveUniverse, rows: np.ndarray) -> np.ndarray:
-    months = universe.dates[rows].astype("datetime64[M]")
-    starts = np.ones(len(rows), dtype=bool)
-    starts[1:] = months[1:] != months[:-1]
-    return starts
-
-
 def fitted_weights(universe: SleeveUniverse, name: str, row: int) -> np.ndarray:
     """Weights (summing to 1) of allocator `name` fitted on the sleeve returns realised up to `row`."""
     n = universe.n_sleeves
@@ -61,7 +55,7 @@ def fitted_weights(universe: SleeveUniverse, name: str, row: int) -> np.ndarray:
 def hierarchy_baseline_weights(universe: SleeveUniverse, split: str, limits: AllocationLimits) -> dict[str, np.ndarray]:
     """Sleeve weights [K, C] of every baseline on the split's decision rows."""
     rows = universe.decision_rows[split]
-    refit = _month_starts(universe, rows)
+    refit = month_starts(universe.dates[rows])
     gross = min(1.0, limits.max_leverage)
     baselines: dict[str, np.ndarray] = {}
     for name in ALLOCATORS:

@@ -13,10 +13,13 @@ import math
 
 import numpy as np
 
-PERIODS_PER_YEAR = 252
+from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
+
+# The market core's year, so annualised metrics and the daily borrow fee agree on how many days a year has.
+PERIODS_PER_YEAR = TRADING_DAYS_PER_YEAR
 
 # A standard deviation below this is floating-point noise around a constant series (e.g. all returns 0.01).
-_ZERO_DISPERSION = 1e-12
+ZERO_DISPERSION = 1e-12
 
 METRIC_KEYS = (
     "ann_return",
@@ -99,7 +102,7 @@ def sharpe_ratio(
     if excess.size < 2:
         return 0.0
     dispersion = float(np.std(excess, ddof=1))
-    if dispersion < _ZERO_DISPERSION:
+    if dispersion < ZERO_DISPERSION:
         return 0.0
     return float(excess.mean() / dispersion * math.sqrt(periods_per_year))
 
@@ -123,7 +126,7 @@ def sortino_ratio(
     """
     excess = _excess(returns, risk_free)
     downside = downside_deviation(returns, risk_free)
-    if downside < _ZERO_DISPERSION:
+    if downside < ZERO_DISPERSION:
         return 0.0
     return float(excess.mean() / downside * math.sqrt(periods_per_year))
 
@@ -158,9 +161,18 @@ def cvar(returns: np.ndarray, level: float = 0.95) -> float:
 def calmar_ratio(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     """Annualised return over maximum drawdown; 0.0 when there is no drawdown."""
     drawdown = max_drawdown(returns)
-    if drawdown < _ZERO_DISPERSION:
+    if drawdown < ZERO_DISPERSION:
         return 0.0
     return float(annualised_return(returns, periods_per_year) / drawdown)
+
+
+def annualised_turnover(turnover: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Traded notional per period as a fraction of NAV, averaged and scaled to a year (mean x periods_per_year).
+
+    The safety gate's `max_annual_turnover` uses this too, so the limit and `metrics.json` read the same number.
+    """
+    turnover = _validated(turnover, "turnover")
+    return float(turnover.mean() * periods_per_year)
 
 
 def compute_metrics(
@@ -191,7 +203,7 @@ def compute_metrics(
         "max_drawdown": max_drawdown(returns),
         "cvar_95": cvar(returns, 0.95),
         "calmar": calmar_ratio(returns, periods_per_year),
-        "turnover": float(turnover.mean() * periods_per_year),
+        "turnover": annualised_turnover(turnover, periods_per_year),
         "total_return": total_return(returns),
         "n_days": float(returns.size),
     }

@@ -6,21 +6,35 @@ pyplot, so it works headless and never switches the global backend of anyone els
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.metrics import drawdown_series
+from hierl.tracking.files import write_atomic
 
 
 class PlotInputError(ValueError):
     """Nothing, or something unplottable, was passed to a plot."""
+
+
+def label_nav_and_drawdown(nav_axes: Axes, drawdown_axes: Axes, title: str, drawdown_label: str) -> None:
+    """Titles, the NAV = 1 line, legend and grids of a NAV panel over a drawdown panel.
+
+    Shared with the headline figure so every equity-curve figure of hierl reads the same way.
+    """
+    nav_axes.set_title(title)
+    nav_axes.set_ylabel("NAV")
+    nav_axes.axhline(1.0, color="grey", linewidth=0.6, linestyle="--")
+    nav_axes.legend(loc="best", fontsize="small")
+    nav_axes.grid(alpha=0.3)
+    drawdown_axes.set_ylabel(drawdown_label)
+    drawdown_axes.grid(alpha=0.3)
 
 
 def plot_equity_curves(backtests: Sequence[Backtest], path: Path, title: str) -> Path:
@@ -40,22 +54,7 @@ def plot_equity_curves(backtests: Sequence[Backtest], path: Path, title: str) ->
         dates = backtest.dates.astype("datetime64[D]")
         nav_axes.plot(dates, backtest.result.nav, label=backtest.name, linewidth=1.2)
         drawdown_axes.plot(dates, -100.0 * drawdown_series(backtest.result.returns), linewidth=1.0)
-    nav_axes.set_title(title)
-    nav_axes.set_ylabel("NAV")
-    nav_axes.axhline(1.0, color="grey", linewidth=0.6, linestyle="--")
-    nav_axes.legend(loc="best", fontsize="small")
-    nav_axes.grid(alpha=0.3)
-    drawdown_axes.set_ylabel("Drawdown (%)")
-    drawdown_axes.grid(alpha=0.3)
+    label_nav_and_drawdown(nav_axes, drawdown_axes, title, "Drawdown (%)")
     drawdown_axes.set_ylim(top=0.0 + np.finfo(float).eps)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format=image_format, dpi=120)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda target: figure.savefig(target, format=image_format, dpi=120))

@@ -8,7 +8,7 @@ values are written beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -37,6 +37,19 @@ class SeedSummary:
         return asdict(self)
 
 
+def sample_std(values: np.ndarray | Sequence[float]) -> float | None:
+    """Sample standard deviation (ddof=1) over seeds; None for a single seed, where it is undefined."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.std(ddof=1)) if array.size > 1 else None
+
+
+def percentile_interval(statistics: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central `confidence` interval of bootstrap statistics: their (1 - c) / 2 and (1 + c) / 2 quantiles."""
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(statistics, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_mean_ci(
     values: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0
 ) -> tuple[float, float]:
@@ -45,10 +58,7 @@ def bootstrap_mean_ci(
         raise ValueError("a bootstrap interval needs at least one value")
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, values.size, size=(n_resamples, values.size))
-    means = values[draws].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(low), float(high)
+    return percentile_interval(values[draws].mean(axis=1), confidence)
 
 
 def summarise_seeds(
@@ -65,7 +75,7 @@ def summarise_seeds(
         seeds=seeds,
         values=values.tolist(),
         mean=float(values.mean()),
-        std=float(values.std(ddof=1)) if values.size > 1 else None,
+        std=sample_std(values),
         ci_low=low,
         ci_high=high,
         confidence=CONFIDENCE,

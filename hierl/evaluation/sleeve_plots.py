@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from hierl.tracking.files import write_atomic
 
 
 def plot_sleeve_weights(dates: np.ndarray, weights: np.ndarray, sleeves: Sequence[str], path: Path, title: str) -> Path:
@@ -23,13 +23,5 @@ def plot_sleeve_weights(dates: np.ndarray, weights: np.ndarray, sleeves: Sequenc
     axes.legend(loc="upper left", fontsize="small")
     axes.grid(alpha=0.3)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format=path.suffix.lstrip(".") or "png", dpi=110)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    image_format = path.suffix.lstrip(".") or "png"
+    return write_atomic(path, lambda target: figure.savefig(target, format=image_format, dpi=110))

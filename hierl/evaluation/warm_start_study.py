@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hierl.evaluation.seeds import BOOTSTRAP_METHOD, CONFIDENCE, DEFAULT_RESAMPLES, bootstrap_mean_ci
+from hierl.evaluation.seeds import BOOTSTRAP_METHOD, CONFIDENCE, DEFAULT_RESAMPLES, bootstrap_mean_ci, sample_std
 
 SCRATCH = "scratch"
 WARM = "warm"
@@ -86,10 +86,6 @@ class PairedSummary:
     warm_better: int
 
 
-def _std(values: np.ndarray) -> float | None:
-    return float(values.std(ddof=1)) if values.size > 1 else None
-
-
 def paired_summary(scratch: Mapping[int, float], warm: Mapping[int, float], n_resamples: int) -> PairedSummary:
     """Means, spreads and the bootstrap interval of the mean paired difference over the seeds of both arms."""
     seeds = sorted(scratch)
@@ -104,11 +100,11 @@ def paired_summary(scratch: Mapping[int, float], warm: Mapping[int, float], n_re
         scratch=a.tolist(),
         warm=b.tolist(),
         scratch_mean=float(a.mean()),
-        scratch_std=_std(a),
+        scratch_std=sample_std(a),
         warm_mean=float(b.mean()),
-        warm_std=_std(b),
+        warm_std=sample_std(b),
         diff_mean=float(diff.mean()),
-        diff_std=_std(diff),
+        diff_std=sample_std(diff),
         diff_ci_low=low,
         diff_ci_high=high,
         warm_better=int((diff > 0).sum()),

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimits
-from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
 from hierl.evaluation.backtest import Backtest
-from hierl.evaluation.metrics import drawdown_series
+from hierl.evaluation.metrics import annualised_turnover, drawdown_series
 from hierl.safety.limits import limits_for_class, portfolio_limits, validate_safety_config
 from hierl.safety.report import PORTFOLIO, SafetyReport, Violation
 from hierl.safety.sectors import load_sectors, sector_of
@@ -76,14 +75,12 @@ def _worst(panel: _Panel, dates: np.ndarray) -> Violation | None:
     )
 
 
-def _annual_turnover(turnover: np.ndarray, limits: SafetyLimits) -> tuple[bool, Violation | None]:
-    threshold = limits.max_annual_turnover
-    if threshold is None:
-        return False, None
-    value = float(turnover.mean() * TRADING_DAYS_PER_YEAR)
+def _annual_turnover(turnover: np.ndarray, threshold: float) -> Violation | None:
+    """The one whole-block limit: annualised turnover, the same number as `turnover` in `metrics.json`."""
+    value = annualised_turnover(turnover)
     if value - threshold <= TOLERANCE:
-        return True, None
-    return True, Violation(
+        return None
+    return Violation(
         limit="max_annual_turnover",
         value=value,
         threshold=float(threshold),
@@ -179,11 +176,11 @@ class SafetyValidator:
                 violation = _worst(panel, backtest.dates)
                 if violation is not None:
                     found[panel.limit] = violation
-        annual_checked, annual = _annual_turnover(turnover, book)
-        if annual_checked:
+        if book.max_annual_turnover is not None:
             checked.add("max_annual_turnover")
-        if annual is not None:
-            found[annual.limit] = annual
+            annual = _annual_turnover(turnover, book.max_annual_turnover)
+            if annual is not None:
+                found[annual.limit] = annual
 
         order = [name for name in LIMIT_NAMES if name in checked]
         return SafetyReport(
