@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from hierl.config.agent import PPOConfig
 from hierl.config.cql import CQLConfig
 from hierl.config.loading import load_config
@@ -49,7 +47,8 @@ from hierl.evaluation.warm_start_study import (
 from hierl.orchestration.asset_run import check_trainable, train_asset_agent
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
 from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
-from hierl.orchestration.ppo_stage import finished_unit, run_in_folder
+from hierl.orchestration.policy_evaluation import read_metrics
+from hierl.orchestration.ppo_stage import reuse_or_run
 from hierl.tracking.files import write_atomic, write_json
 from hierl.tracking.logging import get_logger
 
@@ -80,23 +79,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def train_unit(cfg: TrainConfig, run_dir: Path) -> str:
-    """Train one CQL or PPO run in `run_dir`, or reuse it when it finished earlier with the same config."""
-    if finished_unit(run_dir, cfg):
-        log.info("%s finished earlier, reusing it", run_dir)
-        return "reused"
+def train_unit(name: str, cfg: TrainConfig, run_dir: Path) -> dict[str, float]:
+    """Train one CQL or PPO run in `run_dir`, or reuse it when it finished earlier with the same config.
+
+    `pretrain_cql` restores torch's thread count when it ends, so a study that pretrains CQL here trains the same
+    PPO runs as one that reuses a finished CQL folder (the warm start's cloning depends on the thread count).
+    """
     if isinstance(cfg.agent, CQLConfig):
-        # pretrain_cql sets torch's thread count for the whole process (agent.torch_threads), and the warm start's
-        # behaviour cloning gives other weights at another thread count: restoring it makes a study that pretrains
-        # CQL here train the same PPO runs as one that reuses a finished CQL folder.
-        threads = torch.get_num_threads()
-        try:
-            run_in_folder(run_dir, cfg, lambda: pretrain_cql(cfg, run_dir).metrics)
-        finally:
-            torch.set_num_threads(threads)
-    else:
-        run_in_folder(run_dir, cfg, lambda: train_asset_agent(cfg, run_dir).metrics)
-    return "trained"
+        return reuse_or_run(name, run_dir, cfg, lambda: pretrain_cql(cfg, run_dir).metrics)
+    return reuse_or_run(name, run_dir, cfg, lambda: train_asset_agent(cfg, run_dir).metrics)
 
 
 def ppo_folder(out: Path, asset: str, arm: str, seed: int) -> Path:
@@ -147,7 +138,7 @@ def run_study(args: argparse.Namespace) -> int:
     for cfg in scratch.values():
         check_trainable(cfg)
 
-    cql_outcome = run_units([Unit("cql", train_unit, (cql_cfg, cql_dir))], ExecutionConfig())[0]
+    cql_outcome = run_units([Unit("cql", train_unit, ("cql", cql_cfg, cql_dir))], ExecutionConfig())[0]
     if not cql_outcome.ok:
         log.error("CQL pretraining failed: %s", cql_outcome.error)
         return 1
@@ -155,7 +146,7 @@ def run_study(args: argparse.Namespace) -> int:
         s: load_config(ppo_overrides(args, s, cql_dir), str(ppo_folder(out, args.asset, WARM, s))) for s in args.seeds
     }
     units = [
-        Unit(f"{arm}/seed_{seed}", train_unit, (cfg, ppo_folder(out, args.asset, arm, seed)))
+        Unit(f"{arm}/seed_{seed}", train_unit, (f"{arm}/seed_{seed}", cfg, ppo_folder(out, args.asset, arm, seed)))
         for seed in args.seeds
         for arm, cfg in ((SCRATCH, scratch[seed]), (WARM, warm[seed]))
     ]
@@ -186,7 +177,7 @@ def write_results(
 ) -> None:
     """warm_start.json (every number and folder), warm_start.md (table and reading) and warm_start.png."""
     command = shlex.join(["python", "experiments/warm_start_study.py", *args.argv])
-    cql_val = json.loads((cql_dir / "metrics.json").read_text()).get("val/sharpe")
+    cql_val = read_metrics(cql_dir).get("val/sharpe")
     baselines = validation_baselines(runs[SCRATCH][0].run_dir)
     correlations = [json.loads((r.run_dir / INIT_FILE).read_text())["action_correlation"] for r in runs[WARM]]
     spent = budgets(cql_cfg, ppo_cfg)
@@ -241,7 +232,7 @@ def write_results(
 
 def validation_baselines(run_dir: Path) -> dict[str, float]:
     """`val/baseline/<name>/sharpe` of a run folder (the same for every run: same data, same block)."""
-    metrics: dict[str, float] = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read_metrics(run_dir)
     prefix, suffix = "val/baseline/", "/sharpe"
     return {k[len(prefix) : -len(suffix)]: v for k, v in metrics.items() if k.startswith(prefix) and k.endswith(suffix)}
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 
@@ -35,27 +37,42 @@ class Outcome(Protocol):
     def metrics(self) -> dict[str, float]: ...
 
 
-def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:
-    """Run `job` with the run folder's bookkeeping; return `optimized_metric` (NaN when it is absent)."""
+def override_key(override: str) -> str:
+    """The key a command-line override sets: `+data.path=x` -> `data.path`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+@contextmanager
+def run_folder_bookkeeping(run_dir: Path) -> Iterator[None]:
+    """The block's work logged to `<run_dir>/log.jsonl`, and its end in `run_state.json`: finished, or why not.
+
+    Shared by every entrypoint (`run_job`) and every unit of a multi-stage run (`ppo_stage.run_in_folder`).
+    """
     handler = log_to_run_folder(run_dir)
     mark_running(run_dir)
     try:
-        outcome = job()
+        yield
+    except BaseException as error:
+        mark_failed(run_dir, error)
+        raise
+    else:
+        mark_finished(run_dir)
+    finally:
+        stop_logging_to(handler)
+
+
+def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:
+    """Run `job` with the run folder's bookkeeping; return `optimized_metric` (NaN when it is absent)."""
+    try:
+        with run_folder_bookkeeping(run_dir):
+            outcome = job()
     except UserError as error:
         # The message is the whole story for a user mistake: once on stderr, and in run_state.json. In a sweep
         # the error is raised instead, so the sweeper records the failed trial and goes on with the others.
-        mark_failed(run_dir, error)
-        stop_logging_to(handler)
         if in_multirun():
             raise
         raise SystemExit(f"error: {error}") from None
-    except BaseException as error:
-        mark_failed(run_dir, error)
-        stop_logging_to(handler)
-        raise
-    mark_finished(run_dir)
     print_results(outcome, title)
-    stop_logging_to(handler)
     value = outcome.metrics.get(optimized_metric)
     if value is None:
         log.warning("optimized_metric %r is not among the run's metrics", optimized_metric)
@@ -68,9 +85,6 @@ SUMMARY_METRICS = ("sharpe", "ann_return", "ann_volatility", "max_drawdown", "cv
 
 def in_multirun() -> bool:
     """True inside a Hydra multirun job (a sweep), where one job's failure must not end the others."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 

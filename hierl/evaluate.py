@@ -17,16 +17,11 @@ from omegaconf import DictConfig
 from hierl.config.loading import to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.store import register_configs
-from hierl.entrypoint import run_job
+from hierl.entrypoint import override_key, run_job
 
 register_configs()
 
 _source_run: Path | None = None
-
-
-def override_key(override: str) -> str:
-    """The key an override sets: `+data.path=x` -> `data.path`."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def merge_overrides(saved: list[str], given: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ from hierl.config.loading import to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
-from hierl.entrypoint import Outcome, run_job
+from hierl.entrypoint import Outcome, override_key, run_job
 from hierl.errors import ConfigError
 
 register_configs()
@@ -60,7 +60,7 @@ def main() -> None:
 
 def main_with_defaults(**defaults: str) -> None:
     """`main` with overrides the command line has not set itself (for the thin scripts in `experiments/`)."""
-    given = {arg.split("=", 1)[0].lstrip("+~") for arg in sys.argv[1:]}
+    given = {override_key(arg) for arg in sys.argv[1:]}
     sys.argv.extend(f"{key}={value}" for key, value in defaults.items() if key not in given)
     main()
 

@@ -1,9 +1,10 @@
-"""Shared fixtures: one feature cache per test session, W&B offline, a composed smoke config."""
+"""Shared fixtures: one feature cache per test session, W&B offline, one torch thread where asked for."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,16 @@ REPO = Path(__file__).resolve().parent.parent
 def cache_dir() -> Path:
     """The feature cache shared by every test of the session (Gold is built once per data fingerprint)."""
     return Path(os.environ["HIERL_CACHE"])
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small nets train several times faster on one thread than on two contended ones; the count is restored.
+
+    torch is imported here, not at the top, so tests that never train do not pay for importing it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

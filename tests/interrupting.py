@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -31,9 +30,3 @@ def stop_with(process: subprocess.Popen[str], sig: signal.Signals, timeout: floa
     signalled = time.monotonic()
     _, stderr = process.communicate(timeout=timeout)
     return stderr, time.monotonic() - signalled
-
-
-def metrics_without_timing(run_dir: Path) -> dict[str, float]:
-    """A finished run's metrics without its wall-clock time, which no two runs share."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k != "train/seconds"}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from runs import hierl_train
 
 
 def train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hierl.train", "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}", *overrides],
+        hierl_train("debug=smoke", f"hydra.run.dir={tmp_path / 'run'}", *overrides),
         capture_output=True,
         text=True,
         timeout=300,

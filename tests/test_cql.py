@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import REPO
 from envs_fixtures import make_market
+from runs import hierl_train, read_json, replay, run_ok
 
 from hierl.agents.behaviour_policies import check_mix, make_behaviour_policies
 from hierl.agents.cql import (
@@ -32,17 +31,10 @@ from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.loading import load_config
 from hierl.errors import UserError
 
-REPO = Path(__file__).resolve().parent.parent
 TINY = CQLConfig(total_timesteps=400, n_steps=120, eval_freq=50, batch_size=32, net_arch=[16, 16])
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Small nets train several times faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_cql_option_composes_with_the_smoke_preset() -> None:
@@ -143,16 +135,9 @@ CONTRACT = [
 @pytest.mark.slow
 def test_train_agent_cql_smoke_writes_the_contract(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "hierl.train", "agent=cql", "asset=equity", "debug=smoke", f"hydra.run.dir={run_dir}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Started outside the repository, so a stray d3rlpy_logs/ in the working folder would show.
+    outside = {"cwd": tmp_path, "env": {**os.environ, "PYTHONPATH": str(REPO)}}
+    run_ok(hierl_train("agent=cql", "asset=equity", "debug=smoke", f"hydra.run.dir={run_dir}"), **outside)
     missing = [name for name in CONTRACT if not (run_dir / name).is_file()]
     assert not missing
     assert not (tmp_path / "d3rlpy_logs").exists() and not (run_dir / "d3rlpy_logs").exists()
@@ -170,18 +155,8 @@ def test_train_agent_cql_smoke_writes_the_contract(tmp_path: Path) -> None:
     assert meta["config"]["n_steps"] == 256 and meta["window"] == 16
     assert json.loads((run_dir / "safety_report.json").read_text())
 
-    replay = subprocess.run(
-        [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert replay.returncode == 0, replay.stderr[-3000:]
-    (replayed,) = tmp_path.glob("run_replay_*/metrics.json")
-    assert json.loads(replayed.read_text())["test/sharpe"] == metrics["test/sharpe"]
+    replayed = replay(run_dir, **outside)
+    assert read_json(replayed / "metrics.json")["test/sharpe"] == metrics["test/sharpe"]
 
 
 @pytest.mark.slow

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REPO
+from runs import experiment, read_json, run_ok
 
 from hierl.evaluation.headline import HIERARCHY, resampled_sharpe, stationary_bootstrap_indices
 from hierl.evaluation.metrics import sharpe_ratio
@@ -21,27 +19,16 @@ TABLE = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "c
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("benchmark")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "benchmark.py"),
-            "debug=smoke",
-            f"seeds=[{','.join(map(str, SEEDS))}]",
-            f"paths.root_dir={root}",
-            f"hydra.run.dir={root / 'run'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    seeds = f"seeds=[{','.join(map(str, SEEDS))}]"
+    run_ok(
+        experiment("benchmark", "debug=smoke", seeds, f"paths.root_dir={root}", f"hydra.run.dir={root / 'run'}"),
         cwd=REPO,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root, json.loads((root / "docs" / "results" / "headline.json").read_text())
+    return root, read_json(root / "docs" / "results" / "headline.json")
 
 
 def run_metrics(root: Path, seed: int) -> dict[str, float]:
-    metrics: dict[str, float] = json.loads((root / "run" / "sac" / f"seed_{seed}" / "metrics.json").read_text())
+    metrics: dict[str, float] = read_json(root / "run" / "sac" / f"seed_{seed}" / "metrics.json")
     return metrics
 
 

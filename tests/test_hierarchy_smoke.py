@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-
-from tests.conftest import REPO
+from conftest import REPO
+from runs import experiment, hierl_train, run_ok
 
 CONTRACT = [
     "model.zip",
@@ -27,24 +25,14 @@ CONTRACT = [
     "run_state.json",
 ]
 BASELINES = ["equal_weight", "inverse_volatility", "hrp", "risk_parity", "min_cvar"]
-ENTRYPOINTS = {
-    "hierl.train": [sys.executable, "-m", "hierl.train"],
-    "train_sac_controller": [sys.executable, str(REPO / "experiments" / "train_sac_controller.py")],
-}
+ENTRYPOINTS = {"hierl.train": hierl_train(), "train_sac_controller": experiment("train_sac_controller")}
 
 
 @pytest.fixture(scope="module", params=sorted(ENTRYPOINTS))
 def run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hierarchy") / "run"
-    result = subprocess.run(
-        [*ENTRYPOINTS[request.param], "experiment=hierarchy", "debug=smoke", f"hydra.run.dir={folder}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    command = [*ENTRYPOINTS[request.param], "experiment=hierarchy", "debug=smoke", f"hydra.run.dir={folder}"]
+    run_ok(command, timeout=300, cwd=REPO)
     return folder
 
 

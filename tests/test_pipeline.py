@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+from runs import experiment, run_ok
 
 from hierl.config.loading import load_config
 from hierl.errors import ConfigError, UserError
@@ -17,15 +16,9 @@ from hierl.orchestration.ppo_stage import UNIT_CONFIG_FILE, finished_unit, run_i
 from hierl.tracking.run_state import read_state
 
 CLASSES = ("commodity", "equity")  # data=synthetic's classes
-COMMAND = [
-    sys.executable,
-    str(REPO / "experiments" / "train_all_agents.py"),
-    "distributed=true",
-    "num_workers=2",
-    "debug=smoke",
-    "data=synthetic",
-    "seeds=[0]",
-]
+COMMAND = experiment(
+    "train_all_agents", "distributed=true", "num_workers=2", "debug=smoke", "data=synthetic", "seeds=[0]"
+)
 
 
 def unit_folders(run_dir: Path) -> list[Path]:
@@ -39,15 +32,9 @@ def unit_folders(run_dir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def pipeline_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Path, dict]]:
     run_dir = tmp_path_factory.mktemp("pipeline") / "run"
-    first = subprocess.run(
-        [*COMMAND, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=600, check=False, cwd=REPO
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
+    run_ok([*COMMAND, f"hydra.run.dir={run_dir}"], cwd=REPO)
     states = {folder: read_state(folder) for folder in unit_folders(run_dir)}
-    second = subprocess.run(
-        [*COMMAND, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=600, check=False, cwd=REPO
-    )
-    assert second.returncode == 0, second.stderr[-3000:]
+    run_ok([*COMMAND, f"hydra.run.dir={run_dir}"], cwd=REPO)
     return run_dir, states
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from interrupting import metrics_without_timing, start_until_first_checkpoint, stop_with
+from interrupting import start_until_first_checkpoint, stop_with
+from runs import hierl_train, metrics_without_timing, run_ok
 from stable_baselines3 import PPO
 
 from hierl.config.loading import load_config
@@ -21,14 +20,13 @@ OVERRIDES = ["agent=ppo", "asset=equity", "debug=smoke", "data=synthetic", "agen
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "hierl.train", *OVERRIDES, f"hydra.run.dir={run_dir}", *extra]
+    return hierl_train(*OVERRIDES, f"hydra.run.dir={run_dir}", *extra)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("reliability")
-    straight = subprocess.run(command(root / "straight"), capture_output=True, text=True, timeout=300, check=False)
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    run_ok(command(root / "straight"), timeout=300)
 
     interrupted = root / "interrupted"
     process = start_until_first_checkpoint(command(interrupted), interrupted)
@@ -40,10 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     loaded = PPO.load(checkpoint.model_path, device="cpu")
     saved_state = checkpoint.state()
 
-    resumed = subprocess.run(
-        command(interrupted, "resume=true"), capture_output=True, text=True, timeout=300, check=False
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_ok(command(interrupted, "resume=true"), timeout=300)
     return {
         "root": root,
         "returncode": process.returncode,
@@ -117,7 +112,6 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_result(
     assert json.loads((killed / "run_state.json").read_text())["status"] == "running"
     assert not (killed / "metrics.json").exists()
 
-    resumed = subprocess.run(command(killed, "resume=true"), capture_output=True, text=True, timeout=300, check=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_ok(command(killed, "resume=true"), timeout=300)
     assert json.loads((killed / "run_state.json").read_text())["status"] == "finished"
     assert metrics_without_timing(killed) == metrics_without_timing(root / "straight")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from interrupting import metrics_without_timing, start_until_first_checkpoint, stop_with
+from conftest import REPO
+from interrupting import start_until_first_checkpoint, stop_with
+from runs import hierl_train, metrics_without_timing, run_ok
 from stable_baselines3 import SAC
 
 from hierl.agents.sac import REPLAY_BUFFER_FILE
@@ -24,7 +24,6 @@ from hierl.orchestration.hierarchy_run import train_meta_controller
 from hierl.orchestration.signals import SIGNAL_SCHEMA, write_signals
 from hierl.orchestration.sleeve_signals import class_config
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
-from tests.conftest import REPO
 
 SMOKE = ["experiment=hierarchy", "debug=smoke", "logger=none"]
 TRAINING = ["agent.learning_starts=256", "agent.checkpoint_freq=512", "agent.prefill_steps=256"]
@@ -68,17 +67,14 @@ def overrides(signals: Path, *extra: str) -> list[str]:
 
 
 def command(signals: Path, run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "hierl.train", *overrides(signals, *extra), f"hydra.run.dir={run_dir}"]
+    return hierl_train(*overrides(signals, *extra), f"hydra.run.dir={run_dir}")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("sac_resume")
     signals = build_signals(root / "signals.parquet")
-    straight = subprocess.run(
-        command(signals, root / "straight"), capture_output=True, text=True, timeout=600, check=False, cwd=REPO
-    )
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    run_ok(command(signals, root / "straight"), cwd=REPO)
 
     interrupted = root / "interrupted"
     process = start_until_first_checkpoint(command(signals, interrupted), interrupted, timeout=300, cwd=REPO)
@@ -92,10 +88,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert loaded.replay_buffer is not None
     saved_state = checkpoint.state()
 
-    resumed = subprocess.run(
-        command(signals, interrupted, "resume=true"), capture_output=True, text=True, timeout=600, check=False, cwd=REPO
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_ok(command(signals, interrupted, "resume=true"), cwd=REPO)
     return {
         "root": root,
         "signals": signals,

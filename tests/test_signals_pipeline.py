@@ -4,13 +4,11 @@ signals table that is exactly what the selected models trade."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import REPO
+from runs import experiment, run_ok
 
 from hierl.config.loading import load_config
 
@@ -20,21 +18,8 @@ SEEDS = (0, 1)
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("ppo_agents") / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "train_ppo_agents.py"),
-            "debug=smoke",
-            "data=synthetic",
-            f"seeds=[{','.join(map(str, SEEDS))}]",
-            f"hydra.run.dir={run_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    seeds = f"seeds=[{','.join(map(str, SEEDS))}]"
+    run_ok(experiment("train_ppo_agents", "debug=smoke", "data=synthetic", seeds, f"hydra.run.dir={run_dir}"))
     return run_dir
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import struct
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+from runs import hierl_train, run_ok
 
 from hierl.agents.callbacks import TrainingInterrupted
 from hierl.config.loading import load_config
@@ -51,26 +51,16 @@ def wandb_records(path: Path) -> list[Any]:
 def wandb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("wandb") / "run"
     env = {**os.environ, "WANDB_API_KEY": SECRET, "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hierl.train",
-            "agent=ppo",
-            "asset=equity",
-            "debug=smoke",
-            "data=synthetic",
-            "logger=wandb",
-            "logger.group=tracking-test",
-            f"hydra.run.dir={run_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
+    command = hierl_train(
+        "agent=ppo",
+        "asset=equity",
+        "debug=smoke",
+        "data=synthetic",
+        "logger=wandb",
+        "logger.group=tracking-test",
+        f"hydra.run.dir={run_dir}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_ok(command, timeout=300, env=env)
     assert SECRET not in result.stdout + result.stderr
     return run_dir
 
@@ -150,7 +140,7 @@ def test_sb3_writers_follow_the_logger_option(logger: str, pattern: str, tmp_pat
     ("error", "status"),
     [
         (optuna.TrialPruned("pruned at 4096"), "pruned"),
-        (TrainingInterrupted(int(__import__("signal").SIGTERM), None), "interrupted"),
+        (TrainingInterrupted(int(signal.SIGTERM), None), "interrupted"),
         (KeyboardInterrupt(), "interrupted"),
         (RuntimeError("boom"), "failed"),
     ],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from runs import hierl_train, metrics_without_timing, read_json, replay, run_ok
 
 CONTRACT = [
     ".hydra/config.yaml",
@@ -28,24 +28,7 @@ CONTRACT = [
 
 
 def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hierl.train",
-            "agent=ppo",
-            "asset=equity",
-            "debug=smoke",
-            f"hydra.run.dir={run_dir}",
-            *overrides,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return run_ok(hierl_train("agent=ppo", "asset=equity", "debug=smoke", f"hydra.run.dir={run_dir}", *overrides))
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +88,7 @@ def test_positions_respect_the_leverage_bound(smoke_run: tuple[Path, subprocess.
 def test_same_seed_same_metrics(smoke_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     first, _ = smoke_run
     train(tmp_path / "again")
-    a = json.loads((first / "metrics.json").read_text())
-    b = json.loads((tmp_path / "again" / "metrics.json").read_text())
-    assert {k: v for k, v in a.items() if k != "train/seconds"} == {k: v for k, v in b.items() if k != "train/seconds"}
+    assert metrics_without_timing(first) == metrics_without_timing(tmp_path / "again")
 
 
 @pytest.mark.slow
@@ -115,38 +96,18 @@ def test_evaluate_replays_the_policy_into_a_new_folder(
     smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     run_dir, _ = smoke_run
-    result = subprocess.run(
-        [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    replays = [p for p in run_dir.parent.iterdir() if p.name.startswith(f"{run_dir.name}_replay_")]
-    assert len(replays) >= 1
-    original = json.loads((run_dir / "metrics.json").read_text())
-    replayed = json.loads((sorted(replays)[0] / "metrics.json").read_text())
-    assert replayed["test/sharpe"] == original["test/sharpe"]
-    assert (replays[0] / "backtest.parquet").is_file()
+    replayed = replay(run_dir)
+    assert read_json(replayed / "metrics.json")["test/sharpe"] == read_json(run_dir / "metrics.json")["test/sharpe"]
+    assert (replayed / "backtest.parquet").is_file()
 
 
 @pytest.mark.slow
 def test_a_replay_on_other_dates_scales_features_as_the_training_run_did(
-    smoke_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     run_dir, _ = smoke_run
-    result = subprocess.run(
-        [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}", "data.start=2011-06-01"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    replays = sorted(p for p in run_dir.parent.iterdir() if p.name.startswith(f"{run_dir.name}_replay_"))
-    replay = replays[-1]
+    replayed = replay(run_dir, "data.start=2011-06-01")
     saved = json.loads((run_dir / "normalisation.json").read_text())
-    assert json.loads((replay / "normalisation.json").read_text()) == saved
-    fingerprint = json.loads((replay / "data_fingerprint.json").read_text())
+    assert read_json(replayed / "normalisation.json") == saved
+    fingerprint = read_json(replayed / "data_fingerprint.json")
     assert fingerprint["splits"]["train"]["start"] >= "2011-06-01"

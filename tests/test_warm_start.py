@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium
@@ -38,12 +37,7 @@ REWARD = RewardConfig()
 CQL = CQLConfig(total_timesteps=2000, n_steps=300, eval_freq=300, batch_size=64, net_arch=[32, 32])
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.utils import set_random_seed
 
@@ -36,13 +36,12 @@ from hierl.data.pipeline import load_market_data
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.errors import ConfigError, UserError
 from hierl.orchestration.policy_evaluation import (
-    EVALUATED_SPLITS,
-    evaluate_split,
+    check_safety_split,
+    evaluate_gated,
     policy_backtest,
     write_data_fingerprint,
-    write_evaluation,
 )
-from hierl.safety import SafetyValidator, apply_safety_gate
+from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -88,8 +87,7 @@ def check_trainable(cfg: TrainConfig) -> PPOConfig:
         raise ConfigError(f"agent={cfg.agent.name} is not trainable by `hierl.train` yet; use agent=ppo")
     if not isinstance(cfg.env, EnvConfig):
         raise ConfigError(f"agent=ppo trains single assets in env=trading, not env={cfg.env.name}")
-    if cfg.safety.split not in EVALUATED_SPLITS:
-        raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+    check_safety_split(cfg.safety.split)
     PPOAgentFactory(cfg.agent).validate()
     check_logger(cfg.logger)
     if cfg.agent.init_from:
@@ -173,21 +171,27 @@ def sb3_logger(cfg: TrainConfig, run_dir: Path, resumed_at: int | None) -> Logge
     return Logger(folder=str(run_dir), output_formats=outputs)
 
 
-def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
-    """The whole single-asset-class experiment; every file of the run-folder contract is written here."""
+def train_asset_agent(cfg: TrainConfig, run_dir: Path, market: MarketData | None = None) -> RunOutcome:
+    """The whole single-asset-class experiment; every file of the run-folder contract is written here.
+
+    `market` is this config's `load_run_market(cfg)` when the caller already holds it (the PPO stage loads it
+    once for training and signals); by default it is loaded here, after the config checks.
+    """
     check_trainable(cfg)
     checkpoint = find_resume_checkpoint(run_dir) if cfg.resume else None
     set_random_seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
-    market = load_run_market(cfg)
+    if market is None:
+        market = load_run_market(cfg)
     write_data_fingerprint(run_dir, market)
+    train_dates = market.dates[market.block("train")]
     log.info(
         "%s: %d symbols, %d features, train %s..%s",
         market.asset_class,
         market.n_assets,
         market.n_features,
-        market.dates[market.block("train")][0],
-        market.dates[market.block("train")][-1],
+        train_dates[0],
+        train_dates[-1],
     )
     state = checkpoint.state() if checkpoint else None
     if checkpoint and state is not None:
@@ -198,10 +202,38 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
 
 
 @dataclass
-class _Training:
-    model: PPO
+class Training:
+    """A trained model (PPO here, SAC in the hierarchy), its validation record and the seconds it took."""
+
+    model: BaseAlgorithm
     validation: ValidationCallback
     seconds: float
+
+
+def learn_to_budget(
+    model: BaseAlgorithm,
+    total_timesteps: int,
+    callbacks: list[BaseCallback],
+    interrupt: StopOnSignalCallback,
+    resumed: bool,
+    progress: bool,
+) -> None:
+    """Train up to `total_timesteps` in all, counting the steps a resumed model already has.
+
+    `interrupt` (one of `callbacks`) installed signal handlers; they are restored however training ends.
+    """
+    remaining = total_timesteps - model.num_timesteps
+    if remaining <= 0:
+        return
+    try:
+        model.learn(
+            total_timesteps=remaining,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=not resumed,
+            progress_bar=progress,
+        )
+    finally:
+        interrupt.restore_handlers()
 
 
 def _train(
@@ -211,7 +243,7 @@ def _train(
     track: Tracker,
     checkpoint: Checkpoint | None,
     state: dict[str, Any] | None,
-) -> _Training:
+) -> Training:
     agent_cfg = cfg.agent
     assert isinstance(agent_cfg, PPOConfig)
     vec_env = PPOAgentFactory(agent_cfg).training_env(market, cfg.env, cfg.reward, cfg.seed)
@@ -256,23 +288,14 @@ def _train(
     interrupt = StopOnSignalCallback()
     if state is not None:
         restore_training_state(model, state, stateful, checkpoints)
-    remaining = agent_cfg.total_timesteps - model.num_timesteps
     started = time.perf_counter()
-    if remaining > 0:
-        # Callback order matters: validate, then log, then snapshot (so it holds this boundary's validation).
-        try:
-            model.learn(
-                total_timesteps=remaining,
-                callback=CallbackList([validation, MetricsCallback(track), checkpoints, interrupt]),
-                reset_num_timesteps=checkpoint is None,
-                progress_bar=cfg.progress,
-            )
-        finally:
-            interrupt.restore_handlers()
+    # Callback order matters: validate, then log, then snapshot (so it holds this boundary's validation).
+    callbacks: list[BaseCallback] = [validation, MetricsCallback(track), checkpoints, interrupt]
+    learn_to_budget(model, agent_cfg.total_timesteps, callbacks, interrupt, checkpoint is not None, cfg.progress)
     if interrupt.received is not None:
         raise TrainingInterrupted(interrupt.received, checkpoints.write_snapshot())
     validation.evaluate_final()
-    return _Training(model, validation, time.perf_counter() - started)
+    return Training(model, validation, time.perf_counter() - started)
 
 
 def _train_and_evaluate(
@@ -289,15 +312,8 @@ def _train_and_evaluate(
 
     best_path = run_dir / BEST_MODEL_FILE
     best = predictor(PPO.load(best_path, device="cpu"), read_scaling(best_path))
-    evaluations = {}
-    for split in EVALUATED_SPLITS:
-        evaluations[split] = evaluate_split(best, market, split, cfg.env, cfg.reward)
-        if split == cfg.safety.split:
-            # The gate sees the selected policy before any result is reported.
-            apply_safety_gate(validator, evaluations[split].agent, cfg.asset.name, run_dir)
-    metrics = write_evaluation(
-        run_dir, list(evaluations.values()), f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}"
-    )
+    title = f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}"
+    metrics = evaluate_gated(best, market, cfg, validator, run_dir, title)
     metrics.update(
         {
             "train/timesteps": float(training.model.num_timesteps),

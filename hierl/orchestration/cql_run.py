@@ -37,18 +37,16 @@ from hierl.config.cql import CQLConfig
 from hierl.config.env import EnvConfig
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
-from hierl.data.pipeline import load_market_data
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.errors import ConfigError
-from hierl.orchestration.asset_run import RunOutcome
+from hierl.orchestration.asset_run import RunOutcome, load_run_market
 from hierl.orchestration.policy_evaluation import (
-    EVALUATED_SPLITS,
-    evaluate_split,
+    check_safety_split,
+    evaluate_gated,
     policy_backtest,
     write_data_fingerprint,
-    write_evaluation,
 )
-from hierl.safety import SafetyValidator, apply_safety_gate
+from hierl.safety import SafetyValidator
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import (
@@ -70,8 +68,7 @@ def check_cql_run(cfg: TrainConfig) -> CQLConfig:
         raise ConfigError(f"pretrain_cql needs agent=cql, got agent={cfg.agent.name}")
     if not isinstance(cfg.env, EnvConfig):
         raise ConfigError(f"agent=cql pretrains single-asset policies in env=trading, not env={cfg.env.name}")
-    if cfg.safety.split not in EVALUATED_SPLITS:
-        raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+    check_safety_split(cfg.safety.split)
     check_cql_config(cfg.agent)
     check_mix(cfg.agent.behaviour_mix, cfg.agent.behaviour_ppo_run)
     check_logger(cfg.logger)
@@ -95,7 +92,7 @@ def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
 def _pretrain(cfg: TrainConfig, agent: CQLConfig, run_dir: Path) -> RunOutcome:
     d3rlpy.seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
-    market = load_market_data(cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols)
+    market = load_run_market(cfg)
     observation_shape = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
     ppo: PredictorPolicy | None = None
     if agent.behaviour_ppo_run is not None:
@@ -182,14 +179,8 @@ def _pretrain_and_evaluate(
         },
     )
 
-    evaluations = {}
-    for split in EVALUATED_SPLITS:
-        evaluations[split] = evaluate_split(policy.predict, market, split, cfg.env, cfg.reward)
-        if split == cfg.safety.split:
-            # The gate sees the selected policy before any result is reported.
-            apply_safety_gate(validator, evaluations[split].agent, cfg.asset.name, run_dir)
     title = f"{cfg.asset.name} / {agent.name} / seed {cfg.seed}"
-    metrics = write_evaluation(run_dir, list(evaluations.values()), title)
+    metrics = evaluate_gated(policy.predict, market, cfg, validator, run_dir, title)
     metrics.update(
         {
             "train/gradient_steps": float(agent.n_steps),

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -51,12 +51,24 @@ from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
 from hierl.orchestration.asset_run import (
+    BEST_MODEL_FILE,
+    MODEL_FILE,
+    VALIDATION_METRIC,
     RunOutcome,
+    Training,
     check_hierl_version,
     check_same_config,
+    find_resume_checkpoint,
+    learn_to_budget,
     resume_state,
 )
-from hierl.orchestration.policy_evaluation import EVALUATED_SPLITS, split_metrics
+from hierl.orchestration.policy_evaluation import (
+    AGENT,
+    EVALUATED_SPLITS,
+    check_safety_split,
+    split_metrics,
+    write_backtest_tables,
+)
 from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
 from hierl.safety import SafetyValidator, apply_safety_gate
@@ -67,10 +79,6 @@ from hierl.tracking.trackers import Tracker, tracked_run
 
 log = get_logger("hierarchy")
 
-MODEL_FILE = "model.zip"
-BEST_MODEL_FILE = "best_model.zip"
-VALIDATION_METRIC = "sharpe"
-AGENT = "agent"
 # Market indices a hierarchy must beat to be worth running: when a sleeve trades one of them, the test also holds
 # it alone (fully invested from the first decision row, net of its class's costs) as `buy_and_hold_<symbol>`.
 MARKET_BENCHMARKS = ("SP500",)
@@ -98,8 +106,7 @@ def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
         raise ConfigError(f"agent=sac allocates across sleeves in env=portfolio, not env={cfg.env.name}")
     validate_sac_config(cfg.agent)
     validate_portfolio_config(cfg.env)
-    if cfg.safety.split not in EVALUATED_SPLITS:
-        raise ConfigError(f"safety.split={cfg.safety.split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+    check_safety_split(cfg.safety.split)
     return cfg.agent, cfg.env
 
 
@@ -226,13 +233,7 @@ def resume_checkpoint(cfg: TrainConfig, run_dir: Path, required: bool) -> Checkp
     """
     if not cfg.resume:
         return None
-    checkpoint = latest_checkpoint(run_dir / CHECKPOINT_DIR)
-    if checkpoint is None and required:
-        raise UserError(
-            f"resume=true but {run_dir / CHECKPOINT_DIR} holds no complete checkpoint; set "
-            "hydra.run.dir=<the folder of the run to continue>, or drop resume=true to start afresh"
-        )
-    return checkpoint
+    return find_resume_checkpoint(run_dir) if required else latest_checkpoint(run_dir / CHECKPOINT_DIR)
 
 
 def data_identity(universe: SleeveUniverse, markets: Mapping[str, MarketData]) -> dict[str, str]:
@@ -291,13 +292,6 @@ def train_meta_controller(
         return _train_and_evaluate(cfg, run_dir, universe, markets, tracker, validator, checkpoint, state)
 
 
-@dataclass
-class _Training:
-    model: SAC
-    validation: ValidationCallback
-    seconds: float
-
-
 def _train(
     cfg: TrainConfig,
     run_dir: Path,
@@ -306,7 +300,7 @@ def _train(
     track: Tracker,
     checkpoint: Checkpoint | None,
     state: dict[str, Any] | None,
-) -> _Training:
+) -> Training:
     """SAC from scratch (after the optional replay prefill) or from `checkpoint`, to `agent.total_timesteps`."""
     agent_cfg, env_cfg = cfg.agent, cfg.env
     assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
@@ -356,23 +350,14 @@ def _train(
     )
     if checkpoint is not None and state is not None:
         restore_sac_training(model, checkpoint, state, stateful, checkpoints)
-    remaining = agent_cfg.total_timesteps - model.num_timesteps
     started = time.perf_counter()
-    if remaining > 0:
-        try:
-            # Validate first, then checkpoint (so a checkpoint holds its boundary's validation).
-            model.learn(
-                total_timesteps=remaining,
-                callback=CallbackList([validation, checkpoints, interrupt]),
-                reset_num_timesteps=checkpoint is None,
-                progress_bar=cfg.progress,
-            )
-        finally:
-            interrupt.restore_handlers()
+    # Validate first, then checkpoint (so a checkpoint holds its boundary's validation).
+    callbacks: list[BaseCallback] = [validation, checkpoints, interrupt]
+    learn_to_budget(model, agent_cfg.total_timesteps, callbacks, interrupt, checkpoint is not None, cfg.progress)
     if interrupt.received is not None:
         raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
     validation.evaluate_final()
-    return _Training(model, validation, time.perf_counter() - started)
+    return Training(model, validation, time.perf_counter() - started)
 
 
 def _train_and_evaluate(
@@ -461,7 +446,5 @@ def write_hierarchy_evaluation(
             run_dir / f"sleeve_weights_{split}.png",
             f"SAC sleeve weights ({split})",
         )
-    write_parquet(run_dir / "backtest.parquet", pl.concat(backtests))
-    write_parquet(run_dir / "positions.parquet", pl.concat(positions))
-    write_parquet(run_dir / "baselines.parquet", pl.concat(baselines))
+    write_backtest_tables(run_dir, backtests, positions, baselines)
     return metrics

@@ -22,10 +22,9 @@ configure the per-class agents. `stage_overrides.<stage>` is appended to a stage
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 from rich.console import Console
 
 from hierl.config.run import TrainConfig
-from hierl.entrypoint import SUMMARY_METRICS
+from hierl.entrypoint import SUMMARY_METRICS, override_key
 from hierl.errors import ConfigError, UserError
 from hierl.evaluation.headline import build_headline, write_headline
 from hierl.evaluation.report import results_table
@@ -41,18 +40,17 @@ from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
 from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
 from hierl.orchestration.hierarchy_run import check_config, train_meta_controller
-from hierl.orchestration.policy_evaluation import read_metrics
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
     compose_config,
     execution_config,
-    finished_unit,
     passed_on,
     plan_ppo_jobs,
     resolve_classes,
     resolve_seeds,
-    run_in_folder,
+    reuse_or_run,
     train_ppo_stage,
+    with_output_dir,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
 from hierl.tracking.files import write_json
@@ -83,19 +81,13 @@ class StageJob:
 
 def run_cql_job(job: StageJob) -> dict[str, float]:
     """Pretrain CQL in the job's folder, or reuse it when it is finished with the same config."""
-    if finished_unit(job.run_dir, job.cfg):
-        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
-        return read_metrics(job.run_dir)
-    return run_in_folder(job.run_dir, job.cfg, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
+    return reuse_or_run(job.name, job.run_dir, job.cfg, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
 
 
 def run_sac_job(job: StageJob) -> dict[str, float]:
     """Train and evaluate the meta-controller in the job's folder, or reuse it when it is finished."""
-    if finished_unit(job.run_dir, job.cfg):
-        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
-        return read_metrics(job.run_dir)
-    return run_in_folder(
-        job.run_dir, job.cfg, lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics
+    return reuse_or_run(
+        job.name, job.run_dir, job.cfg, lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics
     )
 
 
@@ -113,15 +105,9 @@ def pipeline_stages(outer: TrainConfig) -> list[str]:
     return [s for s in STAGES if s in stages]
 
 
-def _without(overrides: Sequence[str], prefixes: Sequence[str]) -> list[str]:
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    return [o for o in overrides if key(o).split(".")[0] not in prefixes]
-
-
-def _with_output_dir(cfg: TrainConfig, folder: Path) -> TrainConfig:
-    return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
+def _without(overrides: Sequence[str], sections: Sequence[str]) -> list[str]:
+    """`overrides` minus those that set a key of one of `sections` (or the section itself: `agent=cql`)."""
+    return [o for o in overrides if override_key(o).split(".")[0] not in sections]
 
 
 @dataclass
@@ -145,7 +131,7 @@ class Pipeline:
     def cql_config(self, asset_class: str) -> TrainConfig:
         base = _without(passed_on(self.overrides), NOT_FOR_CQL)
         cfg = compose_config([*base, "agent=cql", "env=trading", f"asset={asset_class}", *self.stage_overrides("cql")])
-        return _with_output_dir(cfg, self.run_dir / "cql" / asset_class)
+        return with_output_dir(cfg, self.run_dir / "cql" / asset_class)
 
     def ppo_config(self, asset_class: str, seed: int, init_from: Path | None) -> TrainConfig:
         warm_start = [f"agent.init_from={init_from}"] if init_from is not None else []
@@ -173,7 +159,7 @@ class Pipeline:
                 *self.stage_overrides("sac"),
             ]
         )
-        return _with_output_dir(cfg, self.run_dir / "sac" / f"seed_{seed}")
+        return with_output_dir(cfg, self.run_dir / "sac" / f"seed_{seed}")
 
     def check(self) -> None:
         """Compose and check one config of every stage, so a bad key fails before hours of training."""
@@ -184,7 +170,7 @@ class Pipeline:
         if "sac" in self.stages:
             check_config(self.sac_config(self.seeds[0], self.run_dir / "ppo" / "signals.parquet"))
 
-    def _ppo_config_for(self, cql_runs: Mapping[str, Path]) -> Any:
+    def _ppo_config_for(self, cql_runs: Mapping[str, Path]) -> Callable[[str, int], TrainConfig]:
         return lambda asset_class, seed: self.ppo_config(asset_class, seed, cql_runs.get(asset_class))
 
     def record(self, name: str, run_dir: Path, metrics: dict[str, float] | None, error: str | None) -> None:

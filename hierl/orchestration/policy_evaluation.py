@@ -10,25 +10,25 @@ import polars as pl
 
 from hierl.agents.rollout import Predict, rollout_positions
 from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel
+from hierl.envs.episodes import cost_model
+from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest, run_backtest
 from hierl.evaluation.baselines import baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.report import metrics_namespace
+from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_json, write_parquet
 
 AGENT = "agent"
 EVALUATED_SPLITS = ("val", "test")
 
 
-def cost_model(env_cfg: EnvConfig) -> CostModel:
-    """The asset class's trading costs, shared by the agent and every baseline."""
-    return CostModel(
-        cost_bps=env_cfg.cost_bps,
-        slippage_bps=env_cfg.slippage_bps,
-        borrow_bps_annual=env_cfg.borrow_bps_annual,
-    )
+def check_safety_split(split: str) -> None:
+    """The safety gate checks one of the blocks a run evaluates; any other block would never be gated."""
+    if split not in EVALUATED_SPLITS:
+        raise ConfigError(f"safety.split={split!r} must be one of {EVALUATED_SPLITS} (usually val)")
 
 
 def policy_backtest(
@@ -81,6 +81,23 @@ def _with_split(frame: pl.DataFrame, split: str, strategy: str | None = None) ->
     return frame.with_columns(columns).select([*(c.meta.output_name() for c in columns), *frame.columns])
 
 
+def evaluate_gated(
+    predict: Predict, market: MarketData, cfg: TrainConfig, validator: SafetyValidator, run_dir: Path, title: str
+) -> dict[str, float]:
+    """The selected single-asset policy on every evaluated split, gated, and written; the flat metrics.
+
+    The gate sees the `safety.split` backtest before any later split is evaluated or any result is written.
+    """
+    assert isinstance(cfg.env, EnvConfig)
+    evaluations = []
+    for split in EVALUATED_SPLITS:
+        evaluation = evaluate_split(predict, market, split, cfg.env, cfg.reward)
+        if split == cfg.safety.split:
+            apply_safety_gate(validator, evaluation.agent, cfg.asset.name, run_dir)
+        evaluations.append(evaluation)
+    return write_evaluation(run_dir, evaluations, title)
+
+
 def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: str) -> dict[str, float]:
     """Write backtest.parquet, positions.parquet, baselines.parquet and one equity-curve PNG per split."""
     metrics: dict[str, float] = {}
@@ -96,10 +113,17 @@ def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: s
             run_dir / f"equity_curve_{evaluation.split}.png",
             f"{title} ({evaluation.split})",
         )
+    write_backtest_tables(run_dir, backtests, positions, baselines)
+    return metrics
+
+
+def write_backtest_tables(
+    run_dir: Path, backtests: list[pl.DataFrame], positions: list[pl.DataFrame], baselines: list[pl.DataFrame]
+) -> None:
+    """The three tables of the run-folder contract, each the concatenation of its per-split frames."""
     write_parquet(run_dir / "backtest.parquet", pl.concat(backtests))
     write_parquet(run_dir / "positions.parquet", pl.concat(positions))
     write_parquet(run_dir / "baselines.parquet", pl.concat(baselines))
-    return metrics
 
 
 NORMALISATION_FILE = "normalisation.json"

@@ -29,6 +29,7 @@ from hierl.config.loading import flat_config, to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.data.pipeline import available_asset_classes
+from hierl.entrypoint import override_key, run_folder_bookkeeping
 from hierl.errors import ConfigError, UserError
 from hierl.evaluation.seeds import summarise_seeds
 from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
@@ -37,8 +38,8 @@ from hierl.orchestration.policy_evaluation import read_metrics
 from hierl.orchestration.signals import SIGNALS_FILE, saved_model_signals, write_signals
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from hierl.tracking.files import write_json
-from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
-from hierl.tracking.run_state import mark_failed, mark_finished, mark_running, read_state
+from hierl.tracking.logging import get_logger
+from hierl.tracking.run_state import read_state
 
 log = get_logger("ppo_stage")
 
@@ -90,17 +91,16 @@ def run_in_folder(run_dir: Path, cfg: TrainConfig, work: Callable[[], T]) -> T:
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / UNIT_CONFIG_FILE, unit_identity(cfg))
-    handler = log_to_run_folder(run_dir)
-    mark_running(run_dir)
-    try:
-        value = work()
-    except BaseException as error:
-        mark_failed(run_dir, error)
-        raise
-    finally:
-        stop_logging_to(handler)
-    mark_finished(run_dir)
-    return value
+    with run_folder_bookkeeping(run_dir):
+        return work()
+
+
+def reuse_or_run(name: str, run_dir: Path, cfg: TrainConfig, work: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """The metrics of `run_dir` when it already holds a finished run of `cfg`, else of `work()` run in it."""
+    if finished_unit(run_dir, cfg):
+        log.info("%s: finished earlier, reusing %s", name, run_dir)
+        return read_metrics(run_dir)
+    return run_in_folder(run_dir, cfg, work)
 
 
 # --- Planning: classes, seeds and every unit's composed config, checked before anything trains. ---
@@ -110,10 +110,15 @@ def passed_on(overrides: Sequence[str], dropped: frozenset[str] = PER_JOB_KEYS) 
     """The user's command-line overrides minus the keys set per unit (and anything under `ray.`)."""
     kept = []
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         if key not in dropped and not key.startswith("ray."):
             kept.append(override)
     return kept
+
+
+def with_output_dir(cfg: TrainConfig, folder: Path) -> TrainConfig:
+    """`cfg` writing to `folder`: a unit's config names its own folder, not the multi-stage run's."""
+    return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
 
 
 def compose_config(overrides: Sequence[str]) -> TrainConfig:
@@ -183,8 +188,7 @@ def plan_ppo_jobs(
     for asset_class in classes:
         for seed in seeds:
             folder = ppo_folder(root, asset_class, seed, len(seeds))
-            cfg = config_for(asset_class, seed)
-            cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
+            cfg = with_output_dir(config_for(asset_class, seed), folder)
             check_trainable(cfg)
             jobs.append(PPOJob(asset_class, seed, cfg, folder))
     return jobs
@@ -198,19 +202,17 @@ def run_ppo_job(job: PPOJob) -> dict[str, float]:
 
     With `resume=true` an interrupted job continues from its newest checkpoint; otherwise it starts afresh.
     """
-    if finished_unit(job.run_dir, job.cfg):
-        log.info("%s: finished earlier, reusing %s", job.name, job.run_dir)
-        return read_metrics(job.run_dir)
     can_continue = job.cfg.resume and latest_checkpoint(job.run_dir / CHECKPOINT_DIR) is not None
     cfg = dataclasses.replace(job.cfg, resume=can_continue)
 
     def work() -> dict[str, float]:
-        outcome = train_asset_agent(cfg, job.run_dir)
-        signals = saved_model_signals(job.run_dir / BEST_MODEL_FILE, load_run_market(cfg), cfg.env, cfg.reward)
+        market = load_run_market(cfg)  # once, for training and for the signals
+        outcome = train_asset_agent(cfg, job.run_dir, market)
+        signals = saved_model_signals(job.run_dir / BEST_MODEL_FILE, market, cfg.env, cfg.reward)
         write_signals(job.run_dir / SIGNALS_FILE, [signals])
         return outcome.metrics
 
-    return run_in_folder(job.run_dir, cfg, work)
+    return reuse_or_run(job.name, job.run_dir, cfg, work)
 
 
 @dataclass
