@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 _CACHE = Path(tempfile.mkdtemp(prefix="hierl-test-cache-"))
 os.environ.setdefault("HIERL_CACHE", str(_CACHE))
@@ -16,6 +17,13 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests draw the same examples on every run and machine, so a CI failure reproduces locally and a pass
+# cannot turn into a failure by luck. `HYPOTHESIS_PROFILE=explore` draws fresh examples when hunting for new bugs;
+# a failure prints the blob that replays it (`@reproduce_failure`).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
