@@ -59,16 +59,51 @@ def test_a_feasible_request_is_left_unchanged(case: tuple[AllocationLimits, np.n
     np.testing.assert_allclose(project_allocation(candidate, anchor, limits), candidate, atol=1e-12)
 
 
+def assert_kkt_of_box_leverage_projection(
+    request: np.ndarray, projected: np.ndarray, low: float, high: float, leverage: float, tol: float = 1e-9
+) -> bool:
+    """Certify `projected` as the Euclidean projection of `request` onto {low <= w <= high, sum(w) <= leverage}.
+
+    The problem is convex, so the KKT conditions are sufficient: there is a multiplier tau >= 0 of the sum
+    constraint with request - projected = tau on every coordinate strictly inside the box, <= tau on those at
+    `low`, >= tau on those at `high`, and tau = 0 unless the sum constraint is active. Returns whether it binds.
+    """
+    assert np.all(projected >= low - tol) and np.all(projected <= high + tol)
+    assert projected.sum() <= leverage + tol
+    residual = request - projected
+    at_low = np.abs(projected - low) <= tol
+    at_high = np.abs(projected - high) <= tol
+    free = ~at_low & ~at_high
+    binding = bool(projected.sum() >= leverage - tol)
+    if not binding:
+        np.testing.assert_allclose(projected, np.clip(request, low, high), atol=tol)
+        return False
+    # Bounds on tau from the coordinates at a bound (a coordinate at both bounds, low == high, constrains nothing).
+    tau_low = max(0.0, float(residual[at_low & ~at_high].max(initial=-np.inf)))
+    tau_high = float(residual[at_high & ~at_low].min(initial=np.inf))
+    if free.any():
+        tau = float(residual[free].mean())
+        np.testing.assert_allclose(residual[free], tau, atol=tol)
+    else:
+        tau = tau_low
+    assert tau_low - tol <= tau <= tau_high + tol, (tau_low, tau, tau_high)
+    return True
+
+
 def test_box_and_leverage_projection_is_the_euclidean_one() -> None:
     rng = np.random.default_rng(0)
-    for _ in range(200):
+    binding = 0
+    for _ in range(500):
         request = rng.normal(0.3, 0.6, size=4)
         projected = project_box_leverage(request, 0.05, 0.6, 1.0)
-        # Against a brute-force check: no feasible random point is closer to the request.
-        points = rng.uniform(0.05, 0.6, size=(4000, 4))
-        points = points[points.sum(axis=1) <= 1.0]
-        best = np.min(np.linalg.norm(points - request, axis=1))
-        assert np.linalg.norm(projected - request) <= best + 1e-9
+        binding += assert_kkt_of_box_leverage_projection(request, projected, 0.05, 0.6, 1.0)
+    assert 50 < binding < 450, "both the clip and the shifted clip should be exercised"
+    # By hand: clipping gives 0.6 + 0.6 + 0.1 + 0.1 = 1.4 > 1; the shift tau = 0.45 gives 0.45 + 0.45 + 0.05 + 0.05.
+    np.testing.assert_allclose(
+        project_box_leverage(np.array([0.9, 0.9, 0.1, 0.1]), 0.05, 0.6, 1.0), [0.45, 0.45, 0.05, 0.05], atol=1e-12
+    )
+    # A request inside the set is its own projection.
+    np.testing.assert_array_equal(project_box_leverage(np.array([0.2, 0.3, 0.1]), 0.05, 0.6, 1.0), [0.2, 0.3, 0.1])
 
 
 def test_binding_budget_moves_along_the_line_to_the_requested_allocation() -> None:
