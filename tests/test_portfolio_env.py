@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from stable_baselines3.common.env_checker import check_env
 
 from hierl.config.env import RewardConfig
 from hierl.config.sac import PortfolioEnvConfig
+from hierl.data.market import MarketData
 from hierl.envs.portfolio_env import REWARD_LIMIT_KEY, PortfolioEnv
 from hierl.envs.sleeves import build_universe, covariance_snapshot, simulate_hierarchy
 from hierl.errors import ConfigError
@@ -38,27 +40,47 @@ def test_covariance_snapshot_is_ledoit_wolf_on_the_trailing_window_only() -> Non
     np.testing.assert_array_equal(covariance_snapshot(later, row, 20), covariance_snapshot(universe, row, 20))
 
 
-def test_observations_up_to_a_day_ignore_data_after_it() -> None:
-    markets = two_class_markets()
+def observations_through(markets: dict[str, MarketData], cut: np.datetime64) -> list[np.ndarray]:
+    """The evaluation episode's observations on the val block, the fixed action stepped, up to the one dated `cut`."""
     signals = {n: momentum_signals(m) for n, m in markets.items()}
-    base = build_universe(markets, signals, COSTS, 10)
-    cut = base.dates[base.decision_rows["val"][12]]
+    universe = build_universe(markets, signals, COSTS, 10)
+    env = PortfolioEnv(universe, "val", ENV, REWARD, evaluation=True)
+    observations = [env.reset()[0]]
+    action = np.array([0.3, -0.2, 0.1], dtype=np.float32)
+    for row in env.decision_rows:
+        if universe.dates[row] >= cut:
+            break
+        observations.append(env.step(action)[0])
+    return observations
+
+
+def shifted_returns(
+    markets: dict[str, MarketData], changed: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, MarketData]:
+    """Every class's returns plus 0.05 x a fixed random draw on the dates `changed(dates)` selects."""
+    rng = np.random.default_rng(4)
     shocked = {}
     for name, market in markets.items():
         returns = market.returns.copy()
-        returns[market.dates > cut] += 0.05
+        rows = changed(market.dates)
+        returns[rows] += 0.05 * rng.standard_normal(returns[rows].shape)
         shocked[name] = dataclasses.replace(market, returns=returns)
-    other = build_universe(shocked, signals, COSTS, 10)
-    env_a = PortfolioEnv(base, "val", ENV, REWARD, evaluation=True)
-    env_b = PortfolioEnv(other, "val", ENV, REWARD, evaluation=True)
-    obs_a, obs_b = env_a.reset()[0], env_b.reset()[0]
-    action = np.array([0.3, -0.2, 0.1], dtype=np.float32)
-    for row in env_a.decision_rows:
-        np.testing.assert_array_equal(obs_a, obs_b)
-        if base.dates[row] >= cut:
-            break
-        obs_a = env_a.step(action)[0]
-        obs_b = env_b.step(action)[0]
+    return shocked
+
+
+def test_observations_up_to_a_day_ignore_data_after_it() -> None:
+    markets = two_class_markets()
+    base = two_class_universe()
+    cut = base.dates[base.decision_rows["val"][12]]
+    expected = observations_through(markets, cut)
+    assert len(expected) == 13
+    after = observations_through(shifted_returns(markets, lambda dates: dates > cut), cut)
+    np.testing.assert_array_equal(np.array(after), np.array(expected))
+    # Positive control: the same shock on the days since the 8th decision moves the observation at the cut (the
+    # covariance of trailing sleeve returns), so the comparison above could fail.
+    since = base.dates[base.decision_rows["val"][8]]
+    before = observations_through(shifted_returns(markets, lambda dates: (dates > since) & (dates <= cut)), cut)
+    assert not np.array_equal(before[-1], expected[-1])
 
 
 def test_traded_weights_meet_every_limit_for_random_actions() -> None:
