@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from metric_reference import reference_metrics
 
 from hierl.data.market import MarketData
 from hierl.envs.market_core import CostModel
@@ -18,7 +19,6 @@ from hierl.evaluation.baselines import (
     BaselineInputError,
     baseline_weights,
 )
-from hierl.evaluation.metrics import compute_metrics
 
 COSTS = CostModel(cost_bps=10.0, slippage_bps=2.0, borrow_bps_annual=252.0)  # borrow: exactly 1e-4 a day
 
@@ -138,9 +138,16 @@ def test_frames_share_realised_dates() -> None:
     assert set(positions["date"].to_list()) == set(frame["date"].to_list())
     second_day = positions.filter(pl.col("date") == frame["date"][1]).sort("symbol")
     assert second_day["position"].to_list() == [0.1, 0.7]
-    assert backtest.metrics() == compute_metrics(
-        backtest.result.returns, backtest.result.turnover, risk_free=market.cash_return[[8, 9]]
-    )
+
+
+def test_metrics_are_those_of_the_realised_rows_over_the_cash_return() -> None:
+    market = random_market()
+    rows = np.arange(*market.split_bounds["test"])[:-1]
+    weights = np.random.default_rng(4).uniform(-0.5, 1.0, size=(rows.size, market.n_assets))
+    backtest = run_backtest("agent", market, "test", weights, COSTS, decision_rows=rows)
+    book = dollar_book(market, rows, weights, COSTS)
+    expected = reference_metrics(book["return"], book["turnover"], market.cash_return[rows + 1])
+    assert backtest.metrics() == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -248,18 +255,29 @@ def test_inverse_volatility_trades_only_at_month_starts() -> None:
     assert np.all(turnover[month_start] > 0.0)
 
 
+def perturbed(market: MarketData, rows: slice) -> MarketData:
+    """Returns times -3 and the first asset unpriced on `rows`: the data the baselines read (returns and mask)."""
+    returns, mask = market.returns.copy(), market.mask.copy()
+    returns[rows] *= -3.0
+    mask[rows, 0] = False
+    return dataclasses.replace(market, returns=returns, mask=mask)
+
+
 def test_baselines_are_causal() -> None:
     market = random_market()
     rows = np.arange(*market.split_bounds["val"])[:-1]
     cutoff = int(rows[10])
-    changed_returns = market.returns.copy()
-    changed_returns[cutoff + 1 :] *= -3.0
-    changed = dataclasses.replace(market, returns=changed_returns)
-    before = baseline_weights(market, "val", rows, costs=COSTS)
-    after = baseline_weights(changed, "val", rows, costs=COSTS)
     seen = rows <= cutoff
+    before = baseline_weights(market, "val", rows, costs=COSTS)
+    after = baseline_weights(perturbed(market, slice(cutoff + 1, None)), "val", rows, costs=COSTS)
     for name in BASELINE_NAMES:
         np.testing.assert_array_equal(before[name][seen], after[name][seen], err_msg=name)
+    # Positive control: the same change on the cutoff row itself moves the weights decided on it, for every
+    # baseline that reads data (cash holds nothing whatever the data), so the comparison above could fail.
+    at_cutoff = baseline_weights(perturbed(market, slice(cutoff, cutoff + 1)), "val", rows, costs=COSTS)
+    for name in BASELINE_NAMES:
+        moved = not np.array_equal(before[name][10], at_cutoff[name][10])
+        assert moved == (name != "cash"), name
 
 
 def test_baselines_reject_bad_leverage_and_rows() -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from metric_reference import reference_metrics
 
 from hierl.evaluation.metrics import (
     METRIC_KEYS,
@@ -153,14 +154,16 @@ def test_mismatched_turnover_is_rejected() -> None:
 
 def test_compute_metrics_keys_and_values() -> None:
     turnover = RNG.uniform(0.0, 0.2, size=DAILY.size)
-    metrics = compute_metrics(DAILY, turnover)
-    assert tuple(metrics) == METRIC_KEYS
-    assert all(type(value) is float for value in metrics.values())
-    assert metrics["turnover"] == pytest.approx(turnover.mean() * 252)
-    assert metrics["total_return"] == pytest.approx(float(pd.Series(1.0 + DAILY).prod() - 1.0))
-    assert metrics["n_days"] == DAILY.size
-    assert metrics["sharpe"] == sharpe_ratio(DAILY)
-    assert metrics["cvar_95"] == cvar(DAILY, 0.95)
+    cash = np.linspace(0.0, 0.0003, DAILY.size)
+    for risk_free in (0.0, 0.0001, cash):
+        metrics = compute_metrics(DAILY, turnover, risk_free=risk_free)
+        assert tuple(metrics) == METRIC_KEYS
+        assert all(type(value) is float for value in metrics.values())
+        # Every key against the plain-loop recomputation, not against the functions compute_metrics calls.
+        assert metrics == pytest.approx(reference_metrics(DAILY, turnover, risk_free), rel=1e-10, abs=1e-14)
+    # 100 periods: the 95% tail is exactly the 5 worst, not 6 (the rounding of (1 - 0.95) * 100).
+    hundred = DAILY[:100]
+    assert compute_metrics(hundred, turnover[:100])["cvar_95"] == pytest.approx(-np.sort(hundred)[:5].mean())
 
 
 @settings(max_examples=60, deadline=None)
