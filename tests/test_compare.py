@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import matplotlib
@@ -14,6 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+from plot_checks import svg_backend  # noqa: F401  (a fixture)
 
 from hierl.compare import main
 from hierl.evaluation.comparison import (
@@ -27,7 +31,6 @@ from hierl.evaluation.comparison import (
     read_split,
     write_tables,
 )
-from hierl.evaluation.deflated_sharpe import deflated_sharpe_ratio
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -224,10 +227,32 @@ def test_dsr_deflates_each_runs_test_returns_by_all_trials(sweep: Path) -> None:
     for index, run in enumerate(RUNS):
         if run in FINISHED_RUNS:
             tests[run] = returns_of(index * 7 + 100, drift=0.0003 * (index + 1))
-    trial_sharpes = np.array([r.mean() / r.std(ddof=1) for r in tests.values()])
+    trial_sharpes = [float(r.mean() / r.std(ddof=1)) for r in tests.values()]
+    assert frame.height == len(trial_sharpes) == 4
     for row in frame.iter_rows(named=True):
-        assert row["dsr"] == pytest.approx(deflated_sharpe_ratio(tests[row["run"]], trial_sharpes), rel=1e-12)
+        assert row["dsr"] == pytest.approx(paper_dsr(tests[row["run"]], trial_sharpes), rel=1e-9)
         assert 0.0 <= row["dsr"] <= 1.0
+
+
+def paper_dsr(returns: np.ndarray, trial_sharpes: list[float]) -> float:
+    """Bailey & López de Prado's deflated Sharpe ratio written out with the standard library's normal law.
+
+    SR0 = sqrt(V) ((1 - g) z(1 - 1/N) + g z(1 - 1/(N e))) over the N trials' Sharpe variance V (ddof=1), then
+    Phi((SR - SR0) sqrt(T - 1) / sqrt(1 - skew SR + (kurtosis - 1) / 4 SR^2)) with the sample moments of `returns`.
+    """
+    normal = NormalDist()
+    values = [float(r) for r in returns]
+    t = len(values)
+    mean = sum(values) / t
+    moments = [sum((r - mean) ** k for r in values) / t for k in (2, 3, 4)]
+    skew, kurtosis = moments[1] / moments[0] ** 1.5, moments[2] / moments[0] ** 2
+    sharpe = mean / math.sqrt(moments[0] * t / (t - 1))
+    n = len(trial_sharpes)
+    euler = 0.5772156649015329
+    spread = (1 - euler) * normal.inv_cdf(1 - 1 / n) + euler * normal.inv_cdf(1 - 1 / (n * math.e))
+    benchmark = math.sqrt(statistics.variance(trial_sharpes)) * spread
+    variance_factor = 1 - skew * sharpe + (kurtosis - 1) / 4 * sharpe**2
+    return normal.cdf((sharpe - benchmark) * math.sqrt(t - 1) / math.sqrt(variance_factor))
 
 
 def test_dsr_is_left_out_when_there_is_only_one_trial(sweep: Path) -> None:
@@ -290,12 +315,13 @@ def test_tables_are_written_whole_and_atomically(sweep: Path, tmp_path: Path) ->
     assert sorted(p.name for p in out.iterdir()) == ["comparison.csv", "comparison.parquet"]
 
 
+@pytest.mark.usefixtures("svg_backend")
 def test_plot_is_written_without_touching_the_global_backend(sweep: Path, tmp_path: Path) -> None:
-    backend = matplotlib.get_backend()
     path = plot_comparison(compare_runs(sweep, CompareOptions(top_k=2, include_unfinished=True)), tmp_path / "c.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
-    assert matplotlib.get_backend() == backend
+    # Not Agg, which conftest selects and the plot draws with: a plot that switched backends would show here.
+    assert matplotlib.get_backend() == "svg"
     assert not list(tmp_path.glob("*.tmp"))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from plot_checks import svg_backend  # noqa: F401  (a fixture)
 from rich.console import Console
 
 from hierl.envs.market_core import CostModel, simulate_portfolio
@@ -26,8 +27,8 @@ def make_backtest(name: str, weight: float) -> Backtest:
     )
 
 
+@pytest.mark.usefixtures("svg_backend")
 def test_plot_writes_a_png_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    backend = matplotlib.get_backend()
     target = tmp_path / "plots" / "equity.png"
     written = plot_equity_curves([make_backtest("agent", 0.5), make_backtest("cash", 0.0)], target, "test")
     assert written == target
@@ -35,7 +36,8 @@ def test_plot_writes_a_png_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 5_000
     assert [p.name for p in target.parent.iterdir()] == ["equity.png"]
-    assert matplotlib.get_backend() == backend
+    # Not Agg, which conftest selects and the plot draws with: a plot that switched backends would show here.
+    assert matplotlib.get_backend() == "svg"
 
 
 def test_plot_without_backtests_is_rejected(tmp_path: Path) -> None:
