@@ -37,10 +37,12 @@ def sac_model(universe: SleeveUniverse, n_envs: int, **changes: object) -> SAC:
     return build_sac(cfg, DummyVecEnv(envs), seed=0)  # type: ignore[arg-type]
 
 
-def prefill(universe: SleeveUniverse, n_envs: int, steps: int, seed: int = 3) -> tuple[SAC, dict[str, object]]:
+def prefill(
+    universe: SleeveUniverse, n_envs: int, steps: int, seed: int = 3, env_cfg: PortfolioEnvConfig = ENV
+) -> tuple[SAC, dict[str, object]]:
     model = sac_model(universe, n_envs)
     assert model.replay_buffer is not None
-    record = prefill_replay_buffer(model.replay_buffer, universe, ENV, REWARD, POLICIES, steps, seed)
+    record = prefill_replay_buffer(model.replay_buffer, universe, env_cfg, REWARD, POLICIES, steps, seed)
     return model, record
 
 
@@ -113,26 +115,37 @@ def test_action_for_weights_inverts_the_env_action_mapping(max_leverage: float) 
         np.testing.assert_allclose(request_from_action(action_for_weights(full, max_leverage), max_leverage), full)
 
 
-def test_no_row_after_the_training_block_is_read() -> None:
-    """Garbage in every row from the end of the training block on leaves the prefilled buffer unchanged."""
-    universe = two_class_universe()
-    stop = universe.split_bounds["train"][1]
-    later = slice(stop, None)
-    poisoned = {}
+def poisoned(universe: SleeveUniverse, rows: slice) -> SleeveUniverse:
+    """Garbage on `rows` of every array the env reads from the universe."""
+    changes = {}
     for name in ("asset_returns", "cash_return", "positions", "signals", "sleeve_returns", "regime"):
         values = getattr(universe, name).copy()
-        values[later] = 7.0 if name != "cash_return" else 0.5
-        poisoned[name] = values
-    changed = dataclasses.replace(universe, **poisoned)
-    model, record = prefill(universe, n_envs=2, steps=120)
-    again, _ = prefill(changed, n_envs=2, steps=120)
-    for key, values in stored(model).items():
-        np.testing.assert_array_equal(values, stored(again)[key], err_msg=key)
+        values[rows] = 7.0 if name != "cash_return" else 0.5
+        changes[name] = values
+    return dataclasses.replace(universe, **changes)
+
+
+def test_no_row_after_the_training_block_is_read() -> None:
+    """Garbage in every row from the end of the training block on leaves the prefilled buffer unchanged, while
+    garbage in the block's last row changes it: the prefill reads up to the boundary and not past it."""
+    universe = two_class_universe()
+    stop = universe.split_bounds["train"][1]
+    # Episodes longer than the block start at its first decision row and run to its last one, which each policy's
+    # share of 384 / 3 = 128 steps reaches (the block has 127 decision rows).
+    whole_block = dataclasses.replace(ENV, episode_length=1000)
+    model, record = prefill(universe, n_envs=2, steps=384, env_cfg=whole_block)
     first, last = universe.dates[universe.decision_rows["train"][[0, -1]]]
+    assert universe.decision_rows["train"][-1] == stop - 2  # its return is realised on the block's last row
     per_policy = record["policies"]
     assert isinstance(per_policy, dict)
     for name in POLICIES:
-        assert str(first) <= per_policy[name]["first_date"] <= per_policy[name]["last_date"] <= str(last)
+        assert (per_policy[name]["first_date"], per_policy[name]["last_date"]) == (str(first), str(last)), name
+    later, _ = prefill(poisoned(universe, slice(stop, None)), n_envs=2, steps=384, env_cfg=whole_block)
+    for key, values in stored(model).items():
+        np.testing.assert_array_equal(values, stored(later)[key], err_msg=key)
+    # Positive control: the block's last row (the return realised after its last decision) is read.
+    last_row, _ = prefill(poisoned(universe, slice(stop - 1, stop)), n_envs=2, steps=384, env_cfg=whole_block)
+    assert not np.array_equal(stored(model)["reward"], stored(last_row)["reward"])
 
 
 @pytest.mark.parametrize(
