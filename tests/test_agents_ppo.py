@@ -8,6 +8,7 @@ import pytest
 import torch
 from envs_fixtures import make_market
 from stable_baselines3 import PPO
+from training_checks import assert_every_parameter_moved, assert_finite_losses, record_logs, snapshot
 
 from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
 from hierl.config.agent import PPOConfig
@@ -18,9 +19,9 @@ from hierl.errors import ConfigError
 MARKET = make_market(n_days=300, n_assets=3, n_features=2)
 
 
-def build(agent: PPOConfig, window: int = 8) -> PPO:
-    env = make_training_vec_env(MARKET, EnvConfig(window=window, episode_length=50), RewardConfig(), agent.n_envs, 0)
-    return PPOAgentFactory(agent).build(env, seed=0)
+def build(agent: PPOConfig, window: int = 8, seed: int = 0) -> PPO:
+    env = make_training_vec_env(MARKET, EnvConfig(window=window, episode_length=50), RewardConfig(), agent.n_envs, seed)
+    return PPOAgentFactory(agent).build(env, seed=seed)
 
 
 @pytest.mark.parametrize(
@@ -78,8 +79,18 @@ def test_bad_values_fail_with_one_message_naming_the_key(change: dict[str, objec
         PPOAgentFactory(agent).validate()
 
 
+@pytest.mark.slow
 def test_same_seed_same_first_update() -> None:
     agent = PPOConfig(n_steps=32, batch_size=16, n_envs=2, n_epochs=1, net_arch=[8])
-    first, second = build(agent).learn(64), build(agent).learn(64)
+    first = build(agent)
+    initial = snapshot(first.policy)
+    recorder = record_logs(first)
+    first.learn(64)
+    second = build(agent).learn(64)
     for name, tensor in first.policy.state_dict().items():
         assert torch.equal(tensor, second.policy.state_dict()[name]), name
+    # The update happened (every layer moved, finite losses), and the seed drives it: another seed, another update.
+    assert_every_parameter_moved(initial, first.policy)
+    assert_finite_losses(first, recorder, ("train/value_loss", "train/policy_gradient_loss"))
+    other = build(agent, seed=1).learn(64)
+    assert not torch.equal(other.policy.action_net.weight, first.policy.action_net.weight)

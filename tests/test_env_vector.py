@@ -10,8 +10,10 @@ import pytest
 from envs_fixtures import make_market
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor
+from training_checks import assert_every_parameter_moved, assert_finite_losses, record_logs, snapshot
 
 from hierl.config.env import EnvConfig, RewardConfig
+from hierl.data.market import MarketData
 from hierl.envs.episodes import EnvSetupError
 from hierl.envs.trading_env import TradingEnv
 from hierl.envs.vector_env import TradingVecEnv
@@ -87,19 +89,31 @@ def test_ended_episodes_restart_inside_the_block() -> None:
 
 def test_seeded_reset_is_reproducible() -> None:
     market = make_market(140, 3, 2, seed=3)
-    vec = TradingVecEnv(market, "train", EnvConfig(window=4), RewardConfig(), n_envs=3)
+    # Episodes shorter than the block, so the generator draws each episode's start row as well as its asset.
+    vec = TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=20), RewardConfig(), n_envs=3)
     vec.seed(11)
-    first = vec.reset()
+    first, first_rows = vec.reset(), [info["row"] for info in vec.reset_infos]
     vec.seed(11)
     np.testing.assert_array_equal(vec.reset(), first)
+    assert [info["row"] for info in vec.reset_infos] == first_rows
+    # The seed drives the draw: another seed starts other episodes (a generator the env ignored would not).
+    vec.seed(12)
+    assert not np.array_equal(vec.reset(), first)
+    assert [info["row"] for info in vec.reset_infos] != first_rows
 
 
+@pytest.mark.slow
 def test_ppo_trains_on_the_vector_env() -> None:
     market = make_market(140, 3, 2, seed=4)
     vec = VecMonitor(TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=20), RewardConfig(), n_envs=2))
     model = PPO("MlpPolicy", vec, n_steps=32, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [8]}, seed=0)
+    initial = snapshot(model.policy)
+    recorder = record_logs(model)
     model.learn(total_timesteps=64)
     assert model.num_timesteps == 64
+    # Trained, not only stepped: every layer moved and both updates' losses were finite.
+    assert_every_parameter_moved(initial, model.policy)
+    assert_finite_losses(model, recorder, ("train/value_loss", "train/policy_gradient_loss", "train/entropy_loss"))
 
 
 def test_zero_envs_is_rejected() -> None:
@@ -130,21 +144,42 @@ def test_get_state_and_set_state_resume_the_episodes_exactly() -> None:
                 np.testing.assert_array_equal(got[key], value)
 
 
+def dollar_navs(market: MarketData, cfg: EnvConfig, asset: int, row: int, actions: list[float]) -> list[float]:
+    """NAV after each step of one episode from `row`, in money: trade to the target, hold a day, pay the fees."""
+    trade_rate = (cfg.cost_bps + cfg.slippage_bps) * 1e-4
+    borrow = cfg.borrow_bps_annual * 1e-4 / 252
+    nav, holdings, navs = cfg.initial_nav, 0.0, []
+    for k, action in enumerate(actions):
+        target = action * cfg.max_leverage * nav
+        fee = trade_rate * abs(target - holdings) + borrow * max(-target, 0.0)
+        holdings = target * (1.0 + market.returns[row + k + 1, asset])
+        nav = holdings + (nav - target) * (1.0 + market.cash_return[row + k + 1]) - fee
+        navs.append(nav)
+    return navs
+
+
 def test_infos_are_built_when_read_and_keep_the_values_of_their_step() -> None:
     market = make_market(140, 3, 2, seed=3)
-    vec = TradingVecEnv(market, "train", EnvConfig(window=4, episode_length=3), RewardConfig(), n_envs=3, seed=2)
+    cfg = EnvConfig(window=4, episode_length=3)
+    vec = TradingVecEnv(market, "train", cfg, RewardConfig(), n_envs=3, seed=2)
+    starts = [(0, 10), (1, 30), (2, 50)]
+    vec.set_options([{"symbol_index": asset, "start_row": row} for asset, row in starts])
     vec.reset()
-    _, _, _, first = vec.step(np.full((3, 1), 0.5, dtype=np.float32))
-    vec.step(np.full((3, 1), -0.5, dtype=np.float32))
-    _, _, dones, ending = vec.step(np.full((3, 1), -0.5, dtype=np.float32))
+    actions = [0.5, -0.5, -0.5]
+    _, _, _, first = vec.step(np.full((3, 1), actions[0], dtype=np.float32))
+    vec.step(np.full((3, 1), actions[1], dtype=np.float32))
+    _, _, dones, ending = vec.step(np.full((3, 1), actions[2], dtype=np.float32))
     assert dones.all()
     for _ in range(3):  # episodes end and restart in between
         vec.step(np.full((3, 1), -0.5, dtype=np.float32))
-    # The step where the episodes ended reports their final NAV, not the 1.0 their restart set.
-    assert all(info["nav"] != 1.0 for info in ending)
+    # Read only now: each step's infos hold the values of their own step, against an independent dollar book.
+    expected = [dollar_navs(market, cfg, asset, row, actions) for asset, row in starts]
     assert len(first) == 3
+    assert [info["row"] for info in first] == [row for _, row in starts]
     assert [info["position"] for info in first] == [0.5, 0.5, 0.5]
-    assert all(info["nav"] != 1.0 for info in first)
-    assert first[:2] == list(first)[:2]
+    assert [info["nav"] for info in first] == pytest.approx([navs[0] for navs in expected], rel=1e-13)
+    # The step where the episodes ended reports their final NAV, not the 1.0 their restart set.
+    assert [info["nav"] for info in ending] == pytest.approx([navs[2] for navs in expected], rel=1e-13)
+    assert [info["nav"] for info in first[1:]] == pytest.approx([navs[0] for navs in expected[1:]], rel=1e-13)
     first[0]["extra"] = 1
     assert first[0]["extra"] == 1
