@@ -3,6 +3,7 @@ and CSV come from SB3's writers; run states say why a run stopped."""
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -124,16 +125,39 @@ def test_wandb_group_defaults_to_the_experiment_name_outside_a_sweep() -> None:
     assert default_group(LoggerConfig(), None) == "hierl"
 
 
-@pytest.mark.parametrize(
-    ("logger", "pattern"), [("tensorboard", "tensorboard/events.out.tfevents.*"), ("csv", "progress.csv")]
-)
-def test_sb3_writers_follow_the_logger_option(logger: str, pattern: str, tmp_path: Path) -> None:
-    cfg = load_config([f"logger={logger}"], output_dir=str(tmp_path))
-    writer = sb3_logger(cfg, tmp_path, resumed_at=None)
-    writer.record("train/approx_kl", 0.01)
-    writer.dump(step=1)
+WRITTEN = {1: 0.01, 2: 0.25}  # step -> train/approx_kl
+
+
+def write_through_sb3_logger(logger: str, run_dir: Path, resumed_at: int | None = None) -> None:
+    cfg = load_config([f"logger={logger}"], output_dir=str(run_dir))
+    writer = sb3_logger(cfg, run_dir, resumed_at=resumed_at)
+    for step, value in WRITTEN.items():
+        writer.record("train/approx_kl", value)
+        writer.dump(step=step)
     writer.close()
-    assert list(tmp_path.glob(pattern))
+
+
+def test_the_csv_writer_holds_the_values_written(tmp_path: Path) -> None:
+    write_through_sb3_logger("csv", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.csv"]
+    rows = list(csv.DictReader((tmp_path / "progress.csv").open()))
+    assert [float(row["train/approx_kl"]) for row in rows] == list(WRITTEN.values())
+    # A resumed run appends a file of its own, the first one is kept.
+    write_through_sb3_logger("csv", tmp_path, resumed_at=2048)
+    assert (tmp_path / "progress_resumed_2048.csv").is_file() and (tmp_path / "progress.csv").is_file()
+
+
+def test_the_tensorboard_writer_holds_the_values_written(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    write_through_sb3_logger("tensorboard", tmp_path)
+    assert not list(tmp_path.glob("*.csv"))
+    (events,) = tmp_path.glob("tensorboard/events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    scalars = accumulator.Scalars("train/approx_kl")
+    assert [event.step for event in scalars] == list(WRITTEN)
+    assert [event.value for event in scalars] == pytest.approx(list(WRITTEN.values()), rel=1e-7)  # float32
 
 
 @pytest.mark.parametrize(
