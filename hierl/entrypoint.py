@@ -61,6 +61,16 @@ def run_folder_bookkeeping(run_dir: Path) -> Iterator[None]:
         stop_logging_to(handler)
 
 
+def typed_config(cfg: DictConfig) -> TrainConfig:
+    """`to_train_config`, with a config mistake printed as one line like a job's (raised as is in a sweep)."""
+    try:
+        return to_train_config(cfg)
+    except UserError as error:
+        if in_multirun():
+            raise
+        raise SystemExit(f"error: {error}") from None
+
+
 def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:
     """Run `job` with the run folder's bookkeeping; return `optimized_metric` (NaN when it is absent)."""
     try:
@@ -115,7 +125,7 @@ def stage_entrypoint(job: StageJob, title: str) -> Callable[[], Any]:
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
     def main(cfg: DictConfig) -> float:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        config = to_train_config(cfg)
+        config = typed_config(cfg)
         overrides = list(HydraConfig.get().overrides.task)
         return run_job(run_dir, config.optimized_metric, lambda: job(config, overrides, run_dir), title)
 

@@ -14,10 +14,9 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from hierl.config.loading import to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.store import register_configs
-from hierl.entrypoint import override_key, run_job
+from hierl.entrypoint import override_key, run_job, typed_config
 
 register_configs()
 
@@ -49,7 +48,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     assert _source_run is not None
     source = _source_run
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = to_train_config(cfg)
+    config = typed_config(cfg)
     return run_job(
         run_dir,
         config.optimized_metric,

@@ -13,11 +13,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from hierl.config.loading import to_train_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
-from hierl.entrypoint import Outcome, override_key, run_job
+from hierl.entrypoint import Outcome, override_key, run_job, typed_config
 from hierl.errors import ConfigError
 
 register_configs()
@@ -44,7 +43,7 @@ def job_for(config: TrainConfig, run_dir: Path) -> Callable[[], Outcome]:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = to_train_config(cfg)
+    config = typed_config(cfg)
     return run_job(
         run_dir,
         config.optimized_metric,

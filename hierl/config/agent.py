@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN_BELOW, Interval, check_ranges
+
 
 @dataclass
 class PPOConfig:
@@ -40,3 +42,31 @@ class PPOConfig:
     keep_checkpoints: int = 2
     init_from: str | None = None
     normalize_observations: bool = False
+
+
+PPO_RANGES: dict[str, Interval] = {
+    "total_timesteps": AT_LEAST_ONE,
+    "learning_rate": POSITIVE,
+    "n_steps": AT_LEAST_ONE,
+    # SB3 normalises advantages over each minibatch, which needs at least 2 samples.
+    "batch_size": Interval(2.0),
+    "n_epochs": AT_LEAST_ONE,
+    "gamma": UNIT_OPEN_BELOW,
+    "gae_lambda": UNIT,
+    "clip_range": POSITIVE,
+    # A negative entropy or value coefficient would reward collapsing the policy or a wrong value estimate.
+    "ent_coef": NON_NEGATIVE,
+    "vf_coef": NON_NEGATIVE,
+    "max_grad_norm": POSITIVE,
+    "target_kl": Interval(0.0, low_open=True, optional=True),
+    "n_envs": AT_LEAST_ONE,
+    "eval_freq": AT_LEAST_ONE,
+    "early_stopping_patience": Interval(1.0, optional=True),
+    "checkpoint_freq": AT_LEAST_ONE,
+    "keep_checkpoints": AT_LEAST_ONE,
+}
+
+
+def check_ppo_values(cfg: PPOConfig) -> None:
+    """Every `agent.*` number of agent=ppo within its range (ConfigError naming the key otherwise)."""
+    check_ranges(cfg, PPO_RANGES, "agent")

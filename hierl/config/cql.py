@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_OPEN_BELOW, Interval, check_ranges
+
 BEHAVIOUR_POLICIES = ("buy_and_hold", "momentum", "mean_reversion", "random", "ppo")
 
 
@@ -71,3 +73,34 @@ class CQLConfig:
     n_epochs: int = 1
     n_envs: int = 1
     init_from: str | None = None
+
+
+CQL_RANGES: dict[str, Interval] = {
+    "total_timesteps": AT_LEAST_ONE,
+    "behaviour_noise": NON_NEGATIVE,
+    "momentum_lookback": AT_LEAST_ONE,
+    "reversion_lookback": AT_LEAST_ONE,
+    "n_steps": AT_LEAST_ONE,
+    "batch_size": AT_LEAST_ONE,
+    # 0 freezes a parameter (e.g. a fixed temperature), which d3rlpy allows.
+    "actor_learning_rate": NON_NEGATIVE,
+    "critic_learning_rate": NON_NEGATIVE,
+    "temp_learning_rate": NON_NEGATIVE,
+    "alpha_learning_rate": NON_NEGATIVE,
+    "conservative_weight": NON_NEGATIVE,
+    "alpha_threshold": NON_NEGATIVE,
+    "n_action_samples": AT_LEAST_ONE,
+    "n_critics": AT_LEAST_ONE,
+    # d3rlpy's CQL bootstraps over an infinite horizon, so gamma must stay below 1.
+    "gamma": Interval(0.0, 1.0, high_open=True),
+    "tau": UNIT_OPEN_BELOW,
+    "initial_temperature": POSITIVE,
+    "eval_freq": AT_LEAST_ONE,
+    "checkpoint_freq": AT_LEAST_ONE,
+    "torch_threads": Interval(1.0, optional=True),
+}
+
+
+def check_cql_values(cfg: CQLConfig) -> None:
+    """Every `agent.*` number of agent=cql within its range; `n_epochs` and `n_envs` are unread, so unchecked."""
+    check_ranges(cfg, CQL_RANGES, "agent")

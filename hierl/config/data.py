@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
+
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, UNIT, UNIT_OPEN, Interval, check_ranges, check_value
+from hierl.data.errors import DataError
+
+DATA_SOURCES = ("sample", "csv", "synthetic")
 
 
 @dataclass
@@ -64,6 +71,96 @@ class DataConfig:
     default_asset_class: str = "equity"
     # A published macro figure older than this many days is treated as unknown (the series stopped).
     macro_max_age_days: int = 100
+    # A one-day close-to-close |log return| above this is refused as a data error; null disables the check.
+    # 2.0 is a fall of 86% or a rise of 639%: a price in the wrong unit (a shifted decimal point, ln 10 = 2.3)
+    # or a split left unadjusted is refused, real crashes and rallies pass.
+    max_abs_log_return: float | None = 2.0
     features: FeatureConfig = field(default_factory=FeatureConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+DATA_RANGES: dict[str, Interval] = {
+    "ffill_limit": NON_NEGATIVE,
+    "max_gap_days": AT_LEAST_ONE,
+    "macro_max_age_days": AT_LEAST_ONE,
+    "max_abs_log_return": Interval(0.0, low_open=True, optional=True),
+}
+FEATURE_RANGES: dict[str, Interval] = {"clip": Interval(0.0, low_open=True, optional=True)}
+SPLIT_RANGES: dict[str, Interval] = {
+    "embargo_days": Interval(0.0, optional=True),
+    "min_block_steps": AT_LEAST_ONE,
+}
+SYNTHETIC_RANGES: dict[str, Interval] = {
+    "n_assets": AT_LEAST_ONE,
+    # One return needs two days.
+    "n_days": Interval(2.0),
+    "signal_strength": UNIT,
+    "seed": NON_NEGATIVE,
+}
+
+
+def iso_date(value: str | None, key: str) -> date | None:
+    """`data.<key>` as a date (None stays None); a DataError naming the key for anything but YYYY-MM-DD."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as error:
+        raise DataError(f"data.{key}={value!r} is not an ISO date (YYYY-MM-DD).") from error
+
+
+def check_split_fractions(cfg: SplitConfig) -> None:
+    """Both fractions in (0, 1) with room left for the test block, which is what remains after validation."""
+    check_ranges(cfg, {"train_fraction": UNIT_OPEN, "val_fraction": UNIT_OPEN}, "data.splits", DataError)
+    if cfg.train_fraction + cfg.val_fraction >= 1.0:
+        raise DataError(
+            f"data.splits.train_fraction={cfg.train_fraction} + data.splits.val_fraction={cfg.val_fraction} must "
+            "be < 1 (the test block is what is left)."
+        )
+
+
+def check_synthetic_values(cfg: SyntheticConfig) -> None:
+    """The generator's sizes and signal strength in range, and one asset or more for each distinct class."""
+    check_ranges(cfg, SYNTHETIC_RANGES, "data.synthetic", DataError)
+    if not cfg.asset_classes or cfg.n_assets < len(cfg.asset_classes):
+        raise DataError(
+            f"data.synthetic.asset_classes={list(cfg.asset_classes)} needs at least one asset per class; "
+            f"n_assets={cfg.n_assets}."
+        )
+    if len(set(cfg.asset_classes)) != len(cfg.asset_classes):
+        raise DataError(f"data.synthetic.asset_classes={list(cfg.asset_classes)} repeats a class name.")
+
+
+def check_date_order(cfg: DataConfig) -> None:
+    """data.start < data.splits.train_end < data.splits.val_end < data.end, for those that are set.
+
+    Out of order, the blocks would be empty and the error would only say so after the data was built."""
+    bounds = {  # in the time order they must have
+        "start": cfg.start,
+        "splits.train_end": cfg.splits.train_end,
+        "splits.val_end": cfg.splits.val_end,
+        "end": cfg.end,
+    }
+    given = [(key, day) for key, value in bounds.items() if (day := iso_date(value, key)) is not None]
+    for (earlier_key, earlier), (later_key, later) in pairwise(given):
+        if earlier >= later:
+            raise DataError(
+                f"data.{earlier_key}={earlier} must be before data.{later_key}={later}: data.start, "
+                "data.splits.train_end, data.splits.val_end and data.end run in time order."
+            )
+
+
+def check_data_values(cfg: DataConfig) -> None:
+    """Every `data.*` value with a domain, raised as one DataError naming the key, before any data is read."""
+    if cfg.source not in DATA_SOURCES:
+        raise DataError(f"data.source={cfg.source!r} is unknown; choose one of {list(DATA_SOURCES)}.")
+    check_ranges(cfg, DATA_RANGES, "data", DataError)
+    for name, lag in cfg.release_lag_days.items():
+        check_value(f"data.release_lag_days.{name}", lag, NON_NEGATIVE, DataError)
+    check_ranges(cfg.features, FEATURE_RANGES, "data.features", DataError)
+    check_split_fractions(cfg.splits)
+    check_ranges(cfg.splits, SPLIT_RANGES, "data.splits", DataError)
+    check_date_order(cfg)
+    if cfg.source == "synthetic":
+        check_synthetic_values(cfg.synthetic)

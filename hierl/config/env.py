@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Interval, check_ranges
+
 
 @dataclass
 class EnvConfig:
@@ -17,6 +19,23 @@ class EnvConfig:
     slippage_bps: float = 0.0
     borrow_bps_annual: float = 50.0
     initial_nav: float = 1.0
+
+
+ENV_RANGES: dict[str, Interval] = {
+    "window": AT_LEAST_ONE,
+    "episode_length": AT_LEAST_ONE,
+    "max_leverage": POSITIVE,
+    # Negative costs or borrow fees would pay the agent for trading or for being short.
+    "cost_bps": NON_NEGATIVE,
+    "slippage_bps": NON_NEGATIVE,
+    "borrow_bps_annual": NON_NEGATIVE,
+    "initial_nav": POSITIVE,
+}
+
+
+def check_env_values(cfg: EnvConfig) -> None:
+    """Every `env.*` number of env=trading within its range (ConfigError naming the key otherwise)."""
+    check_ranges(cfg, ENV_RANGES, "env")
 
 
 @dataclass

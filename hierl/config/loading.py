@@ -8,16 +8,23 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from hierl.config.checks import check_composed_keys, check_train_config
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
 
 
 def to_train_config(cfg: DictConfig) -> TrainConfig:
-    """Resolve interpolations and convert to dataclasses; code below the entrypoint never sees a DictConfig."""
+    """Resolve interpolations and convert to dataclasses; code below the entrypoint never sees a DictConfig.
+
+    A key no schema has, or a value outside its range, raises one ConfigError (a UserError) here, before any
+    data is read.
+    """
+    check_composed_keys(cfg)
     config = OmegaConf.to_object(cfg)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
+    check_train_config(config)
     return config
 
 

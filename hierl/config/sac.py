@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_OPEN_BELOW, Interval, check_ranges
+from hierl.errors import ConfigError
+
 
 @dataclass
 class SACConfig:
@@ -75,3 +78,52 @@ class PortfolioEnvConfig:
     cost_bps: float = 5.0
     slippage_bps: float = 0.0
     borrow_bps_annual: float = 50.0
+
+
+SAC_RANGES: dict[str, Interval] = {
+    "total_timesteps": AT_LEAST_ONE,
+    "learning_rate": POSITIVE,
+    "buffer_size": AT_LEAST_ONE,
+    "batch_size": AT_LEAST_ONE,
+    "tau": UNIT_OPEN_BELOW,
+    "gamma": UNIT_OPEN_BELOW,
+    "train_freq": AT_LEAST_ONE,
+    "gradient_steps": AT_LEAST_ONE,
+    "learning_starts": NON_NEGATIVE,
+    "n_envs": AT_LEAST_ONE,
+    "eval_freq": AT_LEAST_ONE,
+    "checkpoint_freq": AT_LEAST_ONE,
+    "keep_checkpoints": AT_LEAST_ONE,
+    "prefill_steps": NON_NEGATIVE,
+}
+
+PORTFOLIO_ENV_RANGES: dict[str, Interval] = {
+    # A rolling volatility or covariance needs 2 returns; an episode needs 1 step.
+    "window": Interval(2.0),
+    "cov_window": Interval(2.0),
+    "episode_length": AT_LEAST_ONE,
+    "max_leverage": POSITIVE,
+    # Sleeve weights are long only.
+    "min_sleeve_weight": NON_NEGATIVE,
+    "max_sleeve_weight": NON_NEGATIVE,
+    "turnover_budget": NON_NEGATIVE,
+    "limit_penalty": NON_NEGATIVE,
+    "initial_nav": POSITIVE,
+    "cost_bps": NON_NEGATIVE,
+    "slippage_bps": NON_NEGATIVE,
+    "borrow_bps_annual": NON_NEGATIVE,
+}
+
+
+def check_sac_values(cfg: SACConfig) -> None:
+    """Every `agent.*` number of agent=sac within its range; `n_steps` and `n_epochs` are unread, so unchecked."""
+    check_ranges(cfg, SAC_RANGES, "agent")
+
+
+def check_portfolio_env_values(cfg: PortfolioEnvConfig) -> None:
+    """Every `env.*` number of env=portfolio within its range, and the sleeve bounds in order."""
+    check_ranges(cfg, PORTFOLIO_ENV_RANGES, "env")
+    if cfg.min_sleeve_weight > cfg.max_sleeve_weight:
+        raise ConfigError(
+            f"env.min_sleeve_weight={cfg.min_sleeve_weight} must be <= env.max_sleeve_weight={cfg.max_sleeve_weight}"
+        )

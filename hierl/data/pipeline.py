@@ -8,14 +8,13 @@ hashes the inputs (file bytes, or the packages that ship the sample) and the con
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from hierl.config.data import DataConfig
+from hierl.config.data import DataConfig, check_data_values, iso_date
 from hierl.data.cache import LayerCache, fingerprint
 from hierl.data.dense import to_market_data
 from hierl.data.errors import DataError
@@ -27,7 +26,7 @@ from hierl.data.sources.csv_files import files_identity, read_price_file, resolv
 from hierl.data.sources.reference import load_reference_series, reference_identity
 from hierl.data.sources.sample import load_sample_source, sample_identity
 from hierl.data.sources.schema import OPTIONAL_PRICE_COLUMNS, SourceTable
-from hierl.data.sources.synthetic import check_synthetic, generate_synthetic
+from hierl.data.sources.synthetic import generate_synthetic
 from hierl.data.splits import compute_split_bounds
 from hierl.data.validation import validate_prices
 from hierl.features.catalogue import FAMILIES, FeatureSpec, resolve_features
@@ -35,7 +34,6 @@ from hierl.features.macro import RELEASE_KEY, release_lag
 
 __all__ = ["DataError", "available_asset_classes", "load_market_data"]
 
-SOURCES = ("sample", "csv", "synthetic")
 LAYER_VERSION = 1  # bump when a layer's content changes for the same inputs
 
 
@@ -49,30 +47,6 @@ class _Pending:
         for layer, key, table in self.writes:
             cache.write(layer, key, table)
         self.writes.clear()
-
-
-def _parse_date(value: str | None, key: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as error:
-        raise DataError(f"data.{key}={value!r} is not an ISO date (YYYY-MM-DD).") from error
-
-
-def _check_config(cfg: DataConfig) -> None:
-    if cfg.source not in SOURCES:
-        raise DataError(f"data.source={cfg.source!r} is unknown; choose one of {list(SOURCES)}.")
-    if cfg.ffill_limit < 0 or cfg.max_gap_days < 1 or cfg.macro_max_age_days < 1:
-        raise DataError(
-            f"data.ffill_limit ({cfg.ffill_limit}) must be >= 0, data.max_gap_days ({cfg.max_gap_days}) and "
-            f"data.macro_max_age_days ({cfg.macro_max_age_days}) >= 1."
-        )
-    start, end = _parse_date(cfg.start, "start"), _parse_date(cfg.end, "end")
-    if start is not None and end is not None and start >= end:
-        raise DataError(f"data.start={cfg.start} must be before data.end={cfg.end}.")
-    if cfg.source == "synthetic":
-        check_synthetic(cfg.synthetic)
 
 
 def _source_identity(cfg: DataConfig) -> tuple[str, str]:
@@ -127,7 +101,7 @@ def _reference(cache: LayerCache, pending: _Pending) -> tuple[pl.DataFrame, str]
 
 def available_asset_classes(cfg: DataConfig, cache_dir: Path) -> list[str]:
     """Asset classes present in the configured source, sorted (validates and caches Bronze on first call)."""
-    _check_config(cfg)
+    check_data_values(cfg)
     cache = LayerCache(cache_dir)
     pending = _Pending()
     bronze, _ = _bronze(cfg, cache, pending)
@@ -189,14 +163,14 @@ def load_market_data(
     problem with the data or the config. `normalisation` (a run's saved scaling, `MarketData.normalisation`)
     replaces the statistics fitted on this data's training block.
     """
-    _check_config(cfg)
+    check_data_values(cfg)
     cache = LayerCache(Path(cache_dir))
     pending = _Pending()
     bronze, bronze_key = _bronze(cfg, cache, pending)
     classes = _asset_classes(bronze)
     if asset_class not in classes:
         raise DataError(f"asset class {asset_class!r} is not in data source {bronze.origin!r}; available: {classes}.")
-    start, end = _parse_date(cfg.start, "start"), _parse_date(cfg.end, "end")
+    start, end = iso_date(cfg.start, "start"), iso_date(cfg.end, "end")
     class_prices = bronze.prices.filter(pl.col("asset_class") == asset_class)
     if end is not None:
         class_prices = class_prices.filter(pl.col("date") <= end)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierl.config.data import SplitConfig
+from hierl.config.data import SplitConfig, check_split_fractions
 from hierl.data.errors import DataError
 
 
@@ -43,12 +43,8 @@ def compute_split_bounds(dates: np.ndarray, splits: SplitConfig, window: int) ->
     """
     n_rows = len(dates)
     embargo = embargo_rows(splits, window)
+    check_split_fractions(splits)
     train_fraction, val_fraction = splits.train_fraction, splits.val_fraction
-    if not (train_fraction > 0.0 and val_fraction > 0.0 and train_fraction + val_fraction < 1.0):
-        raise DataError(
-            f"data.splits fractions train={train_fraction}, val={val_fraction} must be positive and sum to < 1 "
-            "(the test block is what is left)."
-        )
     train_stop = (
         _rows_through(dates, splits.train_end, "train_end")
         if splits.train_end is not None

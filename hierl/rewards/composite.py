@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 from hierl.config.env import RewardConfig
+from hierl.errors import ConfigError
 from hierl.rewards.terms import (
     CVaRTerm,
     DifferentialSharpeTerm,
@@ -21,7 +22,7 @@ INFO_PREFIX = "reward/"
 EXCESS_REFERENCES = ("cash", "benchmark")
 
 
-class RewardConfigError(ValueError):
+class RewardConfigError(ConfigError):
     """A reward config value that cannot produce a meaningful reward."""
 
 

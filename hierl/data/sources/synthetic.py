@@ -11,28 +11,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from hierl.config.data import SyntheticConfig
-from hierl.data.errors import DataError
+from hierl.config.data import SyntheticConfig, check_synthetic_values
 
 START_DATE = "2000-01-03"
 CALM, TURBULENT = 0, 1
 STAY_PROBABILITY = np.array([0.99, 0.95])
 DAILY_DRIFT = np.array([0.0004, -0.0006])
 DAILY_VOL = np.array([0.01, 0.022])
-
-
-def check_synthetic(cfg: SyntheticConfig) -> None:
-    if cfg.n_assets < 1 or cfg.n_days < 2:
-        raise DataError(f"data.synthetic needs n_assets >= 1 and n_days >= 2; got {cfg.n_assets}, {cfg.n_days}.")
-    if not cfg.asset_classes or cfg.n_assets < len(cfg.asset_classes):
-        raise DataError(
-            f"data.synthetic.asset_classes={list(cfg.asset_classes)} needs at least one asset per class; "
-            f"n_assets={cfg.n_assets}."
-        )
-    if len(set(cfg.asset_classes)) != len(cfg.asset_classes):
-        raise DataError(f"data.synthetic.asset_classes={list(cfg.asset_classes)} repeats a class name.")
-    if not 0.0 <= cfg.signal_strength <= 1.0:
-        raise DataError(f"data.synthetic.signal_strength={cfg.signal_strength} must lie in [0, 1].")
 
 
 def _regimes(rng: np.random.Generator, n_days: int) -> np.ndarray:
@@ -47,7 +32,7 @@ def _regimes(rng: np.random.Generator, n_days: int) -> np.ndarray:
 
 def generate_synthetic(cfg: SyntheticConfig) -> pl.DataFrame:
     """Long OHLCV table with `asset_class` and `signal` columns; identical for identical configs."""
-    check_synthetic(cfg)
+    check_synthetic_values(cfg)
     rng = np.random.default_rng(cfg.seed)
     n_days, n_assets = cfg.n_days, cfg.n_assets
     classes = np.arange(n_assets) % len(cfg.asset_classes)

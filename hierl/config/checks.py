@@ -1,0 +1,94 @@
+"""Every check a composed config can pass or fail without data, run where it becomes dataclasses.
+
+`to_train_config` calls `check_composed_keys` on Hydra's config and `check_train_config` on the dataclasses, so
+every entrypoint (train, evaluate, the multi-stage scripts, a stage composing its units, notebooks) refuses a
+mistyped key or an out-of-range value in one line, before any data is read or a model is built.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import fields, is_dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from hierl.config.agent import PPOConfig, check_ppo_values
+from hierl.config.cql import CQLConfig, check_cql_values
+from hierl.config.data import check_data_values
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_value
+from hierl.config.env import EnvConfig, check_env_values
+from hierl.config.run import TrainConfig
+from hierl.config.sac import PortfolioEnvConfig, SACConfig, check_portfolio_env_values, check_sac_values
+from hierl.errors import ConfigError
+from hierl.rewards.composite import validate_reward_config
+from hierl.safety.limits import validate_safety_config
+
+
+def _unknown_key_error(key: str, schema: type, known: list[str], prefix: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    where = f"{prefix}.{key}" if prefix else key
+    hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else f"its keys are {sorted(known)}."
+    return ConfigError(
+        f"{where} is not a key of {schema.__name__}, so hierl would ignore it; {hint} "
+        "(set an existing key without a leading '+')"
+    )
+
+
+def check_composed_keys(node: DictConfig, prefix: str = "") -> None:
+    """Refuse keys a `+key=value` override (or a YAML file) added to a schema node that has no such field.
+
+    Hydra lets `+` append a key even to a typed node, and the dataclass then carries it unread: a typo such as
+    `+agent.lerning_rate=1e-3` would train silently on the default. Free-form mappings (dict fields such as
+    `data.release_lag_days`) may hold any key; typed nodes below them are still checked.
+    """
+    schema = OmegaConf.get_type(node)
+    if isinstance(schema, type) and is_dataclass(schema):
+        known = [item.name for item in fields(schema)]
+        for key in node:
+            if key not in known:
+                raise _unknown_key_error(str(key), schema, known, prefix)
+    for key, child in node.items_ex(resolve=False):
+        if isinstance(child, DictConfig):
+            name = str(key)
+            check_composed_keys(child, f"{prefix}.{name}" if prefix else name)
+
+
+def check_agent_values(agent: object) -> None:
+    """The `agent.*` ranges of whichever agent schema was composed."""
+    if isinstance(agent, PPOConfig):
+        check_ppo_values(agent)
+    elif isinstance(agent, SACConfig):
+        check_sac_values(agent)
+    elif isinstance(agent, CQLConfig):
+        check_cql_values(agent)
+
+
+def check_env_group(env: object) -> None:
+    """The `env.*` ranges of whichever env schema was composed."""
+    if isinstance(env, EnvConfig):
+        check_env_values(env)
+    elif isinstance(env, PortfolioEnvConfig):
+        check_portfolio_env_values(env)
+
+
+def check_run_values(cfg: TrainConfig) -> None:
+    """The run-level numbers: seeds (numpy and torch take no negative seed) and the worker counts."""
+    check_value("seed", cfg.seed, NON_NEGATIVE)
+    for index, seed in enumerate(cfg.seeds or []):
+        check_value(f"seeds[{index}]", seed, NON_NEGATIVE)
+    check_value("num_workers", cfg.num_workers, AT_LEAST_ONE)
+    check_value("ray.cpus_per_worker", cfg.ray.cpus_per_worker, POSITIVE)
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """Every value with a domain in range: agent, env, reward, safety, data and the run-level keys.
+
+    Reward and safety ranges have their owners beside the code that reads them; they are called from here so
+    that they too fail before any data is loaded.
+    """
+    check_agent_values(cfg.agent)
+    check_env_group(cfg.env)
+    validate_reward_config(cfg.reward)
+    validate_safety_config(cfg.safety)
+    check_data_values(cfg.data)
+    check_run_values(cfg)
