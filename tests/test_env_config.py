@@ -10,6 +10,7 @@ from envs_fixtures import make_market
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.store import register_configs
@@ -37,6 +38,10 @@ def test_mistyped_value_fails_at_composition() -> None:
     register_configs()
     with (
         initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"),
-        pytest.raises(ConfigCompositionException),
+        pytest.raises(ConfigCompositionException, match=r"override reward\.dsr_eta=fast") as caught,
     ):
         compose(overrides=["+reward=risk_adjusted", "reward.dsr_eta=fast"])
+    # The schema's type check is the cause, naming the field: not a missing group or a parse error.
+    assert isinstance(caught.value.__cause__, ValidationError)
+    assert "Value 'fast' of type 'str' could not be converted to Float" in str(caught.value.__cause__)
+    assert "full_key: reward.dsr_eta" in str(caught.value.__cause__)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
 
 from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimitOverrides, SafetyLimits
 from hierl.errors import ConfigError
@@ -51,8 +53,12 @@ def test_command_line_overrides_are_type_checked(config_dir: Path) -> None:
     )
     assert limits_for_class(cfg, "index").max_asset_weight == 3.0
     assert cfg.limits.max_net_exposure == 0.5
-    with pytest.raises(Exception, match="max_drawdown"):
+    with pytest.raises(ConfigCompositionException, match=r"override safety\.limits\.max_drawdown=abc") as caught:
         compose_safety(config_dir, ["safety.limits.max_drawdown=abc"])
+    # The schema's type check is the cause: a float field that a string cannot become.
+    assert isinstance(caught.value.__cause__, ValidationError)
+    assert "Value 'abc' of type 'str' could not be converted to Float" in str(caught.value.__cause__)
+    assert "full_key: safety.limits.max_drawdown" in str(caught.value.__cause__)
 
 
 def test_off_preset_disables_the_gate(config_dir: Path) -> None:

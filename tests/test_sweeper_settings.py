@@ -79,13 +79,28 @@ def test_a_resumed_seeded_sampler_moves_its_seed_on_by_the_trials_already_run() 
     assert first_draw(build_sampler(node, seed_offset=3)) == first_draw(optuna.samplers.RandomSampler(seed=8))
 
 
-def test_objective_values_accept_numbers_and_reject_nan_and_wrong_shapes() -> None:
+def test_objective_values_accept_numbers_and_infinity() -> None:
     assert objective_values(1, 1) == [1.0]
     assert objective_values((0.5, 2), 2) == [0.5, 2.0]
     assert objective_values(math.inf, 1) == [math.inf]
-    for bad, n in [(math.nan, 1), ((1.0, math.nan), 2), (1.0, 2), ((1.0, 2.0), 1), ("1.0", 1), (None, 1)]:
-        with pytest.raises((TypeError, ValueError)):
-            objective_values(bad, n)
+
+
+@pytest.mark.parametrize(
+    ("bad", "n", "error", "message"),
+    [
+        (math.nan, 1, ValueError, r"the task returned NaN: nan"),
+        ((1.0, math.nan), 2, ValueError, r"the task returned NaN: \(1\.0, nan\)"),
+        (1.0, 2, ValueError, r"the task returned 1 value\(s\) for 2 direction\(s\): 1\.0"),
+        ((1.0, 2.0), 1, ValueError, r"the task returned 2 value\(s\) for 1 direction\(s\)"),
+        ("1.0", 1, TypeError, r"the task returned '1\.0', not a number"),
+        (None, 1, TypeError, r"the task returned None, not a number"),
+        (True, 1, TypeError, r"the task returned True, not a number"),
+    ],
+)
+def test_objective_values_name_what_the_task_returned(bad: Any, n: int, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message) as caught:
+        objective_values(bad, n)
+    assert type(caught.value) is error
 
 
 def test_trials_are_launched_in_runs_of_consecutive_numbers() -> None:
