@@ -54,6 +54,10 @@ class StepInfos(Sequence[dict[str, Any]]):
         self._length = len(columns["row"])
         self._dicts: list[dict[str, Any]] | None = None
 
+    def column(self, key: str) -> np.ndarray:
+        """One info key of every episode as a [K] array, without building the dicts (read-only)."""
+        return self._columns[key]
+
     def _built(self) -> list[dict[str, Any]]:
         if self._dicts is None:
             # `tolist` turns each column into Python scalars in one call, as TradingEnv reports them.
@@ -94,6 +98,12 @@ class TradingVecEnv(VecEnv):
     Each episode is located by its flat index `asset * n_days + row` into the market arrays (see
     `AssetArrays`), so the lookups of a step are 1-D gathers. `get_state`/`set_state` save and restore the
     running episodes and the generator, for an exact resume from a checkpoint.
+
+    `whole_block=True` is `TradingEnv`'s evaluation mode for every symbol at once: episode k trades symbol k
+    over the whole block from its first decision row (`n_envs` must be the number of symbols), with no
+    randomness and no restart. All episodes end together on the block's last decision row; a book wiped out
+    before it ends its episode early, as in `TradingEnv`, and any further `step` is refused until `reset`.
+    Validation and backtests roll a policy through it with one policy call per day.
     """
 
     render_mode = None
@@ -107,17 +117,27 @@ class TradingVecEnv(VecEnv):
         *,
         n_envs: int,
         seed: int | None = None,
+        whole_block: bool = False,
     ) -> None:
         if n_envs < 1:
             raise EnvSetupError(f"n_envs={n_envs} must be at least 1")
+        if whole_block and n_envs != market.n_assets:
+            raise EnvSetupError(
+                f"whole_block=True runs one episode per symbol: n_envs={n_envs}, but the class has {market.n_assets}"
+            )
         validate_env_config(env_cfg)
+        self.whole_block = whole_block
         self._reward = BatchedRewardFunction(reward_cfg, n_envs)
         self._excess_over_benchmark = reward_cfg.excess_reference == "benchmark"
         self.market = market
         self.split = split
         self.env_cfg = env_cfg
         self._layout = episode_layout(market, split, env_cfg)
-        self._layout.check_training(market.asset_class)
+        if not whole_block:
+            self._layout.check_training(market.asset_class)
+        # The decision rows of every whole-block episode, as `TradingEnv.decision_rows` in evaluation mode.
+        self.decision_rows = np.arange(self._layout.first_row, self._layout.last_row + 1)
+        self._ended = False
         self._arrays = prepare_arrays(market)
         self._costs = cost_model(env_cfg)
         # 0-d arrays: numpy combines them with arrays faster than Python floats, with the same float64 result.
@@ -170,17 +190,24 @@ class TradingVecEnv(VecEnv):
 
     def _start_episodes(self, which: np.ndarray, options: Sequence[dict[str, Any]] | None = None) -> None:
         """Start new episodes where `which` is True: pinned by `options[k]` (SB3's per-env reset options) or drawn."""
-        for k in np.flatnonzero(which).tolist():
-            pinned = options[k] if options is not None else {}
-            if "symbol_index" in pinned or "start_row" in pinned:
-                asset = int(pinned.get("symbol_index", 0))
-                start_row = int(pinned.get("start_row", self._layout.first_row))
-                self._layout.check_start(asset, start_row, self.market.n_assets)
-            else:
-                asset, start_row = self._layout.sample(self._rng)
-            self._asset[k] = asset
-            self._start_row[k] = start_row
-            self._end_row[k] = self._layout.end_row(start_row)
+        if self.whole_block:
+            if options is not None and any(options):
+                raise EnvSetupError("a whole-block TradingVecEnv always runs every symbol over the whole block")
+            self._asset[which] = np.flatnonzero(which)
+            self._start_row[which] = self._layout.first_row
+            self._end_row[which] = self._layout.last_row
+        else:
+            for k in np.flatnonzero(which).tolist():
+                pinned = options[k] if options is not None else {}
+                if "symbol_index" in pinned or "start_row" in pinned:
+                    asset = int(pinned.get("symbol_index", 0))
+                    start_row = int(pinned.get("start_row", self._layout.first_row))
+                    self._layout.check_start(asset, start_row, self.market.n_assets)
+                else:
+                    asset, start_row = self._layout.sample(self._rng)
+                self._asset[k] = asset
+                self._start_row[k] = start_row
+                self._end_row[k] = self._layout.end_row(start_row)
         self._row[which] = self._start_row[which]
         self._index[which] = self._asset[which] * self._arrays.n_days + self._start_row[which]
         self._weight[which] = 0.0
@@ -207,6 +234,7 @@ class TradingVecEnv(VecEnv):
         if self._seeds[0] is not None:
             self._rng = np.random.default_rng(self._seeds[0])
         self._start_episodes(np.ones(self.num_envs, dtype=bool), self._options)
+        self._ended = False
         self.reset_infos = [{"row": int(row)} for row in self._row]
         self._reset_seeds()
         self._reset_options()
@@ -224,6 +252,8 @@ class TradingVecEnv(VecEnv):
         return self.step_wait()
 
     def step_wait(self) -> StepBatch:  # type: ignore[override]  # infos: a lazy Sequence, see `StepInfos`
+        if self._ended:
+            raise RuntimeError("the whole-block episodes have ended; call reset() before step()")
         arrays = self._arrays
         index = self._index
         target = self._actions * self._position_limit[index]
@@ -258,7 +288,10 @@ class TradingVecEnv(VecEnv):
         }
         obs = self._observations()
         ended: dict[int, dict[str, Any]] = {}
-        if np.count_nonzero(dones):
+        if self.whole_block:
+            # No restart: the episodes end with the block (or the first wiped-out book ends them all).
+            self._ended = bool(np.count_nonzero(dones))
+        elif np.count_nonzero(dones):
             done_envs = np.flatnonzero(dones)
             columns["nav"] = nav.copy()
             for k in done_envs.tolist():
