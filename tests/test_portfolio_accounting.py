@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from hierl.envs.market_core import CostModel, simulate_portfolio, step_portfolio
 from hierl.envs.sleeves import build_universe, simulate_hierarchy, step_hierarchy
@@ -18,8 +19,25 @@ def random_sleeve_weights(n_rows: int, n_sleeves: int, seed: int = 0) -> np.ndar
 def test_net_return_is_cash_plus_the_sleeve_contributions() -> None:
     universe = two_class_universe()
     rows = universe.decision_rows["train"]
-    result, contributions = simulate_hierarchy(universe, random_sleeve_weights(len(rows), 2), rows)
-    np.testing.assert_allclose(result.returns, universe.cash_return[rows + 1] + contributions.sum(axis=1), atol=1e-15)
+    weights = random_sleeve_weights(len(rows), 2)
+    result, contributions = simulate_hierarchy(universe, weights, rows)
+    # Each sleeve's contribution recomputed asset by asset: its excess over cash on the target, less its own
+    # trading and borrow costs, with the book drifting between rows.
+    drifted = [0.0] * len(universe.symbols)
+    for k, row in enumerate(rows):
+        cash = float(universe.cash_return[row + 1])
+        expected = [0.0] * universe.n_sleeves
+        grown = []
+        for i, sleeve in enumerate(universe.sleeve_of_asset):
+            target = float(weights[k][sleeve] * universe.positions[row, i])
+            asset_return = float(universe.asset_returns[row + 1, i])
+            fee = universe.trade_rate[i] * abs(target - drifted[i]) + universe.borrow_rate[i] * max(-target, 0.0)
+            expected[sleeve] += target * (asset_return - cash) - fee
+            grown.append(target * (1.0 + asset_return))
+        net = cash + sum(expected)
+        np.testing.assert_allclose(contributions[k], expected, rtol=0, atol=1e-15)
+        assert result.returns[k] == pytest.approx(net, rel=0, abs=1e-15)
+        drifted = [value / (1.0 + net) for value in grown]
 
 
 def test_accounting_equals_an_independent_dollar_simulation_with_per_class_costs() -> None:
@@ -120,6 +138,12 @@ def test_sleeve_positions_are_signal_over_n_and_zero_where_unpriced() -> None:
     columns = universe.sleeve_of_asset == universe.classes.index("equity")
     positions = universe.positions[rows][:, columns]
     assert np.all(np.abs(positions).sum(axis=1) <= 1.0 + 1e-12)
-    aligned_mask = mask[np.searchsorted(equity.dates, universe.dates[rows])]
+    class_rows = np.searchsorted(equity.dates, universe.dates[rows])
+    aligned_mask = mask[class_rows]
+    assert not aligned_mask.all()
     assert np.all(positions[~aligned_mask] == 0.0)
-    np.testing.assert_allclose(positions[aligned_mask], universe.signals[rows][:, columns][aligned_mask] / 3)
+    # The signal of the equity class itself on each decision date (finite on every one, so nothing is filled),
+    # over its 3 assets: not the universe's own copy of the signals.
+    signals = momentum_signals(markets["equity"]).values[class_rows]
+    assert np.isfinite(signals).all()
+    np.testing.assert_array_equal(positions[aligned_mask], signals[aligned_mask] / 3)

@@ -78,7 +78,12 @@ def test_enforce_stops_a_failed_report_with_the_summary() -> None:
 
 
 def test_allow_violations_lets_a_failed_report_through() -> None:
-    enforce(failed_report(), SafetyConfig(allow_violations=True))
+    report = failed_report()
+    assert not report.passed and report.violations
+    # Positive control: the same report stops the run when violations are not allowed.
+    with pytest.raises(SafetyViolationError, match="max_gross_exposure"):
+        enforce(report, SafetyConfig(allow_violations=False))
+    assert enforce(report, SafetyConfig(allow_violations=True)) is None
 
 
 def test_gate_writes_the_report_before_stopping(tmp_path: Path) -> None:
