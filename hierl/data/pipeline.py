@@ -59,28 +59,39 @@ def _source_identity(cfg: DataConfig) -> tuple[str, str]:
     return "synthetic", "synthetic:" + repr(sorted(asdict(cfg.synthetic).items()))
 
 
+def _validate(cfg: DataConfig, raw: pl.DataFrame, origin: str, identity: str) -> SourceTable:
+    """`validate_prices` with the limits of `cfg`."""
+    return validate_prices(
+        raw,
+        origin,
+        identity,
+        max_gap_days=cfg.max_gap_days,
+        max_abs_log_return=cfg.max_abs_log_return,
+        default_asset_class=cfg.default_asset_class,
+    )
+
+
 def _load_raw(cfg: DataConfig, origin: str, identity: str) -> SourceTable:
     """Load and validate the configured source (the expensive path of a Bronze miss)."""
     if cfg.source == "sample":
-        sample = load_sample_source()
-        return validate_prices(sample.prices, origin, identity, cfg.max_gap_days)
+        return _validate(cfg, load_sample_source().prices, origin, identity)
     if cfg.source == "synthetic":
-        return validate_prices(generate_synthetic(cfg.synthetic), origin, identity, cfg.max_gap_days)
+        return _validate(cfg, generate_synthetic(cfg.synthetic), origin, identity)
     files = resolve_files(cfg.path)
-    parts = [
-        validate_prices(read_price_file(path), str(path), identity, cfg.max_gap_days, cfg.default_asset_class)
-        for path in files
-    ]
+    parts = [_validate(cfg, read_price_file(path), str(path), identity) for path in files]
     if len(parts) == 1:
         return parts[0]
     # Each file is valid on its own; together they may still repeat a (date, symbol) or leave a gap.
     combined = pl.concat([part.prices for part in parts], how="diagonal_relaxed")
-    return validate_prices(combined, f"{origin} (all {len(files)} files)", identity, cfg.max_gap_days)
+    return _validate(cfg, combined, f"{origin} (all {len(files)} files)", identity)
 
 
 def _bronze(cfg: DataConfig, cache: LayerCache, pending: _Pending) -> tuple[SourceTable, str]:
     origin, identity = _source_identity(cfg)
-    key = fingerprint("bronze", LAYER_VERSION, identity, cfg.max_gap_days, cfg.default_asset_class)
+    # The validation limits are part of the key: a table checked with looser limits is not reused under stricter ones.
+    key = fingerprint(
+        "bronze", LAYER_VERSION, identity, cfg.max_gap_days, cfg.default_asset_class, cfg.max_abs_log_return
+    )
     cached = cache.read("bronze", key)
     if cached is not None:
         return SourceTable(prices=cached, origin=origin, identity=identity), key
@@ -120,13 +131,14 @@ def _class_columns(class_prices: pl.DataFrame, user_series: list[str]) -> tuple[
     return present, series
 
 
-def _select_symbols(class_symbols: list[str], symbols: list[str] | None, asset_class: str) -> list[str]:
+def _select_symbols(class_symbols: list[str], symbols: list[str] | None, asset_class: str, origin: str) -> list[str]:
     if symbols is None:
         return class_symbols
     unknown = [symbol for symbol in symbols if symbol not in class_symbols]
     if unknown or not symbols:
         raise DataError(
-            f"symbols {unknown or symbols} are not in asset class {asset_class!r}; valid symbols: {class_symbols}."
+            f"{origin}: symbols {unknown or symbols} are not in asset class {asset_class!r}; valid symbols: "
+            f"{class_symbols}."
         )
     return list(dict.fromkeys(symbols))
 
@@ -175,16 +187,19 @@ def load_market_data(
     if end is not None:
         class_prices = class_prices.filter(pl.col("date") <= end)
     class_symbols = sorted(class_prices.get_column("symbol").unique().to_list())
-    chosen = _select_symbols(class_symbols, symbols, asset_class)
+    chosen = _select_symbols(class_symbols, symbols, asset_class, bronze.origin)
     columns, series = _class_columns(class_prices, bronze.user_series)
     requested = {family: list(getattr(cfg.features, family)) for family in FAMILIES}
-    specs = resolve_features(requested, asset_class, columns, series, cfg.features.include_user_series)
+    try:
+        specs = resolve_features(requested, asset_class, columns, series, cfg.features.include_user_series)
+    except DataError as error:  # which columns a class has depends on the source: name it
+        raise DataError(f"{bronze.origin}: {error}") from error
     feature_config = _feature_config(specs, cfg)
     calendar = class_prices.select("date").unique().sort("date")
     if start is not None:
         calendar = calendar.filter(pl.col("date") >= start)
     dates = calendar.get_column("date").to_numpy().astype("datetime64[D]")
-    split_bounds = compute_split_bounds(dates, cfg.splits, window)
+    split_bounds = compute_split_bounds(dates, cfg.splits, window, bronze.origin)
     reference, reference_key = _reference(cache, pending)
     pending.flush(cache)
 

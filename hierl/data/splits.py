@@ -36,10 +36,13 @@ def embargo_rows(splits: SplitConfig, window: int) -> int:
     return embargo
 
 
-def compute_split_bounds(dates: np.ndarray, splits: SplitConfig, window: int) -> dict[str, tuple[int, int]]:
+def compute_split_bounds(
+    dates: np.ndarray, splits: SplitConfig, window: int, origin: str | None = None
+) -> dict[str, tuple[int, int]]:
     """Row bounds of the three blocks on a calendar of `dates` (datetime64[D], increasing).
 
-    Raises DataError naming the block that is shorter than `window + min_block_steps` rows.
+    Raises DataError naming the block that is shorter than `window + min_block_steps` rows, and `origin` (the
+    file or source the calendar came from) when given.
     """
     n_rows = len(dates)
     embargo = embargo_rows(splits, window)
@@ -65,8 +68,9 @@ def compute_split_bounds(dates: np.ndarray, splits: SplitConfig, window: int) ->
         if stop - start < needed:
             first = str(dates[0]) if n_rows else "none"
             last = str(dates[-1]) if n_rows else "none"
+            source = f"{origin}: " if origin else ""
             raise DataError(
-                f"the {name} block has {max(stop - start, 0)} rows but needs at least window ({window}) + "
+                f"{source}the {name} block has {max(stop - start, 0)} rows but needs at least window ({window}) + "
                 f"data.splits.min_block_steps ({splits.min_block_steps}) = {needed}; the calendar has {n_rows} "
                 f"rows from {first} to {last} with an embargo of {embargo} rows between blocks. Fix: an earlier "
                 f"data.start (or later data.end), a smaller env.window, or other data.splits fractions/dates."

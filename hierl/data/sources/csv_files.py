@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 import hashlib
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from hierl.data.errors import DataError
+from hierl.data.validation import check_unique_columns
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -36,13 +38,35 @@ def files_identity(files: list[Path]) -> str:
     return f"csv:{digest.hexdigest()}"
 
 
+def csv_header(path: Path) -> list[str]:
+    """The column names of a CSV's first line as written (polars renames a repeated name to `<name>_duplicated_0`)."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    check_unique_columns(csv_header(path), str(path))
+    frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+    date_type = frame.schema.get("date")
+    if isinstance(date_type, pl.Datetime) and date_type.time_zone is not None:
+        # polars converts timestamps with a UTC offset to UTC, which can move them to another date; read them as
+        # written, so validation takes the date each one states (see hierl.data.validation on time zones).
+        frame = pl.read_csv(
+            path, try_parse_dates=True, infer_schema_length=10_000, schema_overrides={"date": pl.String}
+        )
+    return frame
+
+
 def read_price_file(path: Path) -> pl.DataFrame:
     """One file as a raw frame; an unreadable or corrupt file is a DataError naming it."""
     try:
         if path.suffix.lower() == ".csv":
-            return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+            return _read_csv(path)
         return pl.read_parquet(path)
+    except DataError:
+        raise
     except Exception as error:  # polars raises several unrelated types for a corrupt file
+        reason = next(iter(str(error).strip().splitlines()), type(error).__name__)  # polars adds hints on more lines
         raise DataError(
-            f"{path}: cannot be read as {path.suffix.lstrip('.')} ({error}). Fix: repair or replace the file."
+            f"{path}: cannot be read as {path.suffix.lstrip('.')} ({reason}). Fix: repair or replace the file."
         ) from error
