@@ -6,12 +6,17 @@ Gold sidecar, saved with every run (`normalisation.json`) and given back to repl
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import numpy as np
 import polars as pl
 
+from hierl.data.errors import DataError
+
 NormalisationStats = dict[str, dict[str, float | bool]]
+STAT_KEYS = ("mean", "std", "fitted")
+RESTORE_FIX = "restore normalisation.json from the training run folder (it is written there when the run starts)."
 
 
 def fit_normalisation_stats(
@@ -58,3 +63,34 @@ def normalise_feature(values: np.ndarray, stats: dict[str, float | bool], clip: 
     if clip is not None:
         scaled = np.clip(scaled, -clip, clip)
     return scaled.astype(np.float32)
+
+
+def _finite(value: object) -> float | None:
+    """`value` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def check_saved_stats(stats: object, origin: str) -> NormalisationStats:
+    """`stats` read back from a run's saved normalisation (`origin`, its file), checked before a replay uses it.
+
+    A NaN std turns every value of its feature into 0, a zero std into inf, then 0: the policy would be replayed
+    on other numbers than it was trained on, silently. Fitting writes a finite mean and a std > 0 for every
+    feature (1 where it cannot fit), so anything else is a damaged or edited file.
+    """
+    if not isinstance(stats, dict):
+        raise DataError(f"{origin}: is not a JSON object of per-feature statistics. Fix: {RESTORE_FIX}")
+    for name, entry in stats.items():
+        if not isinstance(entry, dict) or any(key not in entry for key in STAT_KEYS):
+            raise DataError(f"{origin}: feature {name!r} needs the keys {list(STAT_KEYS)}. Fix: {RESTORE_FIX}")
+        if _finite(entry["mean"]) is None:
+            raise DataError(
+                f"{origin}: feature {name!r} has mean={entry['mean']}, not a finite number. Fix: {RESTORE_FIX}"
+            )
+        std = _finite(entry["std"])
+        if std is None or std <= 0.0:
+            raise DataError(
+                f"{origin}: feature {name!r} has std={entry['std']}; it must be a finite number > 0. Fix: {RESTORE_FIX}"
+            )
+    return stats

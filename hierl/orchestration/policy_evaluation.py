@@ -12,6 +12,7 @@ from hierl.agents.rollout import Predict, rollout_positions
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
+from hierl.data.normalisation import check_saved_stats
 from hierl.envs.episodes import cost_model
 from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest, run_backtest
@@ -157,8 +158,7 @@ def read_normalisation(run_dir: Path) -> dict[str, dict[str, float | bool]] | No
     path = run_dir / NORMALISATION_FILE
     if not path.is_file():
         return None
-    stats: dict[str, dict[str, float | bool]] = json.loads(path.read_text())
-    return stats
+    return check_saved_stats(json.loads(path.read_text()), str(path))
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
