@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from envs_fixtures import make_market
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
@@ -143,11 +144,17 @@ def test_a_scaled_run_saves_statistics_beside_both_models_and_tests_with_the_bes
     best, final = read_scaling(run_dir / "best_model.zip"), read_scaling(run_dir / "model.zip")
     assert best is not None and final is not None
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    if metrics["train/best_timestep"] < metrics["train/timesteps"]:
-        assert not same_scaling(best, final)
+    best_timestep, timesteps = metrics["train/best_timestep"], metrics["train/timesteps"]
+    # VecNormalize counts every observation it saw: one per env at the first reset, one per env step after, on
+    # top of its 1e-4 prior. So each file's count says at which timestep its statistics were taken.
+    n_envs = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["agent"]["n_envs"]
+    assert best.count == pytest.approx(best_timestep + n_envs + 1e-4, rel=0, abs=1e-9)
+    assert final.count == pytest.approx(timesteps + n_envs + 1e-4, rel=0, abs=1e-9)
+    assert same_scaling(best, final) == (best_timestep == timesteps)
     # The final validation backtest of best_model.zip repeats the score that selected it during training.
     history: list[dict[str, Any]] = json.loads((run_dir / "validation_history.json").read_text())
-    assert metrics["val/sharpe"] == max(row["sharpe"] for row in history)
+    best_row = max(history, key=lambda row: row["sharpe"])
+    assert (metrics["val/sharpe"], best_row["timestep"]) == (best_row["sharpe"], best_timestep)
 
 
 @pytest.mark.slow
