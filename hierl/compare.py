@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     width = max(Console().width, Console(width=10_000).measure(table).maximum)
     console = Console(width=width)
     console.print(table)
+    for warning in comparison.warnings:
+        console.print(warning, style="bold yellow", highlight=False)
     note = skipped_note(comparison.table)
     if note:
         console.print(note, style="yellow")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,11 @@ def returns_of(seed: int, drift: float, n: int = 120) -> np.ndarray:
     return drift + 0.01 * np.random.default_rng(seed).standard_normal(n)
 
 
+def cash_of(n: int = 120) -> np.ndarray:
+    """A cash rate that varies (as the sample's does), so raw and excess returns give different Sharpe ratios."""
+    return np.linspace(0.0001, 0.0004, n)
+
+
 def write_run(root: Path, run: str, learning_rate: float, seed: int, status: str, index: int) -> None:
     folder = root / run
     (folder / ".hydra").mkdir(parents=True)
@@ -83,6 +89,7 @@ def write_run(root: Path, run: str, learning_rate: float, seed: int, status: str
                     "return": returns,
                     "turnover": np.full(returns.size, 0.01),
                     "cost": np.full(returns.size, 1e-5),
+                    "cash_return": cash_of(returns.size),
                 }
             )
         )
@@ -221,12 +228,12 @@ def test_split_returns_are_read_in_date_order(sweep: Path) -> None:
     assert read_split(sweep / "sweep/3", "test") is None
 
 
-def test_dsr_deflates_each_runs_test_returns_by_all_trials(sweep: Path) -> None:
+def test_dsr_deflates_each_runs_test_returns_over_cash_by_all_trials(sweep: Path) -> None:
     frame = compare_runs(sweep).table.frame
     tests = {}
     for index, run in enumerate(RUNS):
         if run in FINISHED_RUNS:
-            tests[run] = returns_of(index * 7 + 100, drift=0.0003 * (index + 1))
+            tests[run] = returns_of(index * 7 + 100, drift=0.0003 * (index + 1)) - cash_of()
     trial_sharpes = [float(r.mean() / r.std(ddof=1)) for r in tests.values()]
     assert frame.height == len(trial_sharpes) == 4
     for row in frame.iter_rows(named=True):
@@ -253,6 +260,54 @@ def paper_dsr(returns: np.ndarray, trial_sharpes: list[float]) -> float:
     benchmark = math.sqrt(statistics.variance(trial_sharpes)) * spread
     variance_factor = 1 - skew * sharpe + (kurtosis - 1) / 4 * sharpe**2
     return normal.cdf((sharpe - benchmark) * math.sqrt(t - 1) / math.sqrt(variance_factor))
+
+
+def test_dsr_of_a_run_that_loses_to_cash_is_low_though_its_raw_returns_are_positive(sweep: Path) -> None:
+    path = sweep / "sweep/0" / "backtest.parquet"
+    frame = pl.read_parquet(path)
+    # Raw returns above 0 but 2 bp a day below cash: every Sharpe column (over cash) calls this run a loser.
+    noise = 0.001 * np.random.default_rng(5).standard_normal(frame.height)
+    frame = frame.with_columns((pl.col("cash_return") - 0.0002 + noise).alias("return"))
+    frame.write_parquet(path)
+    test_returns = frame.filter(pl.col("split") == "test")["return"].to_numpy()
+    assert test_returns.mean() > 0.0
+    dsr = compare_runs(sweep).table.frame.filter(pl.col("run") == "sweep/0")["dsr"].item()
+    assert dsr < 0.01
+
+
+def write_replay(sweep: Path, source: str, name: str) -> None:
+    """A copy of `source` marked as its replay, as hierl.evaluate writes one."""
+    shutil.copytree(sweep / source, sweep / name)
+    (sweep / name / "source_run.json").write_text(json.dumps({"run_dir": str(sweep / source), "policy": "x"}))
+
+
+def test_replays_get_a_dsr_but_are_not_trials(sweep: Path) -> None:
+    before = compare_runs(sweep)
+    write_replay(sweep, "sweep/0", "sweep/0_replay_2026-01-01_00-00-00")
+    comparison = compare_runs(sweep)
+    assert comparison.dsr_trials == before.dsr_trials == len(FINISHED_RUNS)
+    frame = comparison.table.frame
+    original = frame.filter(pl.col("run") == "sweep/0").row(0, named=True)
+    replayed = frame.filter(pl.col("run") == "sweep/0_replay_2026-01-01_00-00-00").row(0, named=True)
+    assert replayed["replay"] is True and original["replay"] is False
+    assert replayed["dsr"] == original["dsr"] == before.table.frame.filter(pl.col("run") == "sweep/0")["dsr"].item()
+    assert "replay" in comparison.shown_columns
+    assert "replay" not in before.table.frame.columns
+
+
+def test_runs_with_different_test_periods_carry_a_warning(
+    sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compare_runs(sweep).warnings == ()
+    path = sweep / "sweep/1" / "backtest.parquet"
+    frame = pl.read_parquet(path)
+    shifted = pl.when(pl.col("split") == "test").then(pl.col("date") + timedelta(days=365)).otherwise("date")
+    frame.with_columns(shifted.alias("date")).write_parquet(path)
+    (warning,) = compare_runs(sweep).warnings
+    assert "different test periods" in warning
+    assert "2021-01-01..2021-04-30: 3 runs" in warning and "2022-01-01..2022-04-30: 1 run (e.g. sweep/1)" in warning
+    assert main([str(sweep), "--out", str(tmp_path / "out")]) == 0
+    assert "different test periods" in capsys.readouterr().out
 
 
 def test_dsr_is_left_out_when_there_is_only_one_trial(sweep: Path) -> None:

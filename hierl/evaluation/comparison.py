@@ -6,10 +6,13 @@ and `metrics.json` or `run_state.json`. The table has one row per run: its path,
 for all of them and is kept aside). Runs that did not finish are never mixed in silently: they are left out
 unless asked for, and then shown with their status.
 
-The deflated Sharpe ratio (`dsr` column) is computed from each run's test-block returns in `backtest.parquet`,
-with every run of the table that has test returns as one trial. Test rather than validation: the validation
-block already chose each run's checkpoint, so its returns are selected twice; the test block is the untouched
-sample whose best value a reader is tempted to over-read when scanning a sweep.
+The deflated Sharpe ratio (`dsr` column) is computed from each run's test-block returns in excess of cash
+(`return - cash_return` in `backtest.parquet`), the same returns every Sharpe column is measured on. Every run of
+the table with test returns is one trial, except replays (`hierl.evaluate` folders, marked by `source_run.json`):
+they re-evaluate a policy that was already tried, so they get a `dsr` but add no trial. Test rather than
+validation: the validation block already chose each run's checkpoint, so its returns are selected twice; the test
+block is the untouched sample whose best value a reader is tempted to over-read when scanning a sweep. Runs whose
+test blocks span different dates are not measured on the same market; the comparison then carries a warning.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ METRICS_FILE = "metrics.json"
 STATE_FILE = "run_state.json"
 BACKTEST_FILE = "backtest.parquet"
 FINGERPRINT_FILE = "data_fingerprint.json"
+# Written by `hierl.evaluate` into every replay folder.
+SOURCE_RUN_FILE = "source_run.json"
+REPLAY_COLUMN = "replay"
 
 FINISHED = "finished"
 # A run folder with metrics but no state file predates state tracking or was copied without it.
@@ -71,6 +77,7 @@ class RunRecord:
         status: "finished", "running", "failed" or "unknown" (no run_state.json).
         metrics: metrics.json as read (empty when the run wrote none).
         config: the flattened config (`agent.learning_rate`), lists as JSON text, plus the data fingerprint.
+        replay: the folder is a replay of another run (`hierl.evaluate`), not a trial of its own.
     """
 
     path: Path
@@ -78,6 +85,7 @@ class RunRecord:
     status: str
     metrics: dict[str, float]
     config: dict[str, Any]
+    replay: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class RunTable:
     """The compared runs and what sets them apart.
 
     Attributes:
-        frame: one row per run: `run`, `status`, metric columns, then the differing config keys.
+        frame: one row per run: `run`, `status`, `replay` (only when some run is a replay), metric columns, then the
+            differing config keys.
         metric_columns: metric names in column order (the defaults first, then the rest sorted).
         config_columns: the config keys that differ between the runs of `frame`.
         constant_config: every config key with the one value all runs share.
@@ -131,6 +140,7 @@ class Comparison:
         descending: whether the rows run from largest to smallest `sort_key`.
         dsr_trials: the number of trials the deflated Sharpe ratio accounts for (0 when not computed).
         top_k: how many top runs the plot draws NAV curves for.
+        warnings: sentences a reader must see beside the table (e.g. runs tested on different periods).
     """
 
     root: Path
@@ -140,6 +150,7 @@ class Comparison:
     descending: bool
     dsr_trials: int
     top_k: int
+    warnings: tuple[str, ...] = ()
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -170,6 +181,7 @@ def read_run(root: Path, run_dir: Path) -> RunRecord:
         status=_read_status(run_dir),
         metrics=_read_metrics(run_dir / METRICS_FILE, root),
         config=flat,
+        replay=(run_dir / SOURCE_RUN_FILE).is_file(),
     )
 
 
@@ -215,13 +227,15 @@ def build_table(runs: Sequence[RunRecord], skipped: dict[str, int] | None = None
     metric_columns = [m for m in DEFAULT_METRICS if m in metric_names]
     metric_columns += sorted(metric_names - set(metric_columns))
     differing, constant = split_config(runs)
-    reserved = {"run", "status", DSR_COLUMN, *metric_columns}
+    reserved = {"run", "status", REPLAY_COLUMN, DSR_COLUMN, *metric_columns}
     config_columns = [f"config.{key}" if key in reserved else key for key in differing]
 
     columns: list[pl.Series] = [
         pl.Series("run", [run.run for run in runs], dtype=pl.String),
         pl.Series("status", [run.status for run in runs], dtype=pl.String),
     ]
+    if any(run.replay for run in runs):
+        columns.append(pl.Series(REPLAY_COLUMN, [run.replay for run in runs], dtype=pl.Boolean))
     columns += [pl.Series(name, [run.metrics.get(name) for run in runs], dtype=pl.Float64) for name in metric_columns]
     columns += [
         _config_series(column, [run.config.get(key) for run in runs])
@@ -265,43 +279,70 @@ def gather_runs(root: Path, *, include_unfinished: bool = True) -> pl.DataFrame:
 
 
 def read_split(run_dir: Path, split: str) -> pl.DataFrame | None:
-    """`date`, `nav`, `return` of one split from backtest.parquet, by date; None when the run has none."""
+    """`date`, `nav`, `return`, `cash_return` of one split from backtest.parquet, by date; None when it has none."""
     path = run_dir / BACKTEST_FILE
     if not path.is_file():
         return None
     try:
-        frame = pl.read_parquet(path, columns=["split", "date", "nav", "return"])
+        frame = pl.read_parquet(path, columns=["split", "date", "nav", "return", "cash_return"])
     except (pl.exceptions.PolarsError, OSError) as error:
         raise ComparisonError(
-            f"cannot read {path} ({type(error).__name__}); it needs columns split, date, nav, return: "
+            f"cannot read {path} ({type(error).__name__}); it needs columns split, date, nav, return, cash_return: "
             "re-run that job or delete the file"
         ) from None
     rows = frame.filter(pl.col("split") == split).sort("date").drop("split")
     return rows if rows.height else None
 
 
-def with_deflated_sharpe(table: RunTable, root: Path, split: str = DSR_SPLIT) -> tuple[RunTable, int]:
-    """Add a `dsr` column: each run's deflated Sharpe ratio among all runs of the table with returns on `split`.
+def read_splits(table: RunTable, root: Path, split: str = DSR_SPLIT) -> dict[str, pl.DataFrame | None]:
+    """Each run's rows of `split` (see `read_split`), by run, read once for the deflated Sharpe and the periods."""
+    return {run: read_split(Path(root) / run, split) for run in table.frame["run"]}
 
-    A run without usable returns on `split` (no backtest, a flat series) is not a trial and gets a null. With
-    fewer than two trials there is nothing to deflate against and the table is returned unchanged (0 trials).
+
+def with_deflated_sharpe(table: RunTable, splits: dict[str, pl.DataFrame | None]) -> tuple[RunTable, int]:
+    """Add a `dsr` column: each run's deflated Sharpe ratio, on its returns over cash, among the table's trials.
+
+    `splits` holds each run's test rows (`read_splits`). The trials are the runs that are not replays and have
+    usable excess returns (a flat series has no Sharpe ratio). Every run with usable returns gets a `dsr`,
+    replays included, measured against those trials. With fewer than two trials there is nothing to deflate
+    against and the table is returned unchanged (0 trials).
     """
-    returns: list[np.ndarray | None] = []
-    sharpes: list[float | None] = []
-    for run in table.frame["run"]:
-        rows = read_split(Path(root) / run, split)
-        series = None if rows is None else rows["return"].to_numpy()
-        returns.append(series)
-        sharpes.append(_sharpe_or_none(series))
-    trials = np.array([s for s in sharpes if s is not None], dtype=np.float64)
+    replays = set(_replay_runs(table))
+    excess: dict[str, np.ndarray | None] = {}
+    sharpes: dict[str, float | None] = {}
+    for run, rows in splits.items():
+        series = None if rows is None else (rows["return"] - rows["cash_return"]).to_numpy()
+        excess[run] = series
+        sharpes[run] = _sharpe_or_none(series)
+    trials = np.array(
+        [sharpe for run, sharpe in sharpes.items() if sharpe is not None and run not in replays], dtype=np.float64
+    )
     if trials.size < 2:
         return table, 0
-    values = [
-        None if series is None or sharpe is None else deflated_sharpe_ratio(series, trials)
-        for series, sharpe in zip(returns, sharpes, strict=True)
-    ]
+    values = []
+    for run in table.frame["run"]:
+        series = excess.get(run)
+        values.append(None if series is None or sharpes.get(run) is None else deflated_sharpe_ratio(series, trials))
     frame = table.frame.with_columns(pl.Series(DSR_COLUMN, values, dtype=pl.Float64))
     return replace(table, frame=frame, metric_columns=(*table.metric_columns, DSR_COLUMN)), int(trials.size)
+
+
+def period_warning(splits: dict[str, pl.DataFrame | None], split: str = DSR_SPLIT) -> str | None:
+    """A sentence when the runs' `split` blocks span different dates (their metrics are then not comparable)."""
+    periods: dict[str, list[str]] = {}
+    for run, rows in splits.items():
+        if rows is not None:
+            period = f"{rows['date'][0]}..{rows['date'][-1]}"  # rows are sorted by date
+            periods.setdefault(period, []).append(run)
+    if len(periods) < 2:
+        return None
+    listed = "; ".join(
+        f"{period}: {len(runs)} run{'s' if len(runs) > 1 else ''} (e.g. {runs[0]})" for period, runs in periods.items()
+    )
+    return (
+        f"warning: the runs have different {split} periods ({listed}); their {split} metrics and dsr are not "
+        "measured on the same market, so compare runs of one period (or one data fingerprint) at a time"
+    )
 
 
 def compare_runs(root: Path, options: CompareOptions | None = None) -> Comparison:
@@ -310,7 +351,9 @@ def compare_runs(root: Path, options: CompareOptions | None = None) -> Compariso
     if options.top_k < 0:
         raise ComparisonError(f"top_k must be 0 or more, got {options.top_k}")
     table = collect_runs(root, include_unfinished=options.include_unfinished)
-    table, trials = with_deflated_sharpe(table, root)
+    splits = read_splits(table, root)
+    table, trials = with_deflated_sharpe(table, splits)
+    warning = period_warning(splits)
     available = table.frame.columns
     sort_key = options.sort_key or (DEFAULT_SORT if DEFAULT_SORT in available else "run")
     _require_columns([sort_key], available, "--sort")
@@ -320,7 +363,8 @@ def compare_runs(root: Path, options: CompareOptions | None = None) -> Compariso
         _require_columns(options.columns, table.metric_columns, "--columns")
         metrics = list(options.columns)
     status = ["status"] if options.include_unfinished else []
-    shown = ("run", *status, *metrics, *table.config_columns)
+    replay = [REPLAY_COLUMN] if REPLAY_COLUMN in available else []
+    shown = ("run", *status, *replay, *metrics, *table.config_columns)
     frame = table.frame.sort(sort_key, descending=options.descending, nulls_last=True, maintain_order=True)
     return Comparison(
         root=Path(root),
@@ -330,6 +374,7 @@ def compare_runs(root: Path, options: CompareOptions | None = None) -> Compariso
         descending=options.descending,
         dsr_trials=trials,
         top_k=options.top_k,
+        warnings=(warning,) if warning else (),
     )
 
 
@@ -350,9 +395,10 @@ def render_table(comparison: Comparison) -> Table:
     for status, cells in rows:
         table.add_row(*cells, style=None if status == FINISHED else "dim red")
     if comparison.dsr_trials:
+        replays = " (replays are not trials)" if REPLAY_COLUMN in frame.columns else ""
         table.caption = (
-            f"dsr: probability that the test Sharpe ratio is positive after picking the best of "
-            f"{comparison.dsr_trials} trials (Bailey & López de Prado, 2014)"
+            f"dsr: probability that the test Sharpe ratio over cash is positive after picking the best of "
+            f"{comparison.dsr_trials} trials{replays} (Bailey & López de Prado, 2014)"
         )
     return table
 
@@ -482,6 +528,12 @@ def _config_series(name: str, values: list[Any]) -> pl.Series:
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
     return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def _replay_runs(table: RunTable) -> list[str]:
+    if REPLAY_COLUMN not in table.frame.columns:
+        return []
+    return table.frame.filter(pl.col(REPLAY_COLUMN))["run"].to_list()
 
 
 def _sharpe_or_none(returns: np.ndarray | None) -> float | None:
