@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from hierl.config.data import DataConfig, FeatureConfig
+from hierl.data.normalisation import check_saved_stats
 from hierl.data.pipeline import DataError, available_asset_classes, load_market_data
 
 FIXTURE = Path(__file__).parent / "data" / "prices_small.csv"
@@ -163,3 +167,154 @@ def test_config_errors(tmp_path: Path, change: dict[str, object], fragment: str)
 def test_no_matching_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="matches no file"):
         load_market_data(csv_config(tmp_path / "missing_*.csv"), "equity", WINDOW, tmp_path / "cache")
+
+
+# --- Time zones: a date is the one the file writes, never shifted through UTC. ---
+
+
+def with_times(lines: list[str], suffix: str) -> list[str]:
+    """The fixture with every date written as an ISO timestamp ending in `suffix` (a time and an offset)."""
+    header, *rows = lines
+    return [header] + [row[:10] + suffix + row[10:] for row in rows]
+
+
+@pytest.mark.parametrize("suffix", ["T00:00:00+05:00", " 16:00:00-05:00", "T21:00:00Z", "T09:30:00"])
+def test_timestamps_are_read_by_the_date_they_write(tmp_path: Path, suffix: str) -> None:
+    path = write_lines(tmp_path / "stamped.csv", with_times(fixture_lines(), suffix))
+    stamped = load_market_data(csv_config(path), "equity", WINDOW, tmp_path / "cache")
+    plain = load_market_data(csv_config(FIXTURE), "equity", WINDOW, tmp_path / "cache")
+    np.testing.assert_array_equal(stamped.dates, plain.dates)
+    np.testing.assert_array_equal(stamped.features, plain.features)
+
+
+def test_a_zone_aware_parquet_column_is_read_by_its_dates_in_that_zone(tmp_path: Path) -> None:
+    frame = pl.read_csv(FIXTURE, try_parse_dates=True)
+    # Midnight in Karachi is 19:00 UTC of the day before: the stored instants sit on the previous UTC date.
+    local = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Karachi")
+    path = tmp_path / "zoned.parquet"
+    frame.with_columns(local).write_parquet(path)
+    market = load_market_data(csv_config(path), "equity", WINDOW, tmp_path / "cache")
+    assert str(market.dates[0]) == "2000-01-03"
+
+
+def test_intraday_bars_are_named_as_such_not_as_duplicates(tmp_path: Path) -> None:
+    lines = fixture_lines()
+    morning, afternoon = with_times(lines, "T09:30:00"), with_times(lines, "T15:30:00")
+    path = write_lines(tmp_path / "intraday.csv", [morning[0], *morning[1:], *afternoon[1:]])
+    assert_rejected(
+        path,
+        tmp_path,
+        str(path),
+        "several rows per symbol and date at different times of day (intraday bars); hierl reads daily bars",
+        "resample to one row per symbol and trading day",
+    )
+
+
+# --- Sanity: repeated columns, overflowing values, inconsistent bars, implausible moves. ---
+
+
+def test_a_repeated_header_column_is_refused(tmp_path: Path) -> None:
+    header, *rows = fixture_lines()
+    path = write_lines(tmp_path / "two_closes.csv", [header + ",close", *(row + ",1.0" for row in rows)])
+    assert_rejected(path, tmp_path, str(path), "column(s) ['close'] appear more than once in the header")
+
+
+def with_close(frame: pl.DataFrame, rows: pl.Expr, value: pl.Expr | float) -> pl.DataFrame:
+    return frame.with_columns(pl.when(rows).then(value).otherwise(pl.col("close")).alias("close"))
+
+
+def close_only(tmp_path: Path, name: str, change: Callable[[pl.DataFrame], pl.DataFrame]) -> Path:
+    frame = pl.read_csv(FIXTURE, try_parse_dates=True).select("date", "symbol", "close").with_row_index()
+    path = tmp_path / name
+    change(frame).drop("index").write_csv(path)
+    return path
+
+
+def test_a_value_that_would_overflow_a_feature_is_refused(tmp_path: Path) -> None:
+    path = close_only(tmp_path, "huge.csv", lambda f: with_close(f, pl.col("index") == 20, 1e300))
+    assert_rejected(path, tmp_path, str(path), "column 'close' has values beyond +-1e+100", "row 21:")
+
+
+def test_a_symbol_priced_near_the_float_limit_is_refused(tmp_path: Path) -> None:
+    path = close_only(
+        tmp_path, "near_limit.csv", lambda f: with_close(f, pl.col("symbol") == "EQU001", pl.col("close") * 1e298)
+    )
+    assert_rejected(path, tmp_path, "column 'close' has values beyond +-1e+100", "(400 rows)", "symbol='EQU001'")
+
+
+def test_a_one_day_move_above_the_limit_names_symbol_date_and_key(tmp_path: Path) -> None:
+    path = close_only(tmp_path, "jump.csv", lambda f: with_close(f, pl.col("index") == 20, pl.col("close") * 10))
+    assert_rejected(
+        path,
+        tmp_path,
+        str(path),
+        "one-day moves with |log return| above data.max_abs_log_return=2",
+        "row 21: date=2000-01-31, symbol='EQU000'",
+        "log_return=2.297",
+    )
+
+
+def test_the_move_limit_can_be_raised_or_switched_off(tmp_path: Path) -> None:
+    path = close_only(tmp_path, "jump.csv", lambda f: with_close(f, pl.col("index") == 20, pl.col("close") * 10))
+    for limit in (3.0, None):
+        cfg = csv_config(path, max_abs_log_return=limit)
+        assert load_market_data(cfg, "equity", WINDOW, tmp_path / f"cache_{limit}").n_assets == 2
+
+
+def swap_rows(column_a: str, column_b: str, row: int) -> pl.DataFrame:
+    frame = pl.read_csv(FIXTURE, try_parse_dates=True).with_row_index()
+    at_row = pl.col("index") == row
+    swapped = [
+        pl.when(at_row).then(pl.col(column_b)).otherwise(pl.col(column_a)).alias(column_a),
+        pl.when(at_row).then(pl.col(column_a)).otherwise(pl.col(column_b)).alias(column_b),
+    ]
+    return frame.with_columns(swapped).drop("index")
+
+
+def test_high_below_low_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "high_low.parquet"
+    swap_rows("high", "low", 30).write_parquet(path)
+    assert_rejected(path, tmp_path, str(path), "column 'high' is below column 'low'", "row 31:")
+
+
+def test_close_outside_the_bar_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "close_high.parquet"
+    swap_rows("close", "low", 30).with_columns((pl.col("low") * 1.001).alias("close")).write_parquet(path)
+    assert_rejected(path, tmp_path, str(path), "column 'close' lies outside [low, high]")
+
+
+def test_too_few_rows_names_the_file(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "short.csv", fixture_lines()[:30])
+    assert_rejected(path, tmp_path, f"{path}: the train block has", "rows but needs at least window")
+
+
+def test_a_garbled_csv_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "garbled.csv"
+    path.write_text("date;symbol\n\x00\x01,,,\n")
+    with pytest.raises(DataError) as caught:
+        load_market_data(csv_config(path), "equity", WINDOW, tmp_path / "cache")
+    assert str(caught.value).startswith(f"{path}: cannot be read as csv (")
+    assert "\n" not in str(caught.value)
+
+
+# --- A saved normalisation must be usable as it is. ---
+
+
+@pytest.mark.parametrize(
+    ("stats", "fragment"),
+    [
+        ({"ret_1": {"mean": 0.0, "std": float("nan"), "fitted": True}}, "feature 'ret_1' has std=nan"),
+        ({"ret_1": {"mean": 0.0, "std": 0.0, "fitted": True}}, "feature 'ret_1' has std=0.0"),
+        ({"ret_1": {"mean": float("inf"), "std": 1.0, "fitted": True}}, "feature 'ret_1' has mean=inf"),
+        ({"ret_1": {"mean": 0.0, "fitted": True}}, "feature 'ret_1' needs the keys"),
+        ([1, 2], "is not a JSON object"),
+    ],
+)
+def test_a_damaged_saved_normalisation_is_refused(stats: object, fragment: str) -> None:
+    with pytest.raises(DataError, match=re.escape(f"run/normalisation.json: {fragment}")):
+        check_saved_stats(stats, "run/normalisation.json")
+
+
+def test_a_fitted_normalisation_passes_its_own_check(tmp_path: Path) -> None:
+    market = load_market_data(csv_config(FIXTURE), "equity", WINDOW, tmp_path / "cache")
+    assert check_saved_stats(market.normalisation, "normalisation.json") == market.normalisation
