@@ -63,10 +63,37 @@ def test_files_agree_with_each_other(run_dir: Path) -> None:
     assert sleeves.height == backtest.height
     weights = sleeves.drop("date").to_numpy()
     assert np.all(weights >= 0.05 - 1e-9) and np.all(weights <= 0.6 + 1e-9) and np.all(weights.sum(axis=1) <= 1 + 1e-9)
-    # Asset-level positions of a sleeve add up to sleeve weight x sleeve net position, never more than the weight.
-    assets = positions.filter(pl.col("level") == "asset").group_by("date", "sleeve").agg(pl.col("position").abs().sum())
-    joined = assets.join(
-        positions.filter(pl.col("level") == "sleeve").select("date", "sleeve", pl.col("position").alias("weight")),
-        on=["date", "sleeve"],
+    # Each asset-level position is its sleeve's weight x the asset's signal / the class's asset count, with the
+    # signal of the decision date before the realised date; so a sleeve's positions add up to at most its weight.
+    expected = expected_asset_positions(run_dir)
+    assert expected.height == positions.filter(pl.col("level") == "asset").height
+    assert (expected["position"] != 0.0).any()
+    np.testing.assert_allclose(expected["position"], expected["expected"], rtol=0, atol=1e-15)
+    gross = expected.group_by("date", "sleeve").agg(pl.col("position").abs().sum(), pl.col("weight").first())
+    assert (gross["position"] <= gross["weight"] + 1e-12).all()
+
+
+def expected_asset_positions(run_dir: Path) -> pl.DataFrame:
+    """The test split's asset rows of positions.parquet beside weight x signal / count from the other files.
+
+    positions.parquet is dated by the realised day; signals.parquet by the decision day, which is the latest day
+    before it on which every class has a signal (the hierarchy's aligned calendar).
+    """
+    positions = pl.read_parquet(run_dir / "positions.parquet").filter(pl.col("split") == "test")
+    signals = pl.read_parquet(run_dir / "signals.parquet").filter(pl.col("split") == "test")
+    classes = signals["asset_class"].unique().to_list()
+    common = set.intersection(*(set(signals.filter(pl.col("asset_class") == c)["date"].to_list()) for c in classes))
+    decision_dates = np.array(sorted(common), dtype="datetime64[D]")
+    realised = np.array(sorted(set(positions["date"].to_list())), dtype="datetime64[D]")
+    decided = decision_dates[np.searchsorted(decision_dates, realised, side="left") - 1]
+    assert np.all(decided < realised)
+    counts = signals.group_by("asset_class").agg(pl.col("symbol").n_unique().alias("count"))
+    weights = positions.filter(pl.col("level") == "sleeve").select("date", "sleeve", pl.col("position").alias("weight"))
+    return (
+        positions.filter(pl.col("level") == "asset")
+        .join(pl.DataFrame({"date": realised, "decided": decided}), on="date")
+        .join(weights, on=["date", "sleeve"])
+        .join(signals.select(pl.col("date").alias("decided"), "symbol", "signal"), on=["decided", "symbol"])
+        .join(counts, left_on="sleeve", right_on="asset_class")
+        .with_columns(expected=pl.col("weight") * pl.col("signal") / pl.col("count"))
     )
-    assert (joined["position"] <= joined["weight"] + 1e-12).all()
