@@ -81,7 +81,8 @@ def _check_required(frame: pl.DataFrame, origin: str) -> None:
 
 
 def _date_from_text(frame: pl.DataFrame) -> pl.Expr:
-    """Plain dates as before; when any value is an ISO timestamp, every value by the date it writes."""
+    """Plain dates in the format polars infers from them; when any value is an ISO timestamp, every value by the
+    date it writes (the offset, if any, is not applied)."""
     text = pl.col("date").str.strip_chars()
     written = text.str.extract(ISO_TIMESTAMP, 1)
     if not frame.select(written.is_not_null().any()).item():
