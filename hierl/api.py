@@ -16,6 +16,7 @@ from hierl.data.pipeline import load_market_data
 from hierl.envs.trading_env import TradingEnv
 from hierl.envs.vector_env import TradingVecEnv
 from hierl.errors import ConfigError
+from hierl.runtime import single_threaded
 
 __all__ = ["VEC_ENV_KINDS", "load_config", "make_env", "make_vec_env"]
 
@@ -54,4 +55,7 @@ def make_vec_env(config: TrainConfig, n_envs: int, kind: str = "vectorised", spl
     factories: list[Callable[[], gymnasium.Env]] = [
         partial(TradingEnv, market, split, config.env, config.reward, seed=config.seed + rank) for rank in range(n_envs)
     ]
-    return DummyVecEnv(factories) if kind == "dummy" else SubprocVecEnv(factories)
+    if kind == "dummy":
+        return DummyVecEnv(factories)
+    # Each worker only steps an env: one thread there, not one per core fighting the trainer's.
+    return SubprocVecEnv([partial(single_threaded, factory) for factory in factories])

@@ -1,4 +1,5 @@
-"""Shared fixtures: one feature cache per test session, W&B offline, one torch thread where asked for."""
+"""Shared fixtures: one feature cache per test session, W&B offline, hierl's thread policy, SB3 logs kept out of
+the temp folder."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ os.environ.setdefault("HIERL_CACHE", str(_CACHE))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests that build bare SB3 models and call `learn` get SB3's default logger, which makes a folder per call; they
+# go here instead of the system temp folder. hierl's own runs never use it (tests/test_runtime.py checks that).
+os.environ.setdefault("SB3_LOGDIR", tempfile.mkdtemp(prefix="hierl-test-sb3-"))
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def cache_dir() -> Path:
     """The feature cache shared by every test of the session (Gold is built once per data fingerprint)."""
     return Path(os.environ["HIERL_CACHE"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def thread_policy() -> None:
+    """The suite runs under hierl's thread policy for its small networks: one torch thread in this process, and
+    OMP_NUM_THREADS=1 for the runs it starts as subprocesses (whose own policy then also chooses one)."""
+    from hierl.runtime import apply_thread_policy
+
+    apply_thread_policy("auto", n_parameters=0)
 
 
 @pytest.fixture

@@ -53,6 +53,17 @@ class RayConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How a process uses the machine; `hierl.runtime` owns the policy.
+
+    `torch_threads`: torch's intra-op thread count, `auto` (one thread for small networks, the process's CPU
+    budget for large ones) or a whole number that overrides the policy.
+    """
+
+    torch_threads: str = "auto"
+
+
+@dataclass
 class TrainConfig:
     """The whole config of `python -m hierl.train`."""
 
@@ -66,6 +77,7 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     seed: int = 0
     optimized_metric: str = "val/sharpe"
     progress: bool = True

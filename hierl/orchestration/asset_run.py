@@ -25,8 +25,8 @@ from hierl.agents.callbacks import (
 )
 from hierl.agents.observation_scaling import model_scaling, read_scaling, save_model, scaling_path
 from hierl.agents.ppo import PPOAgentFactory
+from hierl.agents.progress import TrainingProgress
 from hierl.agents.rollout import predictor
-from hierl.agents.warm_start import INIT_FILE, check_cql_folder, cloning_observations, warm_start_ppo
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig
 from hierl.config.loading import flat_config
@@ -41,9 +41,11 @@ from hierl.orchestration.policy_evaluation import (
     policy_backtest,
     write_data_fingerprint,
 )
+from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
 from hierl.tracking.files import write_json
+from hierl.tracking.heartbeat import heartbeat
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import (
     TENSORBOARD_DIR,
@@ -76,9 +78,22 @@ class RunOutcome:
 def load_run_market(cfg: TrainConfig, normalisation: dict[str, dict[str, float | bool]] | None = None) -> MarketData:
     """The asset class's arrays, built (or read from the cache) once per run; `normalisation` reuses a run's
     feature scaling instead of fitting it on this data's training block."""
-    return load_market_data(
-        cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols, normalisation
-    )
+    with heartbeat(f"loading the {cfg.asset.name} data (a first build of its Gold features takes a while)"):
+        return load_market_data(
+            cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols, normalisation
+        )
+
+
+def ppo_parameters(agent: PPOConfig, n_observations: int) -> int:
+    """Weights of the PPO policy: an actor and a critic MLP of `agent.net_arch` each (SB3's MlpPolicy)."""
+    return mlp_parameters(n_observations, agent.net_arch, 1) + mlp_parameters(n_observations, agent.net_arch, 1)
+
+
+def use_ppo_threads(cfg: TrainConfig, market: MarketData) -> ThreadChoice:
+    """The thread policy for this run's PPO network (`runtime.torch_threads`)."""
+    assert isinstance(cfg.agent, PPOConfig)
+    n_observations = cfg.env.window * market.n_features + len(CONTEXT_NAMES)
+    return apply_thread_policy(cfg.runtime.torch_threads, ppo_parameters(cfg.agent, n_observations))
 
 
 def check_trainable(cfg: TrainConfig) -> PPOConfig:
@@ -90,7 +105,11 @@ def check_trainable(cfg: TrainConfig) -> PPOConfig:
     check_safety_split(cfg.safety.split)
     PPOAgentFactory(cfg.agent).validate()
     check_logger(cfg.logger)
+    parse_torch_threads(cfg.runtime.torch_threads)
     if cfg.agent.init_from:
+        # d3rlpy (several seconds to import) is loaded only by runs that warm-start from CQL.
+        from hierl.agents.warm_start import check_cql_folder
+
         check_cql_folder(cfg.agent.init_from)
     return cfg.agent
 
@@ -203,11 +222,13 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path, market: MarketData | None
 
 @dataclass
 class Training:
-    """A trained model (PPO here, SAC in the hierarchy), its validation record and the seconds it took."""
+    """A trained model (PPO here, SAC in the hierarchy), its validation record, the seconds it took, and the
+    torch threads it trained with."""
 
     model: BaseAlgorithm
     validation: ValidationCallback
     seconds: float
+    threads: ThreadChoice
 
 
 def learn_to_budget(
@@ -221,6 +242,7 @@ def learn_to_budget(
     """Train up to `total_timesteps` in all, counting the steps a resumed model already has.
 
     `interrupt` (one of `callbacks`) installed signal handlers; they are restored however training ends.
+    `progress` draws a bar in a terminal; elsewhere training logs a heartbeat line (see `TrainingProgress`).
     """
     remaining = total_timesteps - model.num_timesteps
     if remaining <= 0:
@@ -228,9 +250,8 @@ def learn_to_budget(
     try:
         model.learn(
             total_timesteps=remaining,
-            callback=CallbackList(callbacks),
+            callback=CallbackList([*callbacks, TrainingProgress(show_bar=progress)]),
             reset_num_timesteps=not resumed,
-            progress_bar=progress,
         )
     finally:
         interrupt.restore_handlers()
@@ -246,6 +267,7 @@ def _train(
 ) -> Training:
     agent_cfg = cfg.agent
     assert isinstance(agent_cfg, PPOConfig)
+    threads = use_ppo_threads(cfg, market)
     vec_env = PPOAgentFactory(agent_cfg).training_env(market, cfg.env, cfg.reward, cfg.seed)
     if checkpoint is not None:
         model = PPO.load(checkpoint.model_path, env=vec_env, device="cpu")
@@ -254,6 +276,8 @@ def _train(
         model = PPOAgentFactory(agent_cfg).build(vec_env, cfg.seed)
         if agent_cfg.init_from:
             # A fresh run starts from the CQL policy; a resumed one already carries those weights.
+            from hierl.agents.warm_start import INIT_FILE, cloning_observations, warm_start_ppo
+
             cql_run = Path(agent_cfg.init_from)
             observations = cloning_observations(cql_run, market, cfg.env, cfg.reward)
             record = warm_start_ppo(model, cql_run, observations, seed=cfg.seed)
@@ -295,7 +319,7 @@ def _train(
     if interrupt.received is not None:
         raise TrainingInterrupted(interrupt.received, checkpoints.write_snapshot())
     validation.evaluate_final()
-    return Training(model, validation, time.perf_counter() - started)
+    return Training(model, validation, time.perf_counter() - started, threads)
 
 
 def _train_and_evaluate(
@@ -319,6 +343,7 @@ def _train_and_evaluate(
             "train/timesteps": float(training.model.num_timesteps),
             "train/seconds": training.seconds,
             "train/best_timestep": float(training.validation.best_timestep),
+            "train/torch_threads": float(training.threads.threads),
         }
     )
     write_json(run_dir / "metrics.json", metrics)

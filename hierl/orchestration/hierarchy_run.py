@@ -61,6 +61,7 @@ from hierl.orchestration.asset_run import (
     find_resume_checkpoint,
     learn_to_budget,
     resume_state,
+    sb3_logger,
 )
 from hierl.orchestration.policy_evaluation import (
     AGENT,
@@ -71,6 +72,7 @@ from hierl.orchestration.policy_evaluation import (
 )
 from hierl.orchestration.signals import SIGNALS_FILE, read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
+from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
 from hierl.tracking.files import write_json, write_parquet
@@ -107,7 +109,16 @@ def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
     validate_sac_config(cfg.agent)
     validate_portfolio_config(cfg.env)
     check_safety_split(cfg.safety.split)
+    parse_torch_threads(cfg.runtime.torch_threads)
     return cfg.agent, cfg.env
+
+
+def use_sac_threads(cfg: TrainConfig, n_observations: int, n_actions: int) -> ThreadChoice:
+    """The thread policy for the meta-controller: SB3's SAC has an actor and two critics of `agent.net_arch`."""
+    assert isinstance(cfg.agent, SACConfig)
+    actor = mlp_parameters(n_observations, cfg.agent.net_arch, 2 * n_actions)
+    critics = 2 * mlp_parameters(n_observations + n_actions, cfg.agent.net_arch, 1)
+    return apply_thread_policy(cfg.runtime.torch_threads, actor + critics)
 
 
 def sleeve_backtests(
@@ -309,6 +320,9 @@ def _train(
         return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
 
     vec_env = DummyVecEnv([lambda i=i: make_env(cfg.seed + i) for i in range(agent_cfg.n_envs)])  # type: ignore[misc]
+    observation_size, action_size = vec_env.observation_space.shape, vec_env.action_space.shape
+    assert observation_size is not None and action_size is not None
+    threads = use_sac_threads(cfg, observation_size[0], action_size[0])
     if checkpoint is not None:
         model = SAC.load(checkpoint.model_path, env=vec_env, device="cpu")
         log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
@@ -328,6 +342,8 @@ def _train(
             )
             write_json(run_dir / PREFILL_FILE, record)
             log.info("replay buffer prefilled with %d transitions (%s)", record["steps"], PREFILL_FILE)
+
+    model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
 
     def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
         weights = rollout_sleeve_weights(predictor(current), universe, "val", env_cfg, cfg.reward)
@@ -357,7 +373,7 @@ def _train(
     if interrupt.received is not None:
         raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
     validation.evaluate_final()
-    return Training(model, validation, time.perf_counter() - started)
+    return Training(model, validation, time.perf_counter() - started, threads)
 
 
 def _train_and_evaluate(
@@ -393,6 +409,7 @@ def _train_and_evaluate(
             "train/timesteps": float(model.num_timesteps),
             "train/seconds": training.seconds,
             "train/best_timestep": float(validation.best_timestep),
+            "train/torch_threads": float(training.threads.threads),
         }
     )
     write_json(run_dir / "metrics.json", metrics)
