@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from hierl.errors import UserError
+from hierl.tracking.heartbeat import heartbeat
 from hierl.tracking.logging import get_logger
 
 log = get_logger("execution")
@@ -119,10 +120,16 @@ def _run_on_ray(units: Sequence[Unit[T]], config: ExecutionConfig) -> list[UnitO
     remote_run: Any = ray.remote(num_cpus=config.cpus_per_worker, max_retries=0)(_run_one)
     refs = [remote_run.remote(unit) for unit in units]
     outcomes: list[UnitOutcome[T]] = []
-    for unit, ref in zip(units, refs, strict=True):
-        try:
-            outcomes.append(ray.get(ref))
-        except Exception as error:  # a worker that died (out of memory, killed) rather than a unit that raised
-            log.error("unit %s was lost: %s", unit.name, error)
-            outcomes.append(UnitOutcome(unit.name, error=f"{type(error).__name__}: {error}"))
+
+    def collected() -> str:
+        return f"{len(outcomes)}/{len(units)} units collected"
+
+    # The units' own logs stay in their run folders; the driver says it is alive while it waits for them.
+    with heartbeat(f"{len(units)} units on Ray", status=collected):
+        for unit, ref in zip(units, refs, strict=True):
+            try:
+                outcomes.append(ray.get(ref))
+            except Exception as error:  # a worker that died (out of memory, killed) rather than a unit that raised
+                log.error("unit %s was lost: %s", unit.name, error)
+                outcomes.append(UnitOutcome(unit.name, error=f"{type(error).__name__}: {error}"))
     return outcomes
