@@ -1,11 +1,12 @@
-"""Merge the results of the three benchmarks into one Markdown section for the README.
+"""Merge the results of the benchmarks into one Markdown section for the README.
 
-    PYTHONPATH=. python benchmarks/report.py      # after bench_envs.py, bench_training.py and bench_data.py
+    PYTHONPATH=. python benchmarks/report.py      # after the bench_*.py scripts
 
-Reads `benchmarks/results/{envs,training,data}.json` and writes `benchmarks/results/README_section.md`. Ratios
-come first because they carry over between machines (both sides of a ratio ran in the same process minutes
-apart); absolute rates follow with the machine they were measured on, since they do not. A missing results file
-is named in the section rather than failing, so a partial run still gives a partial section.
+Reads `benchmarks/results/{end_to_end,threads,envs,training,data}.json` and writes
+`benchmarks/results/README_section.md`. Ratios come first because they carry over between machines (both sides
+of a ratio ran in the same process minutes apart); absolute rates follow with the machine they were measured on,
+since they do not. A missing results file is named in the section rather than failing, so a partial run still
+gives a partial section.
 """
 
 from __future__ import annotations
@@ -71,15 +72,62 @@ def table_section(caption: str, header: list[str], rows: list[list[str]]) -> lis
     return [caption, "", markdown_table(header, rows), ""]
 
 
-def render(envs: dict[str, Any] | None, training: dict[str, Any] | None, data: dict[str, Any] | None) -> str:
-    lines = ["## Performance", "", "Targets, as ratios measured in one run (both sides on the same machine):", ""]
+def end_to_end_rows(end_to_end: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            row["scenario"],
+            row["condition"],
+            f"{row['wall_s']:.1f}",
+            f"{row['steps_per_s']:,.0f}",
+            f"{row['floor_steps_per_s']:,.0f}",
+            f"{row['end_to_end_ratio']:.2f}",
+            f"{row['training_ratio']:.2f}",
+            f">= {row['target']:.1f}",
+            verdict(row["holds"]),
+        ]
+        for row in end_to_end["rows"]
+    ]
+
+
+def thread_rows(threads: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            row["condition"],
+            f"{row['parameters']:,}",
+            f"{row['one_thread_ms']:.2f}",
+            f"{row['two_threads_ms']:.2f}",
+            f"{row['ratio']:.2f}",
+        ]
+        for row in threads["rows"]
+    ]
+
+
+def render(
+    envs: dict[str, Any] | None,
+    training: dict[str, Any] | None,
+    data: dict[str, Any] | None,
+    end_to_end: dict[str, Any] | None = None,
+    threads: dict[str, Any] | None = None,
+) -> str:
+    lines = ["## Performance", ""]
+    if end_to_end is not None:
+        lines += [
+            "Whole commands against their floor, SB3 with the same hyperparameters and steps on a no-op env with the "
+            "same spaces at its best thread count (`benchmarks/bench_end_to_end.py`; busy: another process spins on "
+            "one core; end-to-end = floor wall / run wall, training = the training phases alone):",
+            "",
+        ]
+        header = ["command", "machine", "wall s", "steps/s", "floor steps/s", "end-to-end", "training", "target"]
+        lines += [markdown_table([*header, "verdict"], end_to_end_rows(end_to_end)), ""]
+    lines += ["Env and PPO-throughput targets, as ratios measured in one run (both sides on the same machine):", ""]
     lines += [markdown_table(["ratio", "value", "target", "verdict"], target_rows(envs, training)), ""]
-    missing = [name for name, result in (("envs", envs), ("training", training), ("data", data)) if result is None]
+    named = (("end_to_end", end_to_end), ("threads", threads), ("envs", envs), ("training", training), ("data", data))
+    missing = [name for name, result in named if result is None]
     if missing:
         lines += [f"Not run: {', '.join(missing)} (no results file).", ""]
     for skipped in (envs or {}).get("skipped", []):
         lines += [f"Not measured: {skipped['name']} ({skipped['reason']}).", ""]
-    results = [result for result in (envs, training, data) if result is not None]
+    results = [result for _, result in named if result is not None]
     machines = sorted({describe_machine(result["machine"]) for result in results})
     dates = sorted(result["machine"]["measured_at"][:10] for result in results)
     when = (
@@ -100,6 +148,10 @@ def render(envs: dict[str, Any] | None, training: dict[str, Any] | None, data: d
             f"per run, median of {cfg['repeats']}, torch threads {cfg['torch_threads']}):"
         )
         lines += table_section(caption, ["env", "n_envs", "env steps/s"], training_rows(training))
+    if threads is not None:
+        caption = "One Adam update, batch 256, 612 inputs -> [w, w] -> 1 (`benchmarks/bench_threads.py`):"
+        header = ["machine", "parameters", "1 thread ms", "2 threads ms", "2 / 1"]
+        lines += table_section(caption, header, thread_rows(threads))
     if data is not None:
         caption = "Data build (Gold features into an empty cache, then a cached load):"
         header = ["stage", "features (T x N x F)", "build s", "cached s", "peak RSS MB"]
@@ -109,7 +161,7 @@ def render(envs: dict[str, Any] | None, training: dict[str, Any] | None, data: d
 
 
 def main() -> None:
-    markdown = render(load("envs"), load("training"), load("data"))
+    markdown = render(load("envs"), load("training"), load("data"), load("end_to_end"), load("threads"))
     SECTION_PATH.write_text(markdown + "\n")
     print(markdown)
     print(f"wrote {SECTION_PATH}")

@@ -1,7 +1,7 @@
 """`python experiments/benchmark.py [overrides]`: the headline results, regenerated from scratch.
 
-`experiment=benchmark` (conf/experiment/benchmark.yaml) runs the whole pipeline on the sample data over 5 seeds
-(`hierl.orchestration.pipeline`), then writes `docs/results/headline.md`, `.json` and `.png` under
+`experiment=benchmark` (conf/experiment/benchmark.yaml, the default here) runs the whole pipeline on the sample
+data over 5 seeds (`hierl.orchestration.pipeline`), then writes `docs/results/headline.md`, `.json` and `.png` under
 `paths.root_dir` (`hierl.evaluation.headline`).
 
     python experiments/benchmark.py                          # the full benchmark, under an hour on 2 cores
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hierl.config.run import TrainConfig
-from hierl.entrypoint import stage_entrypoint
+from hierl.entrypoint import add_default_overrides, stage_entrypoint
 from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.pipeline import run_benchmark
 
@@ -26,4 +26,5 @@ def benchmark(config: TrainConfig, overrides: list[str], run_dir: Path) -> RunOu
 main = stage_entrypoint(benchmark, title="benchmark")
 
 if __name__ == "__main__":
+    add_default_overrides(experiment="benchmark")
     main()

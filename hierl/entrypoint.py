@@ -42,6 +42,12 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def add_default_overrides(**defaults: str) -> None:
+    """Append `key=value` for each default the command line does not set itself (the scripts in `experiments/`)."""
+    given = {override_key(arg) for arg in sys.argv[1:]}
+    sys.argv.extend(f"{key}={value}" for key, value in defaults.items() if key not in given)
+
+
 @contextmanager
 def run_folder_bookkeeping(run_dir: Path) -> Iterator[None]:
     """The block's work logged to `<run_dir>/log.jsonl`, and its end in `run_state.json`: finished, or why not.

@@ -5,7 +5,6 @@ Returns the configured `optimized_metric` so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from omegaconf import DictConfig
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
-from hierl.entrypoint import Outcome, override_key, run_job, typed_config
+from hierl.entrypoint import Outcome, add_default_overrides, run_job, typed_config
 from hierl.errors import ConfigError
 
 register_configs()
@@ -59,8 +58,7 @@ def main() -> None:
 
 def main_with_defaults(**defaults: str) -> None:
     """`main` with overrides the command line has not set itself (for the thin scripts in `experiments/`)."""
-    given = {override_key(arg) for arg in sys.argv[1:]}
-    sys.argv.extend(f"{key}={value}" for key, value in defaults.items() if key not in given)
+    add_default_overrides(**defaults)
     main()
 
 
