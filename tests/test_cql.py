@@ -61,7 +61,6 @@ def test_cql_option_composes_with_every_asset_class(asset: str) -> None:
         ({"net_arch": []}, "agent.net_arch"),
         ({"gamma": 1.0}, "agent.gamma"),
         ({"critic_learning_rate": -1.0}, "agent.critic_learning_rate"),
-        ({"torch_threads": 0}, "agent.torch_threads"),
     ],
 )
 def test_bad_cql_settings_name_the_key(override: dict[str, object], key: str) -> None:
@@ -171,14 +170,19 @@ def test_train_agent_cql_smoke_writes_the_contract(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_pretraining_leaves_the_process_thread_count_as_it_found_it(tmp_path: Path) -> None:
+def test_pretraining_trains_at_the_thread_policy_count_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hierl.orchestration.cql_run import pretrain_cql
 
-    cfg = load_config(["agent=cql", "debug=smoke", "agent.torch_threads=1"], output_dir=str(tmp_path))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the policy exports its count; restore it afterwards
+        monkeypatch.setenv(variable, os.environ.get(variable, "1"))
+
+    cfg = load_config(["agent=cql", "debug=smoke", "runtime.torch_threads=2"], output_dir=str(tmp_path))
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
     try:
-        pretrain_cql(cfg, tmp_path)
+        outcome = pretrain_cql(cfg, tmp_path)
         assert torch.get_num_threads() == 2
+        assert outcome.metrics["train/torch_threads"] == 2.0
     finally:
         torch.set_num_threads(before)

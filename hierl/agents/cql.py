@@ -52,8 +52,6 @@ def check_cql_config(cfg: CQLConfig) -> None:
             raise UserError(f"agent.{key}={getattr(cfg, key)} must be >= 0")
     if not 0.0 <= cfg.gamma < 1.0 or not 0.0 < cfg.tau <= 1.0:
         raise UserError(f"agent.gamma={cfg.gamma} must lie in [0, 1) and agent.tau={cfg.tau} in (0, 1]")
-    if cfg.torch_threads is not None and cfg.torch_threads < 1:
-        raise UserError(f"agent.torch_threads={cfg.torch_threads} must be at least 1, or null for torch's default")
 
 
 def d3rlpy_config(cfg: CQLConfig) -> d3rlpy.algos.CQLConfig:

@@ -33,7 +33,6 @@ class CQLConfig:
         eval_freq: gradient steps between validation backtests; the best-scoring weights are kept.
         checkpoint_freq: gradient steps between weight snapshots in `checkpoints/`.
         net_arch: hidden units of the actor and of each critic (d3rlpy vector encoders, ReLU).
-        torch_threads: torch CPU threads; small nets run fastest on one. Null keeps torch's default.
         n_epochs, n_envs: not used by CQL; present so presets written for PPO compose with `agent=cql`.
         init_from: not used by CQL (it starts from scratch); present so every agent option has the key.
     """
@@ -69,7 +68,6 @@ class CQLConfig:
     initial_temperature: float = 1.0
     eval_freq: int = 2_000
     checkpoint_freq: int = 10_000
-    torch_threads: int | None = 1
     n_epochs: int = 1
     n_envs: int = 1
     init_from: str | None = None
@@ -97,7 +95,6 @@ CQL_RANGES: dict[str, Interval] = {
     "initial_temperature": POSITIVE,
     "eval_freq": AT_LEAST_ONE,
     "checkpoint_freq": AT_LEAST_ONE,
-    "torch_threads": Interval(1.0, optional=True),
 }
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import d3rlpy
-import torch
 
 from hierl.agents.behaviour_policies import PredictorPolicy, check_mix, load_ppo_behaviour, make_behaviour_policies
 from hierl.agents.cql import (
@@ -46,6 +45,7 @@ from hierl.orchestration.policy_evaluation import (
     policy_backtest,
     write_data_fingerprint,
 )
+from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -72,34 +72,31 @@ def check_cql_run(cfg: TrainConfig) -> CQLConfig:
     check_cql_config(cfg.agent)
     check_mix(cfg.agent.behaviour_mix, cfg.agent.behaviour_ppo_run)
     check_logger(cfg.logger)
+    parse_torch_threads(cfg.runtime.torch_threads)
     return cfg.agent
+
+
+def use_cql_threads(cfg: TrainConfig, agent: CQLConfig, n_observations: int) -> ThreadChoice:
+    """The thread policy for d3rlpy's CQL: a Gaussian actor and `n_critics` Q-functions of `agent.net_arch`."""
+    actor = mlp_parameters(n_observations, agent.net_arch, 2)
+    critics = agent.n_critics * mlp_parameters(n_observations + 1, agent.net_arch, 1)
+    return apply_thread_policy(cfg.runtime.torch_threads, actor + critics)
 
 
 def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     """The whole CQL pretraining run; every file of the run-folder contract is written here."""
     agent = check_cql_run(cfg)
-    threads = torch.get_num_threads()
-    if agent.torch_threads is not None:
-        torch.set_num_threads(agent.torch_threads)
-    try:
-        return _pretrain(cfg, agent, run_dir)
-    finally:
-        # Later work in the same process (a pipeline's PPO stage, a study) must not inherit CQL's thread count:
-        # torch's results depend on it.
-        torch.set_num_threads(threads)
-
-
-def _pretrain(cfg: TrainConfig, agent: CQLConfig, run_dir: Path) -> RunOutcome:
     d3rlpy.seed(cfg.seed)
     validator = SafetyValidator.from_config(cfg.safety)
     market = load_run_market(cfg)
     observation_shape = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
+    threads = use_cql_threads(cfg, agent, observation_shape[0])
     ppo: PredictorPolicy | None = None
     if agent.behaviour_ppo_run is not None:
         ppo = load_ppo_behaviour(Path(agent.behaviour_ppo_run), observation_shape)
     write_data_fingerprint(run_dir, market)
     with tracked_run(cfg, run_dir) as tracker:
-        return _pretrain_and_evaluate(cfg, agent, run_dir, market, ppo, tracker, validator)
+        return _pretrain_and_evaluate(cfg, agent, run_dir, market, ppo, tracker, validator, threads)
 
 
 def collect_dataset(
@@ -128,6 +125,7 @@ def _pretrain_and_evaluate(
     ppo: PredictorPolicy | None,
     track: Tracker,
     validator: SafetyValidator,
+    threads: ThreadChoice,
 ) -> RunOutcome:
     started = time.perf_counter()
     dataset = collect_dataset(cfg, agent, market, ppo)
@@ -186,6 +184,7 @@ def _pretrain_and_evaluate(
             "train/gradient_steps": float(agent.n_steps),
             "train/seconds": train_seconds,
             "train/best_step": float(best["step"]),
+            "train/torch_threads": float(threads.threads),
             "dataset/transitions": float(len(dataset)),
             "dataset/episodes": float(dataset.n_episodes),
             **{f"dataset/share/{name}": share for name, share in dataset.policy_shares().items()},
