@@ -6,13 +6,15 @@ from pathlib import Path
 
 from stable_baselines3 import PPO
 
-from hierl.agents.cql import CQL_POLICY_FILE, load_cql_policy
 from hierl.agents.observation_scaling import read_scaling
 from hierl.agents.rollout import Predict, predictor
+from hierl.config.cql import CQLConfig
 from hierl.config.run import TrainConfig
+from hierl.data.market import MarketData
+from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
-from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_market
+from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_market, use_ppo_threads
 from hierl.orchestration.policy_evaluation import (
     EVALUATED_SPLITS,
     evaluate_split,
@@ -44,6 +46,9 @@ def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...],
             )
         return predictor(model, scaling), shape, BEST_MODEL_FILE
     if agent == "cql":
+        # d3rlpy (seconds to import) only for the replays that need it.
+        from hierl.agents.cql import CQL_POLICY_FILE, load_cql_policy
+
         if not (source_run / CQL_POLICY_FILE).is_file():
             raise UserError(f"{source_run} has no {CQL_POLICY_FILE}; point run_dir at a finished CQL run folder")
         policy = load_cql_policy(source_run)
@@ -54,6 +59,16 @@ def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...],
     )
 
 
+def use_replay_threads(cfg: TrainConfig, market: MarketData) -> None:
+    """The thread policy for the replayed network, as its training stage chose it."""
+    if isinstance(cfg.agent, CQLConfig):
+        from hierl.orchestration.cql_run import use_cql_threads
+
+        use_cql_threads(cfg, cfg.agent, cfg.env.window * market.n_features + len(CONTEXT_NAMES))
+    else:
+        use_ppo_threads(cfg, market)
+
+
 def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     """Evaluate the selected policy of `source_run` on the validation and test blocks of `cfg`'s data."""
     state = read_state(source_run)
@@ -62,6 +77,7 @@ def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     predict, expected_shape, policy_file = load_policy(source_run, cfg.agent.name)
     # The policy sees features scaled exactly as in its training run, whatever data it is replayed on.
     market = load_run_market(cfg, read_normalisation(source_run))
+    use_replay_threads(cfg, market)
     probe = TradingEnv(market, "test", cfg.env, cfg.reward, symbol_index=0)
     if expected_shape != probe.observation_space.shape:
         raise UserError(
