@@ -18,6 +18,7 @@ from hierl.evaluation.baselines import (
     VOLATILITY_WINDOW,
     BaselineInputError,
     baseline_weights,
+    month_starts,
 )
 
 COSTS = CostModel(cost_bps=10.0, slippage_bps=2.0, borrow_bps_annual=252.0)  # borrow: exactly 1e-4 a day
@@ -266,7 +267,9 @@ def perturbed(market: MarketData, rows: slice) -> MarketData:
 def test_baselines_are_causal() -> None:
     market = random_market()
     rows = np.arange(*market.split_bounds["val"])[:-1]
-    cutoff = int(rows[10])
+    # The cutoff is a month start, where inverse volatility refits: a refit that read the next row would show.
+    k = int(np.flatnonzero(month_starts(market.dates[rows]))[1])
+    cutoff = int(rows[k])
     seen = rows <= cutoff
     before = baseline_weights(market, "val", rows, costs=COSTS)
     after = baseline_weights(perturbed(market, slice(cutoff + 1, None)), "val", rows, costs=COSTS)
@@ -276,7 +279,7 @@ def test_baselines_are_causal() -> None:
     # baseline that reads data (cash holds nothing whatever the data), so the comparison above could fail.
     at_cutoff = baseline_weights(perturbed(market, slice(cutoff, cutoff + 1)), "val", rows, costs=COSTS)
     for name in BASELINE_NAMES:
-        moved = not np.array_equal(before[name][10], at_cutoff[name][10])
+        moved = not np.array_equal(before[name][k], at_cutoff[name][k])
         assert moved == (name != "cash"), name
 
 
