@@ -59,9 +59,11 @@ def project_python(session: nox.Session) -> str:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The whole test suite, slow tests included."""
+    """The whole test suite, slow tests included, one worker per core (pytest-xdist; a file's tests share one)."""
     python = project_python(session)
-    session.run(python, "-m", "pytest", *session.posargs, env=TEST_ENV, external=True)
+    session.run(
+        python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs, env=TEST_ENV, external=True
+    )
 
 
 @nox.session(python=PYTHON, reuse_venv=True)
