@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from hierl.data.market import MarketData
@@ -98,3 +99,25 @@ def synthetic_market(n_days: int, n_assets: int, n_features: int, seed: int) -> 
         split_bounds={"train": (0, n_days), "val": (0, n_days), "test": (0, n_days)},
         fingerprint="bench",
     )
+
+
+class NoOpEnv(gymnasium.Env):
+    """The spaces of another env and nothing else: a constant observation, zero reward, fixed-length episodes."""
+
+    def __init__(self, observation_space: gymnasium.spaces.Box, action_space: gymnasium.spaces.Box, length: int):
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self._observation = np.zeros(observation_space.shape, dtype=np.float32)
+        self._length = length
+        self._steps = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._steps = 0
+        return self._observation, {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._steps += 1
+        return self._observation, 0.0, False, self._steps >= self._length, {}

@@ -35,12 +35,10 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import gymnasium
-import numpy as np
 import torch
-from bench_common import markdown_table, synthetic_market, verdict, write_results
+from bench_common import NoOpEnv, markdown_table, synthetic_market, verdict, write_results
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
@@ -53,28 +51,6 @@ ROLLOUT_STEPS = 1024
 NET_ARCH = [64, 64]
 TARGET = 0.90
 BASELINE = "DummyVecEnv(no-op env)"
-
-
-class NoOpEnv(gymnasium.Env):
-    """The spaces of another env and nothing else: a constant observation, zero reward, fixed-length episodes."""
-
-    def __init__(self, observation_space: gymnasium.spaces.Box, action_space: gymnasium.spaces.Box, length: int):
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self._observation = np.zeros(observation_space.shape, dtype=np.float32)
-        self._length = length
-        self._steps = 0
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        self._steps = 0
-        return self._observation, {}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._steps += 1
-        return self._observation, 0.0, False, self._steps >= self._length, {}
 
 
 @dataclass

@@ -26,6 +26,7 @@ import gymnasium
 import numpy as np
 import torch
 import yaml
+from bench_common import NoOpEnv
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
@@ -34,29 +35,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from hierl.agents.ppo import PPOAgentFactory
 from hierl.agents.sac import build_sac
 from hierl.config.agent import PPOConfig
+from hierl.config.loading import flatten
 from hierl.config.sac import SACConfig
-
-
-class NoOpEnv(gymnasium.Env):
-    """The spaces of another env and nothing else: a constant observation, zero reward, fixed-length episodes."""
-
-    def __init__(self, n_observations: int, n_actions: int, length: int) -> None:
-        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(n_observations,), dtype=np.float32)
-        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=(n_actions,), dtype=np.float32)
-        self._observation = np.zeros(n_observations, dtype=np.float32)
-        self._length = length
-        self._steps = 0
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        self._steps = 0
-        return self._observation, {}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._steps += 1
-        return self._observation, 0.0, False, self._steps >= self._length, {}
 
 
 def flat_run_config(run_dir: Path) -> dict[str, Any]:
@@ -65,18 +45,7 @@ def flat_run_config(run_dir: Path) -> dict[str, Any]:
     if unit.is_file():
         flat: dict[str, Any] = json.loads(unit.read_text())
         return flat
-    nested = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-    flat = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        else:
-            flat[prefix] = node
-
-    walk("", nested)
-    return flat
+    return flatten(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text()))
 
 
 def agent_config(flat: dict[str, Any]) -> PPOConfig | SACConfig:
@@ -99,7 +68,9 @@ def floor_model(run_dir: Path, seed: int) -> tuple[BaseAlgorithm, int]:
     agent = agent_config(flat)
     n_observations, n_actions = policy_shapes(run_dir)
     length = int(flat["env.episode_length"])
-    env = DummyVecEnv([lambda: NoOpEnv(n_observations, n_actions, length) for _ in range(agent.n_envs)])
+    observations = gymnasium.spaces.Box(-np.inf, np.inf, shape=(n_observations,), dtype=np.float32)
+    actions = gymnasium.spaces.Box(-1.0, 1.0, shape=(n_actions,), dtype=np.float32)
+    env = DummyVecEnv([lambda: NoOpEnv(observations, actions, length) for _ in range(agent.n_envs)])
     if isinstance(agent, PPOConfig):
         model: BaseAlgorithm = PPO(env=env, **PPOAgentFactory(agent).kwargs(seed))
     else:

@@ -2,16 +2,18 @@
 
     PYTHONPATH=. python benchmarks/report.py      # after the bench_*.py scripts
 
-Reads `benchmarks/results/{end_to_end,threads,envs,training,data}.json` and writes
-`benchmarks/results/README_section.md`. Ratios come first because they carry over between machines (both sides
-of a ratio ran in the same process minutes apart); absolute rates follow with the machine they were measured on,
-since they do not. A missing results file is named in the section rather than failing, so a partial run still
-gives a partial section.
+Reads `benchmarks/results/{end_to_end,threads,envs,training,data}.json`, writes
+`benchmarks/results/README_section.md`, then fills the generated blocks of `docs/performance.md` (everything) and
+`README.md` (the end-to-end and env-only ratios). Ratios come first because they carry over between machines
+(both sides of a ratio ran in the same process minutes apart); absolute rates follow with the machine they were
+measured on, since they do not. A missing results file is named in the section rather than failing, so a partial
+run still gives a partial section.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from bench_common import RESULTS_DIR, markdown_table, verdict
@@ -160,11 +162,51 @@ def render(
     return "\n".join(lines)
 
 
+REPO = RESULTS_DIR.parent.parent
+BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+
+
+def replace_generated(path: Path, content: str) -> None:
+    """Put `content` between the performance markers of `path`; the text around them is left as it is."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no {BEGIN} ... {END} block to fill")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{content.strip()}\n{END}{tail}")
+
+
+def readme_summary(end_to_end: dict[str, Any] | None, envs: dict[str, Any] | None, training: Any) -> str:
+    """The README's part: the end-to-end ratios first, then the env-only targets, then where the rest is."""
+    lines = []
+    if end_to_end is not None:
+        machine = end_to_end["machine"]
+        lines += [
+            f"Measured by `nox -s bench` on {machine['measured_at'][:10]} ({describe_machine(machine)}; busy: another "
+            "process keeps one core at 100%). Whole commands against SB3 on a no-op env with the same "
+            "hyperparameters, steps and spaces at its best thread count (floor wall / run wall):",
+            "",
+        ]
+        header = ["command", "machine", "wall s", "steps/s", "floor steps/s", "end-to-end", "training", "target"]
+        lines += [markdown_table([*header, "verdict"], end_to_end_rows(end_to_end)), ""]
+    targets = markdown_table(["ratio", "value", "target", "verdict"], target_rows(envs, training))
+    lines += ["Env-only targets:", "", targets]
+    lines += ["", "How each is measured, and the absolute rates: [docs/performance.md](docs/performance.md)."]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    markdown = render(load("envs"), load("training"), load("data"), load("end_to_end"), load("threads"))
+    envs, training, data, end_to_end, threads = (
+        load(name) for name in ("envs", "training", "data", "end_to_end", "threads")
+    )
+    markdown = render(envs, training, data, end_to_end, threads)
     SECTION_PATH.write_text(markdown + "\n")
     print(markdown)
     print(f"wrote {SECTION_PATH}")
+    body = markdown.split("\n", 1)[1]  # without the "## Performance" heading: the page has its own
+    replace_generated(REPO / "docs" / "performance.md", body)
+    replace_generated(REPO / "README.md", readme_summary(end_to_end, envs, training))
+    print("wrote docs/performance.md and the README's Performance section")
 
 
 if __name__ == "__main__":

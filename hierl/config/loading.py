@@ -41,7 +41,11 @@ def load_config(overrides: Sequence[str] = (), output_dir: str = "outputs/notebo
 
 def flat_config(cfg: TrainConfig) -> dict[str, Any]:
     """The config as flat dotted keys, for trackers and run comparison."""
-    container = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    return flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+
+
+def flatten(nested: Any) -> dict[str, Any]:
+    """Nested mappings as flat dotted keys (`{"agent": {"gamma": 0.99}}` -> `{"agent.gamma": 0.99}`)."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -51,5 +55,5 @@ def flat_config(cfg: TrainConfig) -> dict[str, Any]:
         else:
             flat[prefix] = node
 
-    walk("", container)
+    walk("", nested)
     return flat
