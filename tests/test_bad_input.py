@@ -217,3 +217,16 @@ def test_a_replay_refuses_a_damaged_saved_normalisation(
     (replay_dir,) = tmp_path.glob("source_replay_*")
     assert_refused(tmp_path, result, message, replay_dir)
     assert result.returncode != OK_EXIT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["normalisation.json", "run_state.json"])
+def test_a_replay_refuses_a_garbled_run_file(trained_run: Path, tmp_path: Path, name: str) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(trained_run, source)
+    path = source / name
+    path.write_text(path.read_text()[:7])  # truncated mid-object, as by a full disk or a killed copy
+    result = run(tmp_path, [sys.executable, "-m", "hierl.evaluate", f"run_dir={source}"])
+    assert result.returncode == ERROR_EXIT, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert f"{path} is not valid JSON" in error_line(result.stderr)

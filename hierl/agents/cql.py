@@ -28,7 +28,7 @@ from d3rlpy.models import VectorEncoderFactory
 from hierl.config.cql import CQLConfig
 from hierl.errors import UserError
 from hierl.tracking.checkpoints import CHECKPOINT_DIR as CHECKPOINT_DIR  # re-exported: every run's checkpoint folder
-from hierl.tracking.files import write_atomic, write_json
+from hierl.tracking.files import read_json, write_atomic, write_json
 
 CQL_MODEL_FILE = "cql_model.d3"
 CQL_WEIGHTS_FILE = "cql_weights.pt"
@@ -166,7 +166,7 @@ def save_cql_run(algo: CQL, cfg: CQLConfig, run_dir: Path, details: dict[str, An
 
 def read_policy_file(run_dir: Path) -> dict[str, Any]:
     """cql_policy.json of a CQL run folder."""
-    payload: dict[str, Any] = json.loads((run_dir / CQL_POLICY_FILE).read_text())
+    payload: dict[str, Any] = read_json(run_dir / CQL_POLICY_FILE)
     return payload
 
 

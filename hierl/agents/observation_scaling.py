@@ -13,7 +13,6 @@ A model without that file was trained without the option.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from hierl.errors import UserError
-from hierl.tracking.files import write_json
+from hierl.tracking.files import read_json, write_json
 
 SCALING_SUFFIX = ".obs_scaling.json"
 # SB3's default bound: features are already standardised, so only outliers of the running scaling are clipped.
@@ -121,7 +120,7 @@ def read_scaling(model_path: Path) -> ObservationScaling | None:
     path = scaling_path(model_path)
     if not path.is_file():
         return None
-    return ObservationScaling.from_json(json.loads(path.read_text()), str(path))
+    return ObservationScaling.from_json(read_json(path), str(path))
 
 
 def normalizer_state(normalizer: VecNormalize) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from hierl.evaluation.baselines import baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.report import metrics_namespace
 from hierl.safety import SafetyValidator, apply_safety_gate
-from hierl.tracking.files import write_json, write_parquet
+from hierl.tracking.files import read_json, write_json, write_parquet
 
 AGENT = "agent"
 EVALUATED_SPLITS = ("val", "test")
@@ -158,10 +157,10 @@ def read_normalisation(run_dir: Path) -> dict[str, dict[str, float | bool]] | No
     path = run_dir / NORMALISATION_FILE
     if not path.is_file():
         return None
-    return check_saved_stats(json.loads(path.read_text()), str(path))
+    return check_saved_stats(read_json(path), str(path))
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
     """metrics.json of a finished run."""
-    metrics: dict[str, float] = json.loads((run_dir / "metrics.json").read_text())
+    metrics: dict[str, float] = read_json(run_dir / "metrics.json")
     return metrics

@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from hierl.errors import UserError
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -32,6 +34,17 @@ def write_atomic(path: Path, writer: Callable[[Path], Any]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return path
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run folder or cache; a truncated or garbled one is a UserError naming it, not a traceback."""
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(
+            f"{path} is not valid JSON ({error}); it was truncated or edited: restore it from a copy of the run "
+            "folder, or rerun that run"
+        ) from None
 
 
 def write_json(path: Path, payload: Any) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hierl.tracking.files import write_json
+from hierl.tracking.files import read_json, write_json
 
 STATE_FILE = "run_state.json"
 
@@ -52,7 +51,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / STATE_FILE
     if not path.exists():
         return {"status": "missing"}
-    state: dict[str, Any] = json.loads(path.read_text())
+    state: dict[str, Any] = read_json(path)
     return state
 
 
