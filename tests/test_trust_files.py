@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,20 @@ def test_a_valid_file_reads_back_what_was_written(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"test/sharpe": 0.5}))
     assert read_json(path) == {"test/sharpe": 0.5}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_result_files_get_the_mode_of_any_new_file(tmp_path: Path, umask: int) -> None:
+    from hierl.tracking.files import write_atomic, write_json
+
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "metrics.json", {"a": 1})
+        write_atomic(tmp_path / "plot.png", lambda tmp: tmp.write_bytes(b"png"))
+        (tmp_path / "plain.txt").write_text("x")  # what the umask gives an ordinary new file
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == expected
+    for name in ("metrics.json", "plot.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
