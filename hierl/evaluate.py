@@ -6,6 +6,7 @@ the training run's config; override `data.*` to test the same policy on another 
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -48,13 +49,19 @@ def _hydra_main(cfg: DictConfig) -> float:
     assert _source_run is not None
     source = _source_run
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = typed_config(cfg)
-    return run_job(
-        run_dir,
-        config.optimized_metric,
-        lambda: replay_run(config, source, run_dir),
-        title=f"replay of {source.name}",
-    )
+    try:
+        config = typed_config(cfg)
+        return run_job(
+            run_dir,
+            config.optimized_metric,
+            lambda: replay_run(config, source, run_dir),
+            title=f"replay of {source.name}",
+        )
+    except BaseException:
+        # A replay that did not finish has no result worth keeping: its folder goes, so no near-empty
+        # `<run>_replay_<time>/` is left for compare to trip over. The error itself was already printed or raised.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def main() -> None:
