@@ -231,3 +231,17 @@ def test_a_replay_refuses_a_garbled_run_file(trained_run: Path, tmp_path: Path, 
     assert "Traceback" not in result.stderr
     assert f"{path} is not valid JSON" in error_line(result.stderr)
     assert not list(tmp_path.glob("source_replay_*")), "a failed replay left its folder behind"
+
+
+@pytest.mark.slow
+def test_a_fresh_run_refuses_a_folder_that_holds_another_run(trained_run: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "used"
+    shutil.copytree(trained_run, folder)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    result = run(tmp_path, hierl_train("debug=smoke", f"hydra.run.dir={folder}"))
+    assert result.returncode == ERROR_EXIT, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    line = error_line(result.stderr)
+    assert f"{folder} already holds a run (run_state.json: finished)" in line and "resume=true" in line
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before, "the refused run changed the other run's files (its .hydra/ config included)"

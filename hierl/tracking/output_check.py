@@ -14,6 +14,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from hierl.errors import UserError
+from hierl.tracking.run_state import check_unused_folder
+
 
 def check_writable(folder: Path, key: str) -> None:
     """Create `folder` if needed and write a probe file in it; exit with one line naming `key` if that fails."""
@@ -29,11 +32,28 @@ def check_writable(folder: Path, key: str) -> None:
         ) from None
 
 
+# Jobs that are one run each (`hierl.train` and the scripts built on its main). Multi-stage scripts are not: a
+# rerun in their folder deliberately finishes what is missing.
+SINGLE_RUN_JOBS = frozenset({"train"})
+
+
+def check_fresh_run_folder(folder: Path) -> None:
+    """Exit with one line when `folder` already holds another run (before Hydra overwrites its `.hydra/`)."""
+    try:
+        check_unused_folder(folder)
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 class OutputFolderCheck(Callback):
-    """Checks `hydra.run.dir` (single run) or `hydra.sweep.dir` (multirun) before any job starts."""
+    """Checks `hydra.run.dir` (single run) or `hydra.sweep.dir` (multirun) before any job starts; a fresh single
+    run also refuses a folder that holds another run (`resume=true` continues that run instead)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_writable(Path(config.hydra.run.dir), "hydra.run.dir")
+        folder = Path(config.hydra.run.dir)
+        check_writable(folder, "hydra.run.dir")
+        if config.hydra.job.name in SINGLE_RUN_JOBS and not config.get("resume", False):
+            check_fresh_run_folder(folder)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_writable(Path(config.hydra.sweep.dir), "hydra.sweep.dir")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hierl.errors import UserError
 from hierl.tracking.files import read_json, write_json
 
 STATE_FILE = "run_state.json"
@@ -53,6 +54,17 @@ def read_state(run_dir: Path) -> dict[str, Any]:
         return {"status": "missing"}
     state: dict[str, Any] = read_json(path)
     return state
+
+
+def check_unused_folder(run_dir: Path) -> None:
+    """A fresh run starts only in a folder that holds no other run: it would mix its checkpoints and files with
+    that run's, prune them, and make the old run impossible to resume."""
+    status = read_state(run_dir)["status"]
+    if status != "missing":
+        raise UserError(
+            f"{run_dir} already holds a run (run_state.json: {status}); continue that run with resume=true, or "
+            "start this one in a new folder (drop hydra.run.dir, or name another)"
+        )
 
 
 def _update(run_dir: Path, **fields: Any) -> None:
