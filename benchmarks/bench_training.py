@@ -40,6 +40,7 @@ import gymnasium
 import torch
 from bench_common import NoOpEnv, markdown_table, synthetic_market, verdict, write_results
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from hierl.config.env import EnvConfig, RewardConfig
@@ -86,7 +87,7 @@ def env_builders(
 
 
 def build_model(env: VecEnv, n_envs: int, seed: int) -> PPO:
-    return PPO(
+    model = PPO(
         "MlpPolicy",
         env,
         n_steps=ROLLOUT_STEPS // n_envs,
@@ -98,6 +99,8 @@ def build_model(env: VecEnv, n_envs: int, seed: int) -> PPO:
         device="cpu",
         verbose=0,
     )
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes a folder in the temp folder
+    return model
 
 
 def timed_learn(model: PPO, budget: int) -> float:
