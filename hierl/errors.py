@@ -1,4 +1,10 @@
-"""Errors that mean "the user asked for something that cannot work"; entrypoints print them in one line."""
+"""Errors that mean "the user asked for something that cannot work"; entrypoints print them in one line.
+
+Every user error of hierl is defined here, on the ground floor, so that any layer can raise one without importing
+the layer that owns the check (features raise `DataError` without importing the data package, config checks raise
+`RewardConfigError` without importing the rewards). Errors that mean a bug in hierl's own code (an array of the
+wrong shape handed between two functions) stay `ValueError`s beside the code that raises them.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +15,27 @@ class UserError(ValueError):
 
 class ConfigError(UserError):
     """A config value that passed the schema's type check but cannot work (e.g. batch larger than a rollout)."""
+
+
+class DataError(UserError):
+    """A problem with the user's data or data config; the message names the thing and the fix."""
+
+
+class RewardConfigError(ConfigError):
+    """A reward config value that cannot produce a meaningful reward."""
+
+
+class EnvSetupError(ConfigError):
+    """An env cannot be built from this market, split or config."""
+
+
+class SafetyViolationError(UserError):
+    """A policy broke a hard risk limit and the user did not opt out with `safety.allow_violations=true`."""
+
+
+class ComparisonError(UserError):
+    """Run folders that cannot be compared as asked; the message names the folder or key and the fix."""
+
+
+class NoRunsError(ComparisonError):
+    """The folder holds no run folder (or none that finished)."""

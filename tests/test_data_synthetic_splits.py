@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from hierl.config.data import DataConfig, FeatureConfig, SplitConfig, SyntheticConfig
-from hierl.data.errors import DataError
 from hierl.data.pipeline import load_market_data
 from hierl.data.sources.synthetic import generate_synthetic
 from hierl.data.splits import compute_split_bounds, walk_forward_splits
+from hierl.errors import DataError
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

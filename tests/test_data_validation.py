@@ -12,7 +12,8 @@ import pytest
 
 from hierl.config.data import DataConfig, FeatureConfig
 from hierl.data.normalisation import check_saved_stats
-from hierl.data.pipeline import DataError, available_asset_classes, load_market_data
+from hierl.data.pipeline import available_asset_classes, load_market_data
+from hierl.errors import DataError
 
 FIXTURE = Path(__file__).parent / "data" / "prices_small.csv"
 WINDOW = 8

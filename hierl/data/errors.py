@@ -1,9 +1,10 @@
-"""The one error type of the data layer, so callers can tell bad user data from bugs."""
+"""The old import path of `DataError`, which now lives in `hierl.errors` with every other user error.
+
+Kept only for `hierl.config.data`, which still imports it from here; import `hierl.errors.DataError` instead.
+"""
 
 from __future__ import annotations
 
-from hierl.errors import UserError
+from hierl.errors import DataError
 
-
-class DataError(UserError):
-    """A problem with the user's data or data config; the message names the thing and the fix."""
+__all__ = ["DataError"]

@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 
 NormalisationStats = dict[str, dict[str, float | bool]]
 STAT_KEYS = ("mean", "std", "fitted")

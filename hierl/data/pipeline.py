@@ -17,7 +17,6 @@ import polars as pl
 from hierl.config.data import DataConfig, check_data_values, iso_date
 from hierl.data.cache import LayerCache, fingerprint
 from hierl.data.dense import to_market_data
-from hierl.data.errors import DataError
 from hierl.data.gold import build_gold
 from hierl.data.market import MarketData
 from hierl.data.normalisation import NormalisationStats
@@ -29,10 +28,11 @@ from hierl.data.sources.schema import OPTIONAL_PRICE_COLUMNS, SourceTable
 from hierl.data.sources.synthetic import generate_synthetic
 from hierl.data.splits import compute_split_bounds
 from hierl.data.validation import validate_prices
+from hierl.errors import DataError
 from hierl.features.catalogue import FAMILIES, FeatureSpec, resolve_features
 from hierl.features.macro import RELEASE_KEY, release_lag
 
-__all__ = ["DataError", "available_asset_classes", "load_market_data"]
+__all__ = ["available_asset_classes", "load_market_data"]
 
 LAYER_VERSION = 1  # bump when a layer's content changes for the same inputs
 

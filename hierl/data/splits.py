@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierl.config.data import SplitConfig, check_split_fractions
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 
 
 def _rows_through(dates: np.ndarray, iso_date: str, key: str) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from hierl.data.errors import DataError
 from hierl.data.sources.schema import (
     DEFAULT_ASSET_CLASS,
     OPTIONAL_PRICE_COLUMNS,
@@ -29,6 +28,7 @@ from hierl.data.sources.schema import (
     SourceTable,
     conform,
 )
+from hierl.errors import DataError
 
 ROW = "__row"
 # The date column as the source wrote it: rows of one date at different times are intraday bars.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 
 FAMILIES = ("technical", "sentiment", "macro", "regime")
 

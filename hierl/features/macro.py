@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 from hierl.features.releases import monthly_published
 
 # feature name -> release-lag key of the series it comes from

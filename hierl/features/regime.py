@@ -11,7 +11,7 @@ import math
 import numpy as np
 import polars as pl
 
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 
 REGIME_QUANTILES = (1.0 / 3.0, 2.0 / 3.0)
 VOL_HORIZON = 63

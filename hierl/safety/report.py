@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hierl.config.safety import SafetyConfig
-from hierl.errors import UserError
+from hierl.errors import SafetyViolationError
 from hierl.tracking.files import write_json
 
 SAFETY_REPORT_FILE = "safety_report.json"
 PORTFOLIO = "portfolio"
-
-
-class SafetyViolationError(UserError):
-    """A policy broke a hard risk limit and the user did not opt out with `safety.allow_violations=true`."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
-from hierl.data.errors import DataError
 from hierl.data.validation import check_unique_columns
+from hierl.errors import DataError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
