@@ -148,6 +148,58 @@ class PortfolioEnv(gymnasium.Env):
         self._done = False
         self._reward.reset()
 
+    def get_state(self) -> dict[str, Any]:
+        """The running episode and the generator, as plain data; everything else comes from the constructor.
+
+        {"episode": {first, last, step (ints), done (bool), anchor, holdings (float64 arrays [C], [N]), nav, peak,
+        drawdown, budget_used (floats), recent (list of floats)}, "reward": per-term state (lists, floats, ints),
+        "rng": `np_random.bit_generator.state`, "rng_seed": gymnasium's seed (int or None)}.
+        """
+        return {
+            "episode": {
+                "first": int(self._first),
+                "last": int(self._last),
+                "step": int(self._step),
+                "done": bool(self._done),
+                "anchor": np.array(self._anchor, dtype=np.float64),
+                "holdings": np.array(self._holdings, dtype=np.float64),
+                "nav": float(self._nav),
+                "peak": float(self._peak),
+                "drawdown": float(self._drawdown),
+                "budget_used": float(self._budget_used),
+                "recent": [float(value) for value in self._recent],
+            },
+            "reward": self._reward.get_state(),
+            "rng": self.np_random.bit_generator.state,
+            "rng_seed": self._np_random_seed,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from `get_state()` of a PortfolioEnv built from the same universe, split and configs: the next
+        `step` returns what it would have returned after that `get_state`."""
+        episode = state["episode"]
+        anchor = np.array(episode["anchor"], dtype=np.float64)
+        holdings = np.array(episode["holdings"], dtype=np.float64)
+        if anchor.shape != (self.universe.n_sleeves,) or holdings.shape != (len(self.universe.symbols),):
+            raise ValueError(
+                f"the state holds {anchor.shape} sleeve and {holdings.shape} asset weights; this env has "
+                f"{self.universe.n_sleeves} sleeves and {len(self.universe.symbols)} assets"
+            )
+        self._first, self._last, self._step = int(episode["first"]), int(episode["last"]), int(episode["step"])
+        self._done = bool(episode["done"])
+        self._anchor = anchor
+        self._holdings = holdings
+        self._nav = float(episode["nav"])
+        self._peak = float(episode["peak"])
+        self._drawdown = float(episode["drawdown"])
+        self._budget_used = float(episode["budget_used"])
+        self._recent = [float(value) for value in episode["recent"]]
+        self._reward.set_state(state["reward"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self._np_random = rng
+        self._np_random_seed = state["rng_seed"]
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:

@@ -137,6 +137,63 @@ class TradingEnv(gymnasium.Env):
         self._peak = self._nav
         self._reward.reset()
 
+    def get_state(self) -> dict[str, Any]:
+        """The running episode and the generator, as plain data (ints, floats, bools, nested dicts and lists).
+
+        {"episode": {asset, start_row, end_row, step, done, weight, nav, peak}, "reward": per-term state,
+        "rng": `np_random.bit_generator.state`, "rng_seed": gymnasium's seed}. Market arrays, config and the
+        prepared observations are left out: `set_state` rebuilds them from the constructor's arguments.
+        """
+        return {
+            "episode": {
+                "asset": int(self._asset),
+                "start_row": int(self._row - self._k),
+                "end_row": int(self._end_row),
+                "step": int(self._k),
+                "done": bool(self._done),
+                "weight": float(self._weight),
+                "nav": float(self._nav),
+                "peak": float(self._peak),
+            },
+            "reward": self._reward.get_state(),
+            "rng": self.np_random.bit_generator.state,
+            "rng_seed": self._np_random_seed,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from `get_state()` of a TradingEnv built with the same market, split, configs and mode: the next
+        `step` returns what it would have returned after that `get_state`."""
+        episode = state["episode"]
+        asset, start_row, end_row = int(episode["asset"]), int(episode["start_row"]), int(episode["end_row"])
+        self._layout.check_start(asset, start_row, self.market.n_assets)
+        self.decision_rows = np.arange(start_row, end_row + 1)
+        self._start_episode(asset, start_row, end_row)
+        k = int(episode["step"])
+        self._k = k
+        self._row = start_row + k
+        self._done = bool(episode["done"])
+        self._weight = float(episode["weight"])
+        self._nav = float(episode["nav"])
+        self._peak = float(episode["peak"])
+        self._reward.set_state(state["reward"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self._np_random = rng
+        self._np_random_seed = state["rng_seed"]
+        if k > 0:
+            # The context `step` wrote into the observation it returned last, with the same arithmetic.
+            self._write_context(k, self._weight, 1.0 - self._nav / self._peak, self._nav)
+
+    def _write_context(self, k: int, weight: float, drawdown: float, nav: float) -> np.ndarray:
+        """Observation k with the book's context (position, drawdown, log NAV change) written in."""
+        obs = self._observations[k]
+        context = self._window_size
+        ratio = nav / self._initial_nav
+        obs[context] = weight / self._max_leverage
+        obs[context + 1] = drawdown
+        obs[context + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
+        return obs
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -194,10 +251,5 @@ class TradingEnv(gymnasium.Env):
         truncated = not terminated and row >= self._end_row
         self._done = terminated or truncated
         # The context of the next observation: the book after this step.
-        obs = self._observations[k]
-        context = self._window_size
-        ratio = nav / self._initial_nav
-        obs[context] = weight_after / self._max_leverage
-        obs[context + 1] = drawdown
-        obs[context + 2] = math.log(ratio if ratio > MIN_NAV_RATIO else MIN_NAV_RATIO)
+        obs = self._write_context(k, weight_after, drawdown, nav)
         return obs, reward, terminated, truncated, info

@@ -166,27 +166,38 @@ class TradingVecEnv(VecEnv):
         self._start_episodes(np.ones(n_envs, dtype=bool))
 
     def get_state(self) -> dict[str, Any]:
-        """Copies of everything that changes while episodes run: the episodes' positions in the market and
-        their books, the reward terms' running state, the generator that draws new episodes, and the actions
-        of a pending `step_async`. Market arrays and config are left out: they come from the constructor."""
+        """Everything that changes while episodes run, as plain data: the episodes' places in the market and their
+        books (copies of [K] arrays), whether whole-block episodes have ended, the actions of a pending
+        `step_async`, the reward terms' running state, the generator that draws new episodes
+        (`bit_generator.state`) and SB3's pending reset seeds and options. Market arrays and config are left out:
+        they come from the constructor. Every leaf is a numpy array, int, float, bool, str or None, so the state
+        can be stored as JSON plus arrays."""
         return {
-            "episodes": {name: getattr(self, name).copy() for name in _EPISODE_ARRAYS},
+            "episodes": {name.lstrip("_"): getattr(self, name).copy() for name in _EPISODE_ARRAYS},
+            "ended": self._ended,
             "actions": self._actions.copy(),
             "reward": self._reward.get_state(),
             "rng": self._rng.bit_generator.state,
+            "seeds": [None if seed is None else int(seed) for seed in self._seeds],
+            "options": [dict(options) for options in self._options],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Continue from `get_state()` of a TradingVecEnv with the same market, split, configs and `n_envs`."""
         episodes = state["episodes"]
-        if set(episodes) != set(_EPISODE_ARRAYS) or episodes["_asset"].shape != (self.num_envs,):
+        names = {name.lstrip("_") for name in _EPISODE_ARRAYS}
+        if set(episodes) != names or np.shape(episodes["asset"]) != (self.num_envs,):
             raise ValueError(f"the state is not that of a TradingVecEnv with n_envs={self.num_envs}")
         for name in _EPISODE_ARRAYS:
-            setattr(self, name, episodes[name].copy())
-        self._actions = state["actions"].copy()
+            current = getattr(self, name)
+            setattr(self, name, np.array(episodes[name.lstrip("_")], dtype=current.dtype))
+        self._ended = bool(state["ended"])
+        self._actions = np.array(state["actions"], dtype=np.float64)
         self._reward.set_state(state["reward"])
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
+        self._seeds = list(state["seeds"])
+        self._options = [dict(options) for options in state["options"]]
 
     def _start_episodes(self, which: np.ndarray, options: Sequence[dict[str, Any]] | None = None) -> None:
         """Start new episodes where `which` is True: pinned by `options[k]` (SB3's per-env reset options) or drawn."""

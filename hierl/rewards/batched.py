@@ -11,7 +11,6 @@ floats.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,19 +24,41 @@ class BatchedRewardTerm(Protocol):
 
     def reset(self, which: np.ndarray) -> None: ...
 
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray: ...
 
 
-class BatchedReturnTerm:
+def _restored(value: Any, like: np.ndarray) -> np.ndarray:
+    """A copy of a saved array, checked against the shape and dtype of the array it replaces."""
+    array = np.array(value, dtype=like.dtype)
+    if array.shape != like.shape:
+        raise ValueError(f"saved reward state has shape {array.shape}, this reward needs {like.shape}")
+    return array
+
+
+class BatchedStatelessTerm:
+    """Base of the terms whose value depends on the current step only: nothing to reset, save or restore."""
+
+    def reset(self, which: np.ndarray) -> None:
+        pass
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class BatchedReturnTerm(BatchedStatelessTerm):
     name = "return"
 
     def __init__(self, excess: bool) -> None:
         self.excess = excess
-
-    def reset(self, which: np.ndarray) -> None:
-        pass
 
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
@@ -74,6 +95,22 @@ class BatchedVolatilityTerm:
         self._sum[which] = 0.0
         self._sum_sq[which] = 0.0
 
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "buffer": self._buffer.copy(),
+            "step": self._step,
+            "count": self._count.copy(),
+            "sum": self._sum.copy(),
+            "sum_sq": self._sum_sq.copy(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._buffer = _restored(state["buffer"], self._buffer)
+        self._step = int(state["step"])
+        self._count = _restored(state["count"], self._count)
+        self._sum = _restored(state["sum"], self._sum)
+        self._sum_sq = _restored(state["sum_sq"], self._sum_sq)
+
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
@@ -102,6 +139,12 @@ class BatchedDrawdownTerm:
     def reset(self, which: np.ndarray) -> None:
         self._previous[which] = 0.0
 
+    def get_state(self) -> dict[str, Any]:
+        return {"previous": self._previous.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._previous = _restored(state["previous"], self._previous)
+
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
@@ -110,11 +153,8 @@ class BatchedDrawdownTerm:
         return np.maximum(increase, 0.0)
 
 
-class BatchedTurnoverTerm:
+class BatchedTurnoverTerm(BatchedStatelessTerm):
     name = "turnover"
-
-    def reset(self, which: np.ndarray) -> None:
-        pass
 
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
@@ -134,6 +174,13 @@ class BatchedDifferentialSharpeTerm:
     def reset(self, which: np.ndarray) -> None:
         self._mean[which] = 0.0
         self._second_moment[which] = 0.0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"mean": self._mean.copy(), "second_moment": self._second_moment.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._mean = _restored(state["mean"], self._mean)
+        self._second_moment = _restored(state["second_moment"], self._second_moment)
 
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
@@ -169,6 +216,14 @@ class BatchedCVaRTerm:
     def reset(self, which: np.ndarray) -> None:
         self._buffer[which] = np.inf
         self._count[which] = 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"buffer": self._buffer.copy(), "step": self._step, "count": self._count.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._buffer = _restored(state["buffer"], self._buffer)
+        self._step = int(state["step"])
+        self._count = _restored(state["count"], self._count)
 
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
@@ -217,15 +272,16 @@ class BatchedRewardFunction:
             term.reset(which)
 
     def get_state(self) -> dict[str, Any]:
-        """A copy of every term's state (its attributes: running sums, ring buffers, counters)."""
-        return {key: copy.deepcopy(vars(term)) for key, _, term in self._terms}
+        """Each active term's running state by info key, as plain data: copies of its [K] arrays, ring buffers
+        and counters (constants such as windows come from the config, not the state)."""
+        return {key: term.get_state() for key, _, term in self._terms}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Put back what `get_state` returned; the terms must be those of the same `RewardConfig`."""
         if set(state) != set(self.info_keys):
             raise ValueError(f"reward state holds terms {sorted(state)}, this reward has {sorted(self.info_keys)}")
         for key, _, term in self._terms:
-            vars(term).update(copy.deepcopy(state[key]))
+            term.set_state(state[key])
 
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray

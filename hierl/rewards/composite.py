@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from hierl.config.env import RewardConfig
 from hierl.errors import ConfigError
@@ -109,6 +110,17 @@ class RewardFunction:
     def reset(self) -> None:
         for _, _, term in self._terms:
             term.reset()
+
+    def get_state(self) -> dict[str, Any]:
+        """Each active term's running state by info key, as plain data (lists, floats, ints)."""
+        return {key: term.get_state() for key, _, term in self._terms}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put back what `get_state` returned; the terms must be those of the same `RewardConfig`."""
+        if set(state) != set(self.info_keys):
+            raise ValueError(f"reward state holds terms {sorted(state)}, this reward has {sorted(self.info_keys)}")
+        for key, _, term in self._terms:
+            term.set_state(state[key])
 
     def __call__(
         self, net_return: float, reference_return: float, turnover: float, drawdown: float, info: dict

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from typing import Protocol
+from typing import Any, Protocol
 
 
 def cvar_tail_size(alpha: float, n_returns: int) -> int:
@@ -30,10 +30,27 @@ class RewardTerm(Protocol):
 
     def reset(self) -> None: ...
 
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float: ...
 
 
-class ReturnTerm:
+class StatelessTerm:
+    """Base of the terms whose value depends on the current step only: nothing to reset, save or restore."""
+
+    def reset(self) -> None:
+        pass
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class ReturnTerm(StatelessTerm):
     """The net return of the step, optionally in excess of the reference return (cash, so that holding cash scores
     zero; or a benchmark, so that matching the benchmark scores zero)."""
 
@@ -41,9 +58,6 @@ class ReturnTerm:
 
     def __init__(self, excess: bool = False) -> None:
         self.excess = excess
-
-    def reset(self) -> None:
-        pass
 
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         return net_return - reference_return if self.excess else net_return
@@ -66,6 +80,15 @@ class VolatilityTerm:
         self._count = 0
         self._sum = 0.0
         self._sum_sq = 0.0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"buffer": list(self._buffer), "count": self._count, "sum": self._sum, "sum_sq": self._sum_sq}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._buffer = [float(value) for value in state["buffer"]]
+        self._count = int(state["count"])
+        self._sum = float(state["sum"])
+        self._sum_sq = float(state["sum_sq"])
 
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         # Runs once per env step, so the state is read into locals and written back once: attribute traffic
@@ -107,19 +130,22 @@ class DrawdownTerm:
     def reset(self) -> None:
         self._previous = 0.0
 
+    def get_state(self) -> dict[str, Any]:
+        return {"previous": self._previous}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._previous = float(state["previous"])
+
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         increase = drawdown - self._previous
         self._previous = drawdown
         return increase if increase > 0.0 else 0.0
 
 
-class TurnoverTerm:
+class TurnoverTerm(StatelessTerm):
     """Notional traded in the step, as a fraction of NAV (the costs themselves are already in the return)."""
 
     name = "turnover"
-
-    def reset(self) -> None:
-        pass
 
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         return turnover
@@ -144,6 +170,13 @@ class DifferentialSharpeTerm:
     def reset(self) -> None:
         self._mean = 0.0
         self._second_moment = 0.0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"mean": self._mean, "second_moment": self._second_moment}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._mean = float(state["mean"])
+        self._second_moment = float(state["second_moment"])
 
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         delta_mean = net_return - self._mean
@@ -172,6 +205,12 @@ class CVaRTerm:
 
     def reset(self) -> None:
         self._recent: deque[float] = deque(maxlen=self.window)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"recent": list(self._recent)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._recent = deque((float(value) for value in state["recent"]), maxlen=self.window)
 
     def __call__(self, net_return: float, reference_return: float, turnover: float, drawdown: float) -> float:
         self._recent.append(net_return)
