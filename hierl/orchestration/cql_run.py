@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import d3rlpy
+from d3rlpy.algos import CQL
 
 from hierl.agents.behaviour_policies import PredictorPolicy, check_mix, load_ppo_behaviour, make_behaviour_policies
 from hierl.agents.cql import (
@@ -32,22 +35,25 @@ from hierl.agents.offline_dataset import (
     build_offline_dataset,
     write_offline_dataset,
 )
+from hierl.agents.training import VALIDATION_METRIC
 from hierl.config.cql import CQLConfig
 from hierl.config.env import EnvConfig
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.errors import ConfigError
-from hierl.orchestration.asset_run import RunOutcome, load_run_market
+from hierl.orchestration.asset_run import load_run_market
 from hierl.orchestration.policy_evaluation import (
     check_safety_split,
     evaluate_gated,
     policy_backtest,
     write_data_fingerprint,
 )
+from hierl.run.folder import RunFolder
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
 from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator
-from hierl.tracking.files import write_json
+from hierl.tracking.checkpoints import Checkpoint
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import (
     Tracker,
@@ -57,9 +63,6 @@ from hierl.tracking.trackers import (
 )
 
 log = get_logger("cql")
-
-VALIDATION_METRIC = "sharpe"
-VALIDATION_HISTORY_FILE = "validation_history.json"
 
 
 def check_cql_run(cfg: TrainConfig) -> CQLConfig:
@@ -84,19 +87,17 @@ def use_cql_threads(cfg: TrainConfig, agent: CQLConfig, n_observations: int) -> 
 
 
 def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
-    """The whole CQL pretraining run; every file of the run-folder contract is written here."""
-    agent = check_cql_run(cfg)
-    d3rlpy.seed(cfg.seed)
-    validator = SafetyValidator.from_config(cfg.safety)
-    market = load_run_market(cfg)
-    observation_shape = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
-    threads = use_cql_threads(cfg, agent, observation_shape[0])
-    ppo: PredictorPolicy | None = None
-    if agent.behaviour_ppo_run is not None:
-        ppo = load_ppo_behaviour(Path(agent.behaviour_ppo_run), observation_shape)
-    write_data_fingerprint(run_dir, market)
-    with tracked_run(cfg, run_dir) as tracker:
-        return _pretrain_and_evaluate(cfg, agent, run_dir, market, ppo, tracker, validator, threads)
+    """The whole CQL pretraining run (see `hierl.run.lifecycle.run_stage`)."""
+    return run_stage(CQLStage(cfg, RunFolder(run_dir)))
+
+
+@dataclass(frozen=True)
+class CQLData:
+    """The class's market, the optional PPO behaviour policy, and the thread choice for the CQL networks."""
+
+    market: MarketData
+    ppo: PredictorPolicy | None
+    threads: ThreadChoice
 
 
 def collect_dataset(
@@ -106,6 +107,7 @@ def collect_dataset(
     shares = check_mix(agent.behaviour_mix, agent.behaviour_ppo_run)
     spec = OfflineDatasetSpec(agent.total_timesteps, shares, agent.behaviour_noise, cfg.seed)
     policies = make_behaviour_policies(shares, agent.momentum_lookback, agent.reversion_lookback, ppo)
+    assert isinstance(cfg.env, EnvConfig)
     dataset = build_offline_dataset(market, cfg.env, cfg.reward, spec, policies)
     log.info(
         "offline dataset: %d transitions in %d episodes of the %s block (%s)",
@@ -117,81 +119,132 @@ def collect_dataset(
     return dataset
 
 
-def _pretrain_and_evaluate(
-    cfg: TrainConfig,
-    agent: CQLConfig,
-    run_dir: Path,
-    market: MarketData,
-    ppo: PredictorPolicy | None,
-    track: Tracker,
-    validator: SafetyValidator,
-    threads: ThreadChoice,
-) -> RunOutcome:
-    started = time.perf_counter()
-    dataset = collect_dataset(cfg, agent, market, ppo)
-    write_offline_dataset(dataset, market, run_dir)
-    mdp = dataset.to_mdp_dataset()
-    algo = build_cql(agent, mdp)
-    policy = CQLPolicy(algo, tuple(dataset.observations.shape[1:]))
-    history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"score": -math.inf, "step": None}
+@dataclass
+class CQLStage:
+    """The CQL steps of the run lifecycle: collect an offline dataset, train d3rlpy's CQL, validate every epoch,
+    keep the best weights. A CQL run has no checkpoint to resume."""
 
-    def on_epoch(step: int, losses: dict[str, float]) -> None:
-        scores = policy_backtest(policy.predict, market, "val", cfg.env, cfg.reward).metrics()
-        score = scores[VALIDATION_METRIC]
-        history.append({"step": float(step), **{f"loss/{k}": v for k, v in losses.items()}, **scores})
-        track.log({**{f"train/{k}": v for k, v in losses.items()}, **{f"val/{k}": v for k, v in scores.items()}}, step)
-        if best["step"] is None or score > best["score"]:
-            best.update(score=score, step=step)
-            save_weights(algo, run_dir / CQL_WEIGHTS_FILE)
-        log.info(
-            "step %d/%d: critic_loss=%.4g actor_loss=%.4g, validation %s=%.3f (best %.3f at %d)",
-            step,
-            agent.n_steps,
-            losses.get("critic_loss", math.nan),
-            losses.get("actor_loss", math.nan),
-            VALIDATION_METRIC,
-            score,
-            best["score"],
-            best["step"],
-        )
+    cfg: TrainConfig
+    run: RunFolder
 
-    def on_checkpoint(step: int) -> None:
-        save_weights(algo, run_dir / CHECKPOINT_DIR / f"cql_{step}.pt")
+    @property
+    def agent(self) -> CQLConfig:
+        assert isinstance(self.cfg.agent, CQLConfig)
+        return self.cfg.agent
 
-    train_cql(algo, mdp, agent, on_epoch, on_checkpoint)
-    train_seconds = time.perf_counter() - started
-    load_weights(algo, run_dir / CQL_WEIGHTS_FILE)
-    save_cql_run(
-        algo,
-        agent,
-        run_dir,
-        {
-            "asset_class": market.asset_class,
-            "window": cfg.env.window,
-            "max_leverage": cfg.env.max_leverage,
-            "feature_names": list(market.feature_names),
-            "data_fingerprint": market.fingerprint,
-            "selected_step": best["step"],
-            "selected_by": f"val/{VALIDATION_METRIC}",
-        },
-    )
+    def check(self) -> None:
+        check_cql_run(self.cfg)
 
-    title = f"{cfg.asset.name} / {agent.name} / seed {cfg.seed}"
-    metrics = evaluate_gated(policy.predict, market, cfg, validator, run_dir, title)
-    metrics.update(
-        {
+    def find_checkpoint(self) -> Checkpoint | None:
+        return None
+
+    def seed(self) -> None:
+        d3rlpy.seed(self.cfg.seed)
+
+    def load_data(self) -> CQLData:
+        cfg, agent = self.cfg, self.agent
+        market = load_run_market(cfg)
+        observation_shape = (cfg.env.window * market.n_features + len(CONTEXT_NAMES),)
+        threads = use_cql_threads(cfg, agent, observation_shape[0])
+        ppo: PredictorPolicy | None = None
+        if agent.behaviour_ppo_run is not None:
+            ppo = load_ppo_behaviour(Path(agent.behaviour_ppo_run), observation_shape)
+        return CQLData(market, ppo, threads)
+
+    def record_data(self, data: CQLData) -> None:
+        write_data_fingerprint(self.run.path, data.market)
+
+    def check_checkpoint(self, checkpoint: Checkpoint, state: dict[str, Any], data: CQLData) -> None:
+        raise AssertionError("a CQL run has no checkpoint to resume")
+
+    def tracked(self) -> AbstractContextManager[Tracker]:
+        return tracked_run(self.cfg, self.run.path)
+
+    def train(
+        self, data: CQLData, track: Tracker, checkpoint: Checkpoint | None, state: dict[str, Any] | None
+    ) -> TrainedPolicy:
+        """Collect the dataset, train CQL, validate each epoch and keep the best weights (`cql_weights.pt`)."""
+        cfg, agent, run_dir, market = self.cfg, self.agent, self.run.path, data.market
+        env_cfg = cfg.env
+        assert isinstance(env_cfg, EnvConfig)
+        started = time.perf_counter()
+        dataset = collect_dataset(cfg, agent, market, data.ppo)
+        write_offline_dataset(dataset, market, run_dir)
+        mdp = dataset.to_mdp_dataset()
+        algo = build_cql(agent, mdp)
+        policy = CQLPolicy(algo, tuple(dataset.observations.shape[1:]))
+        history: list[dict[str, float]] = []
+        best: dict[str, Any] = {"score": -math.inf, "step": None}
+
+        def on_epoch(step: int, losses: dict[str, float]) -> None:
+            scores = policy_backtest(policy.predict, market, "val", env_cfg, cfg.reward).metrics()
+            score = scores[VALIDATION_METRIC]
+            history.append({"step": float(step), **{f"loss/{k}": v for k, v in losses.items()}, **scores})
+            track.log(
+                {**{f"train/{k}": v for k, v in losses.items()}, **{f"val/{k}": v for k, v in scores.items()}}, step
+            )
+            if best["step"] is None or score > best["score"]:
+                best.update(score=score, step=step)
+                save_weights(algo, run_dir / CQL_WEIGHTS_FILE)
+            log.info(
+                "step %d/%d: critic_loss=%.4g actor_loss=%.4g, validation %s=%.3f (best %.3f at %d)",
+                step,
+                agent.n_steps,
+                losses.get("critic_loss", math.nan),
+                losses.get("actor_loss", math.nan),
+                VALIDATION_METRIC,
+                score,
+                best["score"],
+                best["step"],
+            )
+
+        def on_checkpoint(step: int) -> None:
+            save_weights(algo, run_dir / CHECKPOINT_DIR / f"cql_{step}.pt")
+
+        train_cql(algo, mdp, agent, on_epoch, on_checkpoint)
+        train_seconds = time.perf_counter() - started
+        metrics = {
             "train/gradient_steps": float(agent.n_steps),
             "train/seconds": train_seconds,
             "train/best_step": float(best["step"]),
-            "train/torch_threads": float(threads.threads),
+            "train/torch_threads": float(data.threads.threads),
             "dataset/transitions": float(len(dataset)),
             "dataset/episodes": float(dataset.n_episodes),
             **{f"dataset/share/{name}": share for name, share in dataset.policy_shares().items()},
         }
-    )
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / VALIDATION_HISTORY_FILE, history)
-    track.summary(metrics)
-    log_run_artifacts(track, run_dir, run_dir / CQL_WEIGHTS_FILE)
-    return RunOutcome(run_dir, metrics)
+        return TrainedPolicy(_TrainedCQL(algo, policy, best["step"]), history, metrics)
+
+    def select_and_test(
+        self, data: CQLData, trained: TrainedPolicy, validator: SafetyValidator, tracker: Tracker
+    ) -> dict[str, float]:
+        """The best-validation weights, saved as the run's CQL policy, gated and tested."""
+        cfg, agent, run_dir, market = self.cfg, self.agent, self.run.path, data.market
+        cql = trained.model
+        assert isinstance(cql, _TrainedCQL)
+        load_weights(cql.algo, run_dir / CQL_WEIGHTS_FILE)
+        save_cql_run(
+            cql.algo,
+            agent,
+            run_dir,
+            {
+                "asset_class": market.asset_class,
+                "window": cfg.env.window,
+                "max_leverage": cfg.env.max_leverage,
+                "feature_names": list(market.feature_names),
+                "data_fingerprint": market.fingerprint,
+                "selected_step": cql.selected_step,
+                "selected_by": f"val/{VALIDATION_METRIC}",
+            },
+        )
+        title = f"{cfg.asset.name} / {agent.name} / seed {cfg.seed}"
+        return evaluate_gated(cql.policy.predict, market, cfg, validator, run_dir, title)
+
+    def log_artifacts(self, tracker: Tracker) -> None:
+        log_run_artifacts(tracker, self.run.path, self.run.path / CQL_WEIGHTS_FILE)
+
+
+@dataclass(frozen=True)
+class _TrainedCQL:
+    algo: CQL
+    policy: CQLPolicy
+    selected_step: int

@@ -6,7 +6,7 @@ See `sleeve_signals` for where the signals come from and how in-sample signals a
 
 Long runs: checkpoints at rollout boundaries (`hierl.agents.sac.SACCheckpointCallback`), SIGINT/SIGTERM save one
 and stop (state "interrupted"), and `resume=true` continues from the newest one to the same step count and the
-same metrics as an uninterrupted run; the checks are the PPO stage's (`asset_run.resume_state`).
+same metrics as an uninterrupted run; the checks are the PPO stage's (`hierl.run.resume`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from hierl.agents.callbacks import TrainingInterrupted, ValidationCallback
-from hierl.agents.replay_prefill import PREFILL_FILE, prefill_replay_buffer
+from hierl.agents.replay_prefill import prefill_replay_buffer
 from hierl.agents.rollout import Predict, predictor
 from hierl.agents.sac import (
     SACCheckpointCallback,
@@ -36,6 +37,7 @@ from hierl.agents.sac import (
     restore_sac_training,
     validate_sac_config,
 )
+from hierl.agents.training import VALIDATION_METRIC, learn_to_budget, sb3_logger
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
@@ -45,24 +47,11 @@ from hierl.envs.episodes import cost_model
 from hierl.envs.market_core import simulate_portfolio
 from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
 from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
-from hierl.errors import ConfigError, UserError
+from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
-from hierl.orchestration.asset_run import (
-    BEST_MODEL_FILE,
-    MODEL_FILE,
-    VALIDATION_METRIC,
-    RunOutcome,
-    Training,
-    check_hierl_version,
-    check_same_config,
-    find_resume_checkpoint,
-    learn_to_budget,
-    resume_state,
-    sb3_logger,
-)
 from hierl.orchestration.policy_evaluation import (
     AGENT,
     EVALUATED_SPLITS,
@@ -70,12 +59,15 @@ from hierl.orchestration.policy_evaluation import (
     split_metrics,
     write_backtest_tables,
 )
-from hierl.orchestration.signals import SIGNALS_FILE, read_signals
+from hierl.orchestration.signals import read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
+from hierl.run.folder import PREFILL_FILE, SIGNALS_FILE, RunFolder
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
+from hierl.run.resume import check_checkpoint, optional_resume_checkpoint, resume_state
 from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator, apply_safety_gate
-from hierl.tracking.checkpoints import CHECKPOINT_DIR, Checkpoint, latest_checkpoint
-from hierl.tracking.files import write_json, write_parquet
+from hierl.tracking.checkpoints import Checkpoint
+from hierl.tracking.files import write_parquet
 from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import Tracker, tracked_run
 
@@ -216,9 +208,8 @@ def load_universe(
     return build_universe(markets, signals, costs, cfg.env.window), markets
 
 
-def write_fingerprint(run_dir: Path, universe: SleeveUniverse, markets: dict[str, MarketData]) -> None:
-    write_json(
-        run_dir / "data_fingerprint.json",
+def write_fingerprint(run: RunFolder, universe: SleeveUniverse, markets: dict[str, MarketData]) -> None:
+    run.write_data_fingerprint(
         {
             "fingerprint": {name: market.fingerprint for name, market in markets.items()},
             "asset_class": list(universe.classes),
@@ -236,186 +227,175 @@ def write_fingerprint(run_dir: Path, universe: SleeveUniverse, markets: dict[str
     )
 
 
-def resume_checkpoint(cfg: TrainConfig, run_dir: Path, required: bool) -> Checkpoint | None:
-    """The newest checkpoint `resume=true` continues from (None without resume).
-
-    `required=False` (a pipeline unit) starts afresh when the folder has no checkpoint yet, as the PPO stage does;
-    from the command line a missing checkpoint is a mistake, reported before any work.
-    """
-    if not cfg.resume:
-        return None
-    return find_resume_checkpoint(run_dir) if required else latest_checkpoint(run_dir / CHECKPOINT_DIR)
-
-
 def data_identity(universe: SleeveUniverse, markets: Mapping[str, MarketData]) -> dict[str, str]:
     """What a checkpoint's data must match: each class's market fingerprint and a digest of the signals."""
     signals = hashlib.sha256(np.ascontiguousarray(universe.signals).tobytes()).hexdigest()[:16]
     return {**{name: market.fingerprint for name, market in markets.items()}, "signals": signals}
 
 
-def check_checkpoint(
-    checkpoint: Checkpoint,
-    state: dict[str, Any],
-    cfg: TrainConfig,
-    universe: SleeveUniverse,
-    markets: Mapping[str, MarketData],
-) -> None:
-    """A checkpoint resumes only the run that wrote it: same hierl, observation shape, data and config."""
-    check_hierl_version(checkpoint, state)
-    assert isinstance(cfg.env, PortfolioEnvConfig)
-    expected = PortfolioEnv(universe, "train", cfg.env, cfg.reward).observation_space.shape
-    if tuple(state["observation_shape"]) != expected:
-        raise UserError(
-            f"the checkpoint {checkpoint.path} expects observations of shape {tuple(state['observation_shape'])} "
-            f"but these sleeves and env config give {expected}; resume with the asset classes, signals and env "
-            "settings it was trained with, or start a new run folder"
-        )
-    saved_data, now_data = state["data"], data_identity(universe, markets)
-    if saved_data != now_data:
-        raise UserError(
-            f"the checkpoint {checkpoint.path} was trained on other data or signals ({saved_data} -> {now_data}); "
-            "resume with the data.* settings and agent.signals_path it was trained with"
-        )
-    check_same_config(checkpoint, state, cfg)
-
-
 def train_meta_controller(
     cfg: TrainConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
 ) -> RunOutcome:
-    """The whole level-2 experiment; every file of the run-folder contract is written here.
+    """The whole level-2 experiment (see `hierl.run.lifecycle.run_stage`).
 
     `class_cfgs`: see `load_universe` (a pipeline passes the configs its PPO stage trained the sleeves with).
-    With `resume=true` training continues from the run folder's newest checkpoint (see `resume_checkpoint`).
+    With `resume=true` training continues from the run folder's newest checkpoint; a pipeline unit without one
+    starts afresh.
     """
-    check_config(cfg)
-    checkpoint = resume_checkpoint(cfg, run_dir, required=class_cfgs is None)
-    set_random_seed(cfg.seed)
-    validator = SafetyValidator.from_config(cfg.safety)
-    universe, markets = load_universe(cfg, run_dir, class_cfgs)
-    assert isinstance(cfg.env, PortfolioEnvConfig)
-    allocation_limits(cfg.env, universe.n_sleeves)  # impossible limits fail before training
-    write_fingerprint(run_dir, universe, markets)
-    log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
-    state = checkpoint.state() if checkpoint is not None else None
-    if checkpoint is not None and state is not None:
-        check_checkpoint(checkpoint, state, cfg, universe, markets)
-    with tracked_run(cfg, run_dir, scope="hierarchy") as tracker:
-        return _train_and_evaluate(cfg, run_dir, universe, markets, tracker, validator, checkpoint, state)
+    return run_stage(SACStage(cfg, RunFolder(run_dir), class_cfgs))
 
 
-def _train(
-    cfg: TrainConfig,
-    run_dir: Path,
-    universe: SleeveUniverse,
-    markets: Mapping[str, MarketData],
-    track: Tracker,
-    checkpoint: Checkpoint | None,
-    state: dict[str, Any] | None,
-) -> Training:
-    """SAC from scratch (after the optional replay prefill) or from `checkpoint`, to `agent.total_timesteps`."""
-    agent_cfg, env_cfg = cfg.agent, cfg.env
-    assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
-
-    def make_env(seed: int) -> PortfolioEnv:
-        return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
-
-    vec_env = DummyVecEnv([lambda i=i: make_env(cfg.seed + i) for i in range(agent_cfg.n_envs)])  # type: ignore[misc]
-    observation_size, action_size = vec_env.observation_space.shape, vec_env.action_space.shape
-    assert observation_size is not None and action_size is not None
-    threads = use_sac_threads(cfg, observation_size[0], action_size[0])
-    if checkpoint is not None:
-        model = SAC.load(checkpoint.model_path, env=vec_env, device="cpu")
-        log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
-    else:
-        model = build_sac(agent_cfg, vec_env, cfg.seed)
-        if agent_cfg.prefill_steps > 0:
-            # A resumed run's buffer already holds these transitions (the checkpoint carries the buffer).
-            assert model.replay_buffer is not None
-            record = prefill_replay_buffer(
-                model.replay_buffer,
-                universe,
-                env_cfg,
-                cfg.reward,
-                agent_cfg.prefill_policies,
-                agent_cfg.prefill_steps,
-                cfg.seed,
-            )
-            write_json(run_dir / PREFILL_FILE, record)
-            log.info("replay buffer prefilled with %d transitions (%s)", record["steps"], PREFILL_FILE)
-
-    model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
-
-    def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
-        weights = rollout_sleeve_weights(predictor(current), universe, "val", env_cfg, cfg.reward)
-        scores = sleeve_backtests(universe, "val", AGENT, weights)[0].metrics()
-        track.log({f"val/{k}": v for k, v in scores.items()}, step=current.num_timesteps)
-        return scores
-
-    validation = ValidationCallback(
-        validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, run_dir / BEST_MODEL_FILE, evaluate_at_end=False
-    )
-    stateful = {"validation": validation}
-    interrupt = StopAtCheckpoint()
-    checkpoints = SACCheckpointCallback(
-        run_dir / CHECKPOINT_DIR,
-        agent_cfg.checkpoint_freq,
-        agent_cfg.keep_checkpoints,
-        stateful,
-        interrupt,
-        extra_state=resume_state(cfg, data=data_identity(universe, markets)),
-    )
-    if checkpoint is not None and state is not None:
-        restore_sac_training(model, checkpoint, state, stateful, checkpoints)
-    started = time.perf_counter()
-    # Validate first, then checkpoint (so a checkpoint holds its boundary's validation).
-    callbacks: list[BaseCallback] = [validation, checkpoints, interrupt]
-    learn_to_budget(model, agent_cfg.total_timesteps, callbacks, interrupt, checkpoint is not None, cfg.progress)
-    if interrupt.received is not None:
-        raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
-    validation.evaluate_final()
-    return Training(model, validation, time.perf_counter() - started, threads)
+Sleeves = tuple[SleeveUniverse, dict[str, MarketData]]
 
 
-def _train_and_evaluate(
-    cfg: TrainConfig,
-    run_dir: Path,
-    universe: SleeveUniverse,
-    markets: Mapping[str, MarketData],
-    track: Tracker,
-    validator: SafetyValidator,
-    checkpoint: Checkpoint | None,
-    state: dict[str, Any] | None,
-) -> RunOutcome:
-    env_cfg = cfg.env
-    assert isinstance(env_cfg, PortfolioEnvConfig)
-    training = _train(cfg, run_dir, universe, markets, track, checkpoint, state)
-    model, validation = training.model, training.validation
-    model.save(run_dir / MODEL_FILE)
+@dataclass
+class SACStage:
+    """The SAC steps of the run lifecycle: a meta-controller over the PPO sleeves, validated every
+    `agent.eval_freq` steps, checkpointed at rollout boundaries with its replay buffer."""
 
-    best = SAC.load(run_dir / BEST_MODEL_FILE, device="cpu")
-    evaluations = []
-    for split in EVALUATED_SPLITS:
-        evaluation = evaluate_hierarchy(predictor(best), universe, split, env_cfg, cfg.reward)
-        if split == cfg.safety.split:
-            classes = {
-                symbol: universe.classes[c]
-                for symbol, c in zip(universe.symbols, universe.sleeve_of_asset, strict=True)
-            }
-            apply_safety_gate(validator, evaluation.asset_level, classes, run_dir)
-        evaluations.append(evaluation)
-    metrics = write_hierarchy_evaluation(run_dir, universe, evaluations)
-    metrics.update(
-        {
-            "train/timesteps": float(model.num_timesteps),
-            "train/seconds": training.seconds,
-            "train/best_timestep": float(validation.best_timestep),
-            "train/torch_threads": float(training.threads.threads),
-        }
-    )
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "validation_history.json", validation.history)
-    track.summary(metrics)
-    return RunOutcome(run_dir, metrics)
+    cfg: TrainConfig
+    run: RunFolder
+    class_cfgs: Mapping[str, TrainConfig] | None = None
+
+    def check(self) -> None:
+        check_config(self.cfg)
+
+    def find_checkpoint(self) -> Checkpoint | None:
+        return optional_resume_checkpoint(self.cfg, self.run.path, required=self.class_cfgs is None)
+
+    def seed(self) -> None:
+        set_random_seed(self.cfg.seed)
+
+    def load_data(self) -> Sleeves:
+        universe, markets = load_universe(self.cfg, self.run.path, self.class_cfgs)
+        assert isinstance(self.cfg.env, PortfolioEnvConfig)
+        allocation_limits(self.cfg.env, universe.n_sleeves)  # impossible limits fail before training
+        return universe, markets
+
+    def record_data(self, data: Sleeves) -> None:
+        universe, markets = data
+        write_fingerprint(self.run, universe, markets)
+        log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
+
+    def check_checkpoint(self, checkpoint: Checkpoint, state: dict[str, Any], data: Sleeves) -> None:
+        """Same hierl, observation shape, data and signals, and config as the run that wrote it."""
+        universe, markets = data
+        assert isinstance(self.cfg.env, PortfolioEnvConfig)
+        expected = PortfolioEnv(universe, "train", self.cfg.env, self.cfg.reward).observation_space.shape
+        assert expected is not None
+        check_checkpoint(
+            checkpoint,
+            state,
+            self.cfg,
+            expected,
+            "the asset classes, signals and env settings it was trained with",
+            ("data", data_identity(universe, markets)),
+            "the data.* settings and agent.signals_path it was trained with",
+        )
+
+    def tracked(self) -> AbstractContextManager[Tracker]:
+        return tracked_run(self.cfg, self.run.path, scope="hierarchy")
+
+    def train(
+        self, data: Sleeves, track: Tracker, checkpoint: Checkpoint | None, state: dict[str, Any] | None
+    ) -> TrainedPolicy:
+        """SAC from scratch (after the optional replay prefill) or from `checkpoint`, to `agent.total_timesteps`."""
+        universe, markets = data
+        cfg, run_dir = self.cfg, self.run.path
+        agent_cfg, env_cfg = cfg.agent, cfg.env
+        assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
+
+        def make_env(seed: int) -> PortfolioEnv:
+            return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
+
+        vec_env = DummyVecEnv([lambda i=i: make_env(cfg.seed + i) for i in range(agent_cfg.n_envs)])  # type: ignore[misc]
+        observation_size, action_size = vec_env.observation_space.shape, vec_env.action_space.shape
+        assert observation_size is not None and action_size is not None
+        threads = use_sac_threads(cfg, observation_size[0], action_size[0])
+        if checkpoint is not None:
+            model = SAC.load(checkpoint.model_path, env=vec_env, device="cpu")
+            log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
+        else:
+            model = build_sac(agent_cfg, vec_env, cfg.seed)
+            if agent_cfg.prefill_steps > 0:
+                # A resumed run's buffer already holds these transitions (the checkpoint carries the buffer).
+                assert model.replay_buffer is not None
+                record = prefill_replay_buffer(
+                    model.replay_buffer,
+                    universe,
+                    env_cfg,
+                    cfg.reward,
+                    agent_cfg.prefill_policies,
+                    agent_cfg.prefill_steps,
+                    cfg.seed,
+                )
+                self.run.write_prefill(record)
+                log.info("replay buffer prefilled with %d transitions (%s)", record["steps"], PREFILL_FILE)
+
+        model.set_logger(sb3_logger(cfg, run_dir, checkpoint.timesteps if checkpoint else None))
+
+        def validation_scores(current: BaseAlgorithm) -> dict[str, float]:
+            weights = rollout_sleeve_weights(predictor(current), universe, "val", env_cfg, cfg.reward)
+            scores = sleeve_backtests(universe, "val", AGENT, weights)[0].metrics()
+            track.log({f"val/{k}": v for k, v in scores.items()}, step=current.num_timesteps)
+            return scores
+
+        validation = ValidationCallback(
+            validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, self.run.best_model_path, evaluate_at_end=False
+        )
+        stateful = {"validation": validation}
+        interrupt = StopAtCheckpoint()
+        checkpoints = SACCheckpointCallback(
+            self.run.checkpoints_dir,
+            agent_cfg.checkpoint_freq,
+            agent_cfg.keep_checkpoints,
+            stateful,
+            interrupt,
+            extra_state=resume_state(cfg, data=data_identity(universe, markets)),
+        )
+        if checkpoint is not None and state is not None:
+            restore_sac_training(model, checkpoint, state, stateful, checkpoints)
+        started = time.perf_counter()
+        # Validate first, then checkpoint (so a checkpoint holds its boundary's validation).
+        callbacks: list[BaseCallback] = [validation, checkpoints, interrupt]
+        learn_to_budget(model, agent_cfg.total_timesteps, callbacks, interrupt, checkpoint is not None, cfg.progress)
+        if interrupt.received is not None:
+            raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
+        validation.evaluate_final()
+        return TrainedPolicy(
+            model,
+            validation.history,
+            {
+                "train/timesteps": float(model.num_timesteps),
+                "train/seconds": time.perf_counter() - started,
+                "train/best_timestep": float(validation.best_timestep),
+                "train/torch_threads": float(threads.threads),
+            },
+        )
+
+    def select_and_test(
+        self, data: Sleeves, trained: TrainedPolicy, validator: SafetyValidator, tracker: Tracker
+    ) -> dict[str, float]:
+        universe, _ = data
+        cfg, run_dir = self.cfg, self.run.path
+        env_cfg = cfg.env
+        assert isinstance(env_cfg, PortfolioEnvConfig)
+        trained.model.save(self.run.model_path)
+        best = SAC.load(self.run.best_model_path, device="cpu")
+        evaluations = []
+        for split in EVALUATED_SPLITS:
+            evaluation = evaluate_hierarchy(predictor(best), universe, split, env_cfg, cfg.reward)
+            if split == cfg.safety.split:
+                classes = {
+                    symbol: universe.classes[c]
+                    for symbol, c in zip(universe.symbols, universe.sleeve_of_asset, strict=True)
+                }
+                apply_safety_gate(validator, evaluation.asset_level, classes, run_dir)
+            evaluations.append(evaluation)
+        return write_hierarchy_evaluation(run_dir, universe, evaluations)
+
+    def log_artifacts(self, tracker: Tracker) -> None:
+        """The hierarchy keeps its results in the tracker's summary only."""
 
 
 def _positions_frame(universe: SleeveUniverse, evaluation: HierarchyEvaluation) -> pl.DataFrame:

@@ -18,8 +18,10 @@ from hierl.evaluation.backtest import Backtest, run_backtest
 from hierl.evaluation.baselines import baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.report import metrics_namespace
+from hierl.run.folder import NORMALISATION_FILE as NORMALISATION_FILE  # re-exported for older callers
+from hierl.run.folder import RunFolder
 from hierl.safety import SafetyValidator, apply_safety_gate
-from hierl.tracking.files import read_json, write_json, write_parquet
+from hierl.tracking.files import write_parquet
 
 AGENT = "agent"
 EVALUATED_SPLITS = ("val", "test")
@@ -110,7 +112,7 @@ def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: s
             baselines.append(_with_split(backtest.to_frame(), evaluation.split, name))
         plot_equity_curves(
             [evaluation.agent, *evaluation.baselines.values()],
-            run_dir / f"equity_curve_{evaluation.split}.png",
+            RunFolder(run_dir).equity_curve_path(evaluation.split),
             f"{title} ({evaluation.split})",
         )
     write_backtest_tables(run_dir, backtests, positions, baselines)
@@ -121,12 +123,10 @@ def write_backtest_tables(
     run_dir: Path, backtests: list[pl.DataFrame], positions: list[pl.DataFrame], baselines: list[pl.DataFrame]
 ) -> None:
     """The three tables of the run-folder contract, each the concatenation of its per-split frames."""
-    write_parquet(run_dir / "backtest.parquet", pl.concat(backtests))
-    write_parquet(run_dir / "positions.parquet", pl.concat(positions))
-    write_parquet(run_dir / "baselines.parquet", pl.concat(baselines))
-
-
-NORMALISATION_FILE = "normalisation.json"
+    run = RunFolder(run_dir)
+    write_parquet(run.backtest_path, pl.concat(backtests))
+    write_parquet(run.positions_path, pl.concat(positions))
+    write_parquet(run.baselines_path, pl.concat(baselines))
 
 
 def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
@@ -139,8 +139,8 @@ def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
         }
         for split, (start, stop) in market.split_bounds.items()
     }
-    write_json(
-        run_dir / "data_fingerprint.json",
+    run = RunFolder(run_dir)
+    run.write_data_fingerprint(
         {
             "fingerprint": market.fingerprint,
             "asset_class": market.asset_class,
@@ -149,18 +149,18 @@ def write_data_fingerprint(run_dir: Path, market: MarketData) -> None:
             "splits": bounds,
         },
     )
-    write_json(run_dir / NORMALISATION_FILE, market.normalisation)
+    run.write_normalisation(market.normalisation)
 
 
 def read_normalisation(run_dir: Path) -> dict[str, dict[str, float | bool]] | None:
     """The feature scaling a run was trained with (None for runs that predate the file)."""
-    path = run_dir / NORMALISATION_FILE
-    if not path.is_file():
+    run = RunFolder(run_dir)
+    saved = run.read_normalisation()
+    if saved is None:
         return None
-    return check_saved_stats(read_json(path), str(path))
+    return check_saved_stats(saved, str(run.normalisation_path))
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
-    """metrics.json of a finished run."""
-    metrics: dict[str, float] = read_json(run_dir / "metrics.json")
-    return metrics
+    """metrics.json of a finished run (`RunFolder.read_metrics`; kept here for its callers)."""
+    return RunFolder(run_dir).read_metrics()

@@ -9,12 +9,13 @@ from stable_baselines3 import PPO
 from hierl.agents.observation_scaling import read_scaling
 from hierl.agents.rollout import Predict, predictor
 from hierl.config.cql import CQLConfig
+from hierl.config.env import EnvConfig
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
-from hierl.orchestration.asset_run import BEST_MODEL_FILE, RunOutcome, load_run_market, use_ppo_threads
+from hierl.orchestration.asset_run import load_run_market, use_ppo_threads
 from hierl.orchestration.policy_evaluation import (
     EVALUATED_SPLITS,
     evaluate_split,
@@ -22,7 +23,8 @@ from hierl.orchestration.policy_evaluation import (
     write_data_fingerprint,
     write_evaluation,
 )
-from hierl.tracking.files import write_json
+from hierl.run.folder import BEST_MODEL_FILE, RunFolder
+from hierl.run.lifecycle import RunOutcome
 from hierl.tracking.run_state import read_state
 
 
@@ -74,6 +76,7 @@ def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     state = read_state(source_run)
     if state["status"] != "finished":
         raise UserError(f"{source_run} is not a finished run (state: {state['status']}); it has no result to replay")
+    assert isinstance(cfg.env, EnvConfig)
     predict, expected_shape, policy_file = load_policy(source_run, cfg.agent.name)
     # The policy sees features scaled exactly as in its training run, whatever data it is replayed on.
     market = load_run_market(cfg, read_normalisation(source_run))
@@ -87,6 +90,7 @@ def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     write_data_fingerprint(run_dir, market)
     evaluations = [evaluate_split(predict, market, split, cfg.env, cfg.reward) for split in EVALUATED_SPLITS]
     metrics = write_evaluation(run_dir, evaluations, f"replay of {source_run.name}")
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "source_run.json", {"run_dir": str(source_run.resolve()), "policy": policy_file})
+    run = RunFolder(run_dir)
+    run.write_metrics(metrics)
+    run.write_source_run(source_run, policy_file)
     return RunOutcome(run_dir, metrics)

@@ -1,0 +1,54 @@
+"""What PPO and SAC training share around `model.learn`: SB3's logger for the run folder, and a budget that
+counts the steps a resumed model already has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger, make_output_format
+
+from hierl.agents.callbacks import StopOnSignalCallback
+from hierl.agents.progress import TrainingProgress
+from hierl.config.run import TrainConfig
+from hierl.tracking.trackers import TENSORBOARD_DIR, sb3_output_formats
+
+VALIDATION_METRIC = "sharpe"
+
+
+def sb3_logger(cfg: TrainConfig, run_dir: Path, resumed_at: int | None) -> Logger:
+    """SB3's logger with the outputs the `logger` option asks for; a resumed run appends a new CSV file."""
+    outputs = []
+    for kind in sb3_output_formats(cfg.logger):
+        folder = run_dir / TENSORBOARD_DIR if kind == "tensorboard" else run_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = f"_resumed_{resumed_at}" if resumed_at is not None else ""
+        outputs.append(make_output_format(kind, str(folder), log_suffix=suffix))
+    return Logger(folder=str(run_dir), output_formats=outputs)
+
+
+def learn_to_budget(
+    model: BaseAlgorithm,
+    total_timesteps: int,
+    callbacks: list[BaseCallback],
+    interrupt: StopOnSignalCallback,
+    resumed: bool,
+    progress: bool,
+) -> None:
+    """Train up to `total_timesteps` in all, counting the steps a resumed model already has.
+
+    `interrupt` (one of `callbacks`) installed signal handlers; they are restored however training ends.
+    `progress` draws a bar in a terminal; elsewhere training logs a heartbeat line (see `TrainingProgress`).
+    """
+    remaining = total_timesteps - model.num_timesteps
+    if remaining <= 0:
+        return
+    try:
+        model.learn(
+            total_timesteps=remaining,
+            callback=CallbackList([*callbacks, TrainingProgress(show_bar=progress)]),
+            reset_num_timesteps=not resumed,
+        )
+    finally:
+        interrupt.restore_handlers()
