@@ -1,8 +1,9 @@
 """`python -m hierl.compare <folder>`: rank every run below a folder, save the table and a comparison plot.
 
 Only finished runs are shown unless `--all` is given; the rows are ranked by validation Sharpe by default,
-because that is the number hyperparameters may be chosen on. Writes comparison.csv, comparison.parquet and
-comparison.png into `--out` (default: the folder itself).
+because that is the number hyperparameters may be chosen on. The console table is compact (the metrics and a few
+differing config keys, at most ~160 characters wide); `--wide` shows every differing key. Writes comparison.csv,
+comparison.parquet and comparison.png, which hold every column, into `--out` (default: the folder itself).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from pathlib import Path
 from rich.console import Console
 
 from hierl.errors import UserError
-from hierl.evaluation.comparison import (
-    CompareOptions,
-    compare_runs,
+from hierl.reports.render import (
     constant_note,
+    fit_width,
+    hidden_note,
     plot_comparison,
     render_table,
     skipped_note,
+    table_width,
     write_tables,
 )
+from hierl.reports.table import CompareOptions, compare_runs
 
 USAGE_ERROR = 2
 
@@ -40,10 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         nargs="+",
         metavar="METRIC",
         help="metric columns to show, space- or comma-separated (default: val/sharpe test/sharpe "
-        "test/max_drawdown test/cvar_95 test/ann_return dsr); differing config keys are always shown",
+        "test/max_drawdown test/cvar_95 test/ann_return dsr); differing config keys follow them",
     )
     parser.add_argument("--out", type=Path, help="folder for comparison.csv/.parquet/.png (default: FOLDER)")
     parser.add_argument("--top", type=int, default=5, metavar="K", help="NAV curves of the top K runs (default: 5)")
+    parser.add_argument("--wide", action="store_true", help="show every differing config key (default: a compact view)")
     return parser.parse_args(argv)
 
 
@@ -57,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         include_unfinished=args.all,
         columns=columns,
         top_k=args.top,
+        wide=args.wide,
     )
     out_dir: Path = args.out or args.folder
     try:
@@ -66,16 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
 
+    if not args.wide:
+        comparison = fit_width(comparison)
     table = render_table(comparison)
     # As wide as the table needs: a console narrower than the table would crop columns without saying so.
-    width = max(Console().width, Console(width=10_000).measure(table).maximum)
-    console = Console(width=width)
+    console = Console(width=max(Console().width, table_width(table)))
     console.print(table)
     for warning in comparison.warnings:
         console.print(warning, style="bold yellow", highlight=False)
     note = skipped_note(comparison.table)
     if note:
         console.print(note, style="yellow")
+    hidden = hidden_note(comparison)
+    if hidden:
+        console.print(hidden, style="dim", highlight=False)
     shared = constant_note(comparison.table)
     if shared:
         console.print(shared, style="dim", highlight=False)

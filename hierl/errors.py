@@ -39,3 +39,11 @@ class ComparisonError(UserError):
 
 class NoRunsError(ComparisonError):
     """The folder holds no run folder (or none that finished)."""
+
+
+class HeadlineInputError(UserError):
+    """A pipeline run folder that does not hold what the headline results are built from."""
+
+
+class StudyInputError(UserError):
+    """Run folders the warm-start study cannot pair (a missing file, seed or evaluation step)."""

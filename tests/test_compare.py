@@ -21,17 +21,10 @@ import yaml
 from plot_checks import svg_backend  # noqa: F401  (a fixture)
 
 from hierl.compare import main
-from hierl.evaluation.comparison import (
-    CompareOptions,
-    ComparisonError,
-    NoRunsError,
-    collect_runs,
-    compare_runs,
-    gather_runs,
-    plot_comparison,
-    read_split,
-    write_tables,
-)
+from hierl.errors import ComparisonError, NoRunsError, UserError
+from hierl.reports.render import COMPACT_WIDTH, fit_width, plot_comparison, render_table, table_width, write_tables
+from hierl.reports.runs import read_split
+from hierl.reports.table import COMPACT_CONFIG_COLUMNS, CompareOptions, collect_runs, compare_runs, gather_runs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -210,7 +203,49 @@ def test_shown_columns_default_and_picked(sweep: Path) -> None:
         *default.table.config_columns,
     )
     picked = compare_runs(sweep, CompareOptions(columns=("train/timesteps",), include_unfinished=True))
-    assert picked.shown_columns == ("run", "status", "train/timesteps", *picked.table.config_columns)
+    assert picked.table.config_columns == ("agent.learning_rate", "env.cost_bps", "seed")
+    # The keys the command lines set (overrides.yaml) come first; env.cost_bps differs without being set.
+    assert picked.shown_columns == ("run", "status", "train/timesteps", "agent.learning_rate", "seed", "env.cost_bps")
+
+
+def widen(sweep: Path, n_keys: int) -> None:
+    """Every finished run of the sweep gets `n_keys` extra config keys whose values differ between runs."""
+    for index, run in enumerate(FINISHED_RUNS):
+        path = sweep / run / ".hydra" / "config.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["extra"] = {f"key_{k:02d}": f"value-{index}-{k}-of-a-long-setting" for k in range(n_keys)}
+        path.write_text(yaml.safe_dump(config))
+
+
+def test_the_compact_view_shows_few_config_keys_and_fits_160_characters(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    widen(sweep, 60)
+    comparison = compare_runs(sweep)
+    assert len(comparison.table.config_columns) == 62
+    assert comparison.shown_columns[-COMPACT_CONFIG_COLUMNS:][:2] == ("agent.learning_rate", "seed")
+    assert len(comparison.shown_columns) == 7 + COMPACT_CONFIG_COLUMNS
+    assert len(comparison.hidden_columns) == 62 - COMPACT_CONFIG_COLUMNS
+    fitted = fit_width(comparison)
+    assert table_width(render_table(fitted)) <= COMPACT_WIDTH < table_width(render_table(comparison))
+    assert fitted.shown_columns[:9] == comparison.shown_columns[:9]  # the metrics and the set keys stay
+    assert set(fitted.hidden_columns) | set(fitted.shown_columns) >= set(comparison.table.config_columns)
+
+    assert main([str(sweep)]) == 0
+    printed = capsys.readouterr().out
+    table_lines = [line for line in printed.splitlines() if "sweep/0 " in line]
+    assert table_lines and all(len(line.rstrip()) <= COMPACT_WIDTH for line in table_lines)
+    assert f"{len(fitted.hidden_columns)} more config keys differ between the runs" in printed
+    assert "--wide shows them" in printed
+    assert pl.read_csv(sweep / "comparison.csv").width == comparison.table.frame.width
+
+
+def test_the_wide_view_shows_every_differing_key(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    widen(sweep, 20)
+    assert compare_runs(sweep, CompareOptions(wide=True)).hidden_columns == ()
+    assert main([str(sweep), "--wide"]) == 0
+    printed = capsys.readouterr().out
+    assert "extra.key_19" in printed and "more config keys differ" not in printed
 
 
 def test_unknown_sort_key_or_column_names_the_key(sweep: Path) -> None:
@@ -350,11 +385,11 @@ def test_a_nan_metric_is_missing_and_ranks_last(sweep: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not json", "cannot parse .*metrics.json"), ('{"test/sharpe": "high"}', "'test/sharpe' is 'high'")],
+    [("{not json", "metrics.json is not valid JSON"), ('{"test/sharpe": "high"}', "'test/sharpe' is 'high'")],
 )
 def test_a_corrupt_metrics_file_names_the_file(sweep: Path, content: str, message: str) -> None:
     (sweep / "sweep" / "1" / "metrics.json").write_text(content)
-    with pytest.raises(ComparisonError, match=message):
+    with pytest.raises(UserError, match=message):
         gather_runs(sweep)
 
 

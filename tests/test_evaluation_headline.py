@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hierl.evaluation.headline import HeadlineInputError, sac_runs
+from hierl.errors import HeadlineInputError
+from hierl.reports.headline import sac_runs
 from hierl.tracking.run_state import mark_failed, mark_finished, mark_running
 
 

@@ -11,14 +11,14 @@ import pytest
 from conftest import REPO
 from runs import experiment, read_json, run_ok
 
-from hierl.evaluation.headline import (
+from hierl.evaluation.metrics import sharpe_ratio
+from hierl.reports.headline import (
     HIERARCHY,
     MEAN_BLOCK,
     N_RESAMPLES,
     resampled_sharpe,
     stationary_bootstrap_indices,
 )
-from hierl.evaluation.metrics import sharpe_ratio
 
 SEEDS = (0, 1)
 TABLE = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "cvar_95", "turnover")

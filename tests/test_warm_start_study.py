@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO
 
 from hierl.agents.cql import CQL_WEIGHTS_FILE
-from hierl.evaluation.warm_start_study import ArmRun, StudyInputError, summarise_study
+from hierl.errors import StudyInputError
+from hierl.reports.warm_start_study import ArmRun, summarise_study
 
 SEEDS = (0, 1)
 ARMS = ("scratch", "warm")
