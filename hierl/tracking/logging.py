@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hierl.tracking.files import disk_errno
 from hierl.tracking.secrets import RedactSecrets
 
 LOGGER_NAME = "hierl"
@@ -46,10 +47,22 @@ def get_logger(name: str | None = None) -> logging.Logger:
     return logger.getChild(name) if name else logger
 
 
+class RunLogHandler(logging.FileHandler):
+    """The run folder's log file. A full or read-only disk stops the file log quietly: the console still shows
+    every line, and the run's own writes report the disk problem once, instead of logging's traceback per record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError) and disk_errno(error) is not None:
+            self.setLevel(logging.CRITICAL + 1)
+            return
+        super().handleError(record)
+
+
 def log_to_run_folder(run_dir: Path) -> logging.Handler:
     """Also write every `hierl` record as JSON lines to `run_dir/log.jsonl`; returns the handler to remove later."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / LOG_FILE_NAME, encoding="utf-8")
+    handler = RunLogHandler(run_dir / LOG_FILE_NAME, encoding="utf-8")
     handler.setFormatter(JsonLinesFormatter())
     handler.addFilter(RedactSecrets())
     get_logger().addHandler(handler)
@@ -59,4 +72,8 @@ def log_to_run_folder(run_dir: Path) -> logging.Handler:
 def stop_logging_to(handler: logging.Handler) -> None:
     """Detach and close a handler made by `log_to_run_folder`."""
     get_logger().removeHandler(handler)
-    handler.close()
+    try:
+        handler.close()
+    except OSError as error:  # the last buffered line did not fit on a full disk; the run already said why
+        if disk_errno(error) is None:
+            raise

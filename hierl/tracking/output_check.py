@@ -15,21 +15,37 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from hierl.errors import UserError
+from hierl.tracking.files import remove_stale_temp_files
 from hierl.tracking.run_state import check_unused_folder
+
+# What Hydra writes into a run folder before any hierl code runs (.hydra/: the composed config, the hydra config
+# and the overrides, about 20 KB), with room to spare; a disk with less is refused before the run begins.
+PROBE_BYTES = 256 * 1024
 
 
 def check_writable(folder: Path, key: str) -> None:
-    """Create `folder` if needed and write a probe file in it; exit with one line naming `key` if that fails."""
+    """Create `folder` if needed and write a probe of `PROBE_BYTES` in it; exit with one line naming `key` if that
+    fails. The probe is written, not just created, so a full disk is caught here and not in Hydra's config save."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-") as probe:
+            probe.write(bytes(PROBE_BYTES))
+            probe.flush()
+            os.fsync(probe.fileno())
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
         raise SystemExit(
-            f"error: cannot write run outputs to {folder} ({reason}); set {key}=<a writable folder> "
-            "(or paths.root_dir / HIERL_ROOT), and check free disk space"
+            f"error: cannot write run outputs to {folder} ({reason}; a run needs at least {PROBE_BYTES:,} bytes "
+            f"to start); set {key}=<a writable folder> (or paths.root_dir / HIERL_ROOT), or free disk space"
         ) from None
+
+
+def clean_leftovers(config: DictConfig, folder: Path) -> None:
+    """Delete the temp files killed runs left in `folder` and in the feature cache (writers still alive keep theirs)."""
+    remove_stale_temp_files(folder)
+    cache_dir = config.get("paths", {}).get("cache_dir")
+    if cache_dir:
+        remove_stale_temp_files(Path(cache_dir))
 
 
 # Jobs that are one run each (`hierl.train` and the scripts built on its main). Multi-stage scripts are not: a
@@ -52,8 +68,11 @@ class OutputFolderCheck(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.run.dir)
         check_writable(folder, "hydra.run.dir")
+        clean_leftovers(config, folder)
         if config.hydra.job.name in SINGLE_RUN_JOBS and not config.get("resume", False):
             check_fresh_run_folder(folder)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_writable(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
+        folder = Path(config.hydra.sweep.dir)
+        check_writable(folder, "hydra.sweep.dir")
+        clean_leftovers(config, folder)

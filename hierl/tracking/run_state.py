@@ -1,29 +1,59 @@
-"""The state file of a run folder: compare, resume and sweeps read it to know which runs to trust."""
+"""The state file of a run folder: compare, resume and sweeps read it to know which runs to trust.
+
+A run that stops because the disk is full must still end `failed`, or it would look like a killed run forever.
+So a running run keeps a small reserve file beside its state (`RESERVE_FILE`); the last state write frees it first
+when the disk is full, and every end of the run removes it.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hierl.errors import UserError
-from hierl.tracking.files import read_json, write_json
+from hierl.tracking.files import OutputError, output_error, read_json, write_json
 
 STATE_FILE = "run_state.json"
+RESERVE_FILE = ".run_state.reserve"
+# Several times what the final state write needs (an atomic rewrite of a ~1 KB JSON file: one temp file).
+RESERVE_BYTES = 256 * 1024
 
 
 def _now() -> str:
     return datetime.now(tz=UTC).isoformat(timespec="seconds")
 
 
+def _write_reserve(run_dir: Path) -> None:
+    path = run_dir / RESERVE_FILE
+    try:
+        with path.open("wb") as handle:
+            handle.write(bytes(RESERVE_BYTES))  # zeros written, not a sparse file: the blocks are really taken
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise output_error(path, error, RESERVE_BYTES) from None
+
+
+def _release_reserve(run_dir: Path) -> None:
+    (run_dir / RESERVE_FILE).unlink(missing_ok=True)
+
+
 def mark_running(run_dir: Path, **details: Any) -> None:
-    """Record that the run started; a folder left in this state was killed."""
+    """Record that the run started; a folder left in this state was killed. A disk too full to hold the state
+    and its reserve stops the run here, before any work."""
     write_json(run_dir / STATE_FILE, {"status": "running", "started": _now(), **details})
+    _write_reserve(run_dir)
 
 
 def mark_finished(run_dir: Path, **details: Any) -> None:
     """Record a complete run: every file of the contract is written."""
-    _update(run_dir, status="finished", finished=_now(), **details)
+    try:
+        _update(run_dir, status="finished", finished=_now(), **details)
+    finally:
+        _release_reserve(run_dir)
 
 
 def stop_status(error: BaseException) -> str:
@@ -43,8 +73,16 @@ def stop_status(error: BaseException) -> str:
 
 
 def mark_failed(run_dir: Path, error: BaseException) -> None:
-    """Record why the run stopped, so a half-finished folder is never mistaken for a result."""
-    _update(run_dir, status=stop_status(error), finished=_now(), error=f"{type(error).__name__}: {error}")
+    """Record why the run stopped, so a half-finished folder is never mistaken for a result; on a full disk the
+    reserve is freed first so this last write fits."""
+    fields = {"status": stop_status(error), "finished": _now(), "error": f"{type(error).__name__}: {error}"}
+    try:
+        _update(run_dir, **fields)
+    except OutputError:
+        _release_reserve(run_dir)
+        _update(run_dir, **fields)
+    finally:
+        _release_reserve(run_dir)
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
