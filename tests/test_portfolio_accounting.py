@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hierl.envs.market_core import CostModel, simulate_portfolio, step_portfolio
+from hierl.envs.market_core import AssetCosts, CostModel, simulate_portfolio, step_portfolio
 from hierl.envs.sleeves import build_universe, simulate_hierarchy, step_hierarchy
 from tests.portfolio_fixtures import COSTS, momentum_signals, two_class_markets, two_class_universe
 
@@ -81,8 +81,7 @@ def test_with_one_cost_model_it_is_the_market_core_on_the_union_book() -> None:
         universe.positions[rows[0]],
         universe.asset_returns[rows[0] + 1],
         1e-4,
-        np.full(5, costs.trade_rate),
-        np.full(5, costs.borrow_rate_daily),
+        AssetCosts.uniform(costs, 5),
         universe.sleeve_of_asset,
         2,
     )

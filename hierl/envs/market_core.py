@@ -1,13 +1,25 @@
-"""The numpy market core: one accounting shared by every env, backtest and baseline.
+"""The numpy market core: the accounting of every env, backtest, baseline and the hierarchy.
 
 Convention: a row k holds the portfolio from the close of day t_k to the close of day t_k + 1. At the close of
 t_k the book holds the weights that drifted from the previous row, trades to `target_weights[k]` paying costs on
 the traded notional, then earns the next day's asset returns on the target weights, the cash rate on the rest
 (negative when levered), and pays borrow on short exposure. Weights are fractions of NAV.
+
+The kernel is `step_books`: K books over N assets in one numpy call, with per-asset cost arrays (`AssetCosts`:
+a trade rate and a daily borrow rate per asset), returning each asset's part of the net return in excess of
+cash as well. `simulate_books` runs it row after row from cash. The portfolio of sleeves runs on it directly.
+
+The one-rate forms below (`step_portfolio`, `simulate_portfolio`, `step_single_asset`,
+`step_single_asset_books`) are the same accounting for books whose assets all pay one `CostModel`; each sums
+the same terms in the order the recorded outputs were produced with (total turnover times the rate, the gross
+return less each cost), which differs from the kernel's per-asset order in the last bits of a float. The
+tests hold each of them equal to `step_books` to rounding and to a dollar ledger; folding them into the kernel
+is a change of numbers, to be made together with a new output record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +47,106 @@ class CostModel:
 
 
 @dataclass(frozen=True)
+class AssetCosts:
+    """Per-asset trading costs of a book of N assets: `trade_rate` per unit of NAV traded and `borrow_rate`
+    per day per unit of NAV short, float64 [N] each (a multi-class book pays each class's own rates)."""
+
+    trade_rate: np.ndarray
+    borrow_rate: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.trade_rate.shape != self.borrow_rate.shape or self.trade_rate.ndim != 1:
+            raise ValueError(
+                f"trade_rate {self.trade_rate.shape} and borrow_rate {self.borrow_rate.shape} must both be [N]"
+            )
+
+    @classmethod
+    def uniform(cls, costs: CostModel, n_assets: int) -> AssetCosts:
+        """Every one of `n_assets` assets pays the rates of `costs`."""
+        return cls(np.full(n_assets, costs.trade_rate), np.full(n_assets, costs.borrow_rate_daily))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[AssetCosts]) -> AssetCosts:
+        """The costs of a book whose assets are those of `parts`, part after part."""
+        return cls(
+            np.concatenate([part.trade_rate for part in parts]), np.concatenate([part.borrow_rate for part in parts])
+        )
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.trade_rate)
+
+
+@dataclass(frozen=True)
+class BooksStep:
+    """Accounting of one row of K books over N assets.
+
+    Attributes:
+        net_return, turnover, cost: [K].
+        weights_after: [K, N] weights drifted to the end of the row (zeros for a book wiped out).
+        excess: [K, N] each asset's part of the net return in excess of cash, costs included:
+            net_return == next_cash + excess.sum(axis=1), exactly as computed.
+    """
+
+    net_return: np.ndarray
+    turnover: np.ndarray
+    cost: np.ndarray
+    weights_after: np.ndarray
+    excess: np.ndarray
+
+
+def step_books(
+    weights_before: np.ndarray,
+    targets: np.ndarray,
+    next_returns: np.ndarray,
+    next_cash: np.ndarray,
+    costs: AssetCosts,
+) -> BooksStep:
+    """Trade K books from `weights_before` to `targets` [K, N], hold one period, and return their accounting.
+
+    Each asset pays its own rates: cost_i = trade_rate_i * |target_i - before_i| + borrow_rate_i * max(-target_i, 0),
+    and earns target_i * (return_i - cash) over the cash every book earns on its whole NAV: net = cash + sum_i
+    (target_i * (return_i - cash) - cost_i). `next_cash` is [K]. The per-asset terms are kept (`excess`) because
+    the hierarchy reports each sleeve's contribution from them.
+    """
+    traded = np.abs(targets - weights_before)
+    asset_cost = costs.trade_rate * traded + costs.borrow_rate * np.maximum(-targets, 0.0)
+    cash = next_cash[:, None]
+    excess = targets * (next_returns - cash) - asset_cost
+    net_return = next_cash + excess.sum(axis=1)
+    growth = 1.0 + net_return
+    grown = targets * (1.0 + next_returns)
+    positive = growth > 0.0
+    if positive.all():
+        weights_after = grown / growth[:, None]
+    else:
+        weights_after = np.where(positive[:, None], grown / np.where(positive, growth, 1.0)[:, None], 0.0)
+    return BooksStep(net_return, traded.sum(axis=1), asset_cost.sum(axis=1), weights_after, excess)
+
+
+def simulate_books(
+    targets: np.ndarray, next_returns: np.ndarray, next_cash: np.ndarray, costs: AssetCosts, initial_nav: float = 1.0
+) -> tuple[SimulationResult, np.ndarray]:
+    """Run one book through `step_books` over T rows from cash: (the accounting, `excess` [T, N] per row).
+
+    Args:
+        targets, next_returns: [T, N], the weights decided at each row's close and the returns of its period.
+        next_cash: [T] cash return over each row's holding period.
+    """
+    n_rows, n_assets = targets.shape
+    returns, turnover, cost = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
+    excess = np.zeros((n_rows, n_assets))
+    drifted = np.zeros((1, n_assets))
+    for k in range(n_rows):
+        step = step_books(drifted, targets[k : k + 1], next_returns[k : k + 1], next_cash[k : k + 1], costs)
+        returns[k], turnover[k], cost[k] = step.net_return[0], step.turnover[0], step.cost[0]
+        excess[k] = step.excess[0]
+        drifted = step.weights_after
+    nav = initial_nav * np.cumprod(1.0 + returns)
+    return SimulationResult(nav=nav, returns=returns, turnover=turnover, cost=cost, weights=targets), excess
+
+
+@dataclass(frozen=True)
 class StepResult:
     """Accounting of one row (one holding period)."""
 
@@ -51,7 +163,10 @@ def step_portfolio(
     next_cash_return: float,
     costs: CostModel,
 ) -> StepResult:
-    """Trade from `weights_before` to `target`, hold one period, and return the accounting of that row."""
+    """`step_books` for one book of one `CostModel`, in the one-rate order (see the module doc).
+
+    The baselines drift their books with it between rebalances; its gross return is a BLAS dot product.
+    """
     turnover = float(np.abs(target - weights_before).sum())
     trade_cost = costs.trade_rate * turnover
     borrow_cost = costs.borrow_rate_daily * float(np.clip(-target, 0.0, None).sum())
@@ -81,7 +196,9 @@ def simulate_portfolio(
     costs: CostModel,
     initial_nav: float = 1.0,
 ) -> SimulationResult:
-    """Run `step_portfolio` over K rows, starting from cash.
+    """Run one book of one `CostModel` over K rows from cash, in the one-rate order (see the module doc).
+
+    Backtests, the baselines' books and each sleeve alone run on it.
 
     Everything that does not depend on the previous row (gross return, borrow, grown positions) is computed for
     all rows at once; only the drift -> turnover -> net return recursion stays in the loop, one row per pass.
@@ -128,10 +245,10 @@ def step_single_asset(
     trade_rate: float,
     borrow_rate_daily: float,
 ) -> tuple[float, float, float, float]:
-    """`step_portfolio` for one asset on plain floats: (net_return, turnover, cost, weight_after).
+    """One book of one asset on plain floats: (net_return, turnover, cost, weight_after); `TradingEnv`'s step.
 
-    Written by hand because numpy on 1-element arrays costs microseconds per call, which would dominate an env
-    step; the test suite checks it equal to `step_portfolio`.
+    The same arithmetic, in the same order, as `step_single_asset_books` on one book. Written on floats because
+    numpy on 1-element arrays costs microseconds per call, which would dominate an env step.
     """
     turnover = abs(target - weight_before)
     cost = trade_rate * turnover + borrow_rate_daily * (-target if target < 0.0 else 0.0)
@@ -152,7 +269,7 @@ def step_single_asset_books(
     next_cash_returns: np.ndarray,
     costs: CostModel,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`step_portfolio` for K independent one-asset books at once; every argument is a [K] array.
+    """K independent one-asset books of one `CostModel` at once; every array argument is [K].
 
     Returns (net_return, turnover, cost, weight_after), each [K]; a vectorised env steps all its episodes with it.
     A vectorised env calls this every step on a few dozen books, where each numpy call costs more than its

@@ -238,8 +238,7 @@ class PortfolioEnv(gymnasium.Env):
             target,
             universe.asset_returns[row + 1],
             cash,
-            universe.trade_rate,
-            universe.borrow_rate,
+            universe.costs,
             universe.sleeve_of_asset,
             universe.n_sleeves,
         )

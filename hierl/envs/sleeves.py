@@ -11,9 +11,9 @@ the class's leverage factor, so its gross exposure is at most 1 and sleeve weigh
 exposure of the class.
 
 Accounting: a portfolio holds sleeve weights w (fractions of NAV); its asset-level target is
-W_i = w_sleeve(i) * position_i, and it is run as ONE book over every asset with the market core's formula
-(trade from the drifted weights, costs on the traded notional, borrow on shorts, cash on the rest), except
-that trade and borrow rates are per asset (each class's own CostModel). The row's net return is the cash
+W_i = w_sleeve(i) * position_i, and it is run as ONE book over every asset through the market core's kernel
+`step_books` (trade from the drifted weights, costs on the traded notional, borrow on shorts, cash on the rest)
+with per-asset rates (`SleeveUniverse.costs`: each class's own CostModel). The row's net return is the cash
 return plus each sleeve's contribution W_c . (R_c - cash) - cost_c, exactly (`HierarchyStep.contributions`).
 """
 
@@ -26,7 +26,15 @@ import numpy as np
 from sklearn.covariance import LedoitWolf
 
 from hierl.data.market import SPLITS, MarketData
-from hierl.envs.market_core import TRADING_DAYS_PER_YEAR, CostModel, SimulationResult, simulate_portfolio
+from hierl.envs.market_core import (
+    TRADING_DAYS_PER_YEAR,
+    AssetCosts,
+    CostModel,
+    SimulationResult,
+    simulate_books,
+    simulate_portfolio,
+    step_books,
+)
 from hierl.errors import UserError
 
 REGIME_PREFIXES = ("vol_regime", "trend_regime")
@@ -53,7 +61,7 @@ class SleeveUniverse:
         asset_returns: [T, N] returns compounded from the previous aligned date; `cash_return` [T] likewise.
         positions: [T, N] sleeve positions (fractions of sleeve capital) chosen at the close of each row.
         signals: [T, N] the signals behind them (NaN outside decision rows).
-        trade_rate, borrow_rate: [N] each asset's class costs (per unit traded, per day per unit short).
+        costs: [N] each asset's class costs (`AssetCosts`: per unit traded, per day per unit short).
         sleeve_returns: [T, C] return of each sleeve alone realised at row t (from a decision at t - 1).
         realised: [T] True where `sleeve_returns` holds a realised return.
         regime: [T, R] regime indicators (`regime_names`), causal.
@@ -69,8 +77,7 @@ class SleeveUniverse:
     cash_return: np.ndarray
     positions: np.ndarray
     signals: np.ndarray
-    trade_rate: np.ndarray
-    borrow_rate: np.ndarray
+    costs: AssetCosts
     sleeve_returns: np.ndarray
     realised: np.ndarray
     regime: np.ndarray
@@ -79,6 +86,16 @@ class SleeveUniverse:
     @property
     def n_sleeves(self) -> int:
         return len(self.classes)
+
+    @property
+    def trade_rate(self) -> np.ndarray:
+        """[N] cost per unit of NAV traded in each asset (`costs.trade_rate`)."""
+        return self.costs.trade_rate
+
+    @property
+    def borrow_rate(self) -> np.ndarray:
+        """[N] fee per day per unit of NAV short in each asset (`costs.borrow_rate`)."""
+        return self.costs.borrow_rate
 
     def asset_weights(self, sleeve_weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Asset-level targets [K, N] of sleeve weights [K, C] held on `rows`."""
@@ -105,30 +122,31 @@ class HierarchyStep:
     contributions: np.ndarray
 
 
+def sleeve_contributions(excess: np.ndarray, sleeve_of_asset: np.ndarray, n_sleeves: int) -> np.ndarray:
+    """Per-asset excess returns [N] summed by sleeve: [C]."""
+    return np.bincount(sleeve_of_asset, weights=excess, minlength=n_sleeves)
+
+
 def step_hierarchy(
     drifted: np.ndarray,
     target: np.ndarray,
     next_returns: np.ndarray,
     next_cash: float,
-    trade_rate: np.ndarray,
-    borrow_rate: np.ndarray,
+    costs: AssetCosts,
     sleeve_of_asset: np.ndarray,
     n_sleeves: int,
 ) -> HierarchyStep:
-    """`market_core.step_portfolio` with per-asset trade and borrow rates (the core takes one CostModel).
-
-    Written here because classes differ in costs; the tests check it equal to `step_portfolio` when they do
-    not, and equal to an independent dollar simulation when they do. `contributions[c]` is sleeve c's part of
-    the net return in excess of cash, so net_return == next_cash + contributions.sum().
-    """
-    traded = np.abs(target - drifted)
-    asset_cost = trade_rate * traded + borrow_rate * np.maximum(-target, 0.0)
-    excess = target * (next_returns - next_cash) - asset_cost
-    contributions = np.bincount(sleeve_of_asset, weights=excess, minlength=n_sleeves)
-    net_return = next_cash + float(excess.sum())
-    growth = 1.0 + net_return
-    weights_after = target * (1.0 + next_returns) / growth if growth > 0.0 else np.zeros_like(target)
-    return HierarchyStep(net_return, float(traded.sum()), float(asset_cost.sum()), weights_after, contributions)
+    """One row of the portfolio of sleeves: `market_core.step_books` on its one book of N assets, with the net
+    return split by sleeve. `contributions[c]` is sleeve c's part of the net return in excess of cash, so
+    net_return == next_cash + contributions.sum()."""
+    step = step_books(drifted[None, :], target[None, :], next_returns[None, :], np.array([next_cash]), costs)
+    return HierarchyStep(
+        float(step.net_return[0]),
+        float(step.turnover[0]),
+        float(step.cost[0]),
+        step.weights_after[0],
+        sleeve_contributions(step.excess[0], sleeve_of_asset, n_sleeves),
+    )
 
 
 def simulate_hierarchy(
@@ -136,30 +154,13 @@ def simulate_hierarchy(
 ) -> tuple[SimulationResult, np.ndarray]:
     """Run sleeve weights [K, C] decided on `rows` from cash; returns the accounting and contributions [K, C]."""
     targets = universe.asset_weights(sleeve_weights, rows)
-    n_rows = len(rows)
-    returns, turnover, cost = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
-    contributions = np.zeros((n_rows, universe.n_sleeves))
-    drifted = np.zeros(len(universe.symbols))
-    for k, row in enumerate(rows):
-        step = step_hierarchy(
-            drifted,
-            targets[k],
-            universe.asset_returns[row + 1],
-            float(universe.cash_return[row + 1]),
-            universe.trade_rate,
-            universe.borrow_rate,
-            universe.sleeve_of_asset,
-            universe.n_sleeves,
-        )
-        returns[k], turnover[k], cost[k], contributions[k] = (
-            step.net_return,
-            step.turnover,
-            step.cost,
-            step.contributions,
-        )
-        drifted = step.weights_after
-    nav = np.cumprod(1.0 + returns)
-    return SimulationResult(nav=nav, returns=returns, turnover=turnover, cost=cost, weights=targets), contributions
+    result, excess = simulate_books(
+        targets, universe.asset_returns[rows + 1], universe.cash_return[rows + 1], universe.costs
+    )
+    contributions = np.zeros((len(rows), universe.n_sleeves))
+    for k in range(len(rows)):
+        contributions[k] = sleeve_contributions(excess[k], universe.sleeve_of_asset, universe.n_sleeves)
+    return result, contributions
 
 
 def trailing_sleeve_returns(universe: SleeveUniverse, row: int, window: int) -> np.ndarray:
@@ -246,8 +247,7 @@ def build_universe(
     symbols: list[str] = []
     regime_names: list[str] = []
     sleeve_of_asset: list[int] = []
-    trade_rate: list[float] = []
-    borrow_rate: list[float] = []
+    asset_costs: list[AssetCosts] = []
     for index, (name, market) in enumerate(zip(classes, ordered, strict=True)):
         rows = np.searchsorted(market.dates, dates)
         returns.append(_compound(market.returns, market.dates, dates))
@@ -261,8 +261,7 @@ def build_universe(
         split_columns.append(np.asarray(signals[name].split)[rows])
         symbols.extend(market.symbols)
         sleeve_of_asset.extend([index] * market.n_assets)
-        trade_rate.extend([costs[name].trade_rate] * market.n_assets)
-        borrow_rate.extend([costs[name].borrow_rate_daily] * market.n_assets)
+        asset_costs.append(AssetCosts.uniform(costs[name], market.n_assets))
         values_regime, names = _regime(market, rows, window)
         regimes.append(values_regime)
         regime_names.extend(names)
@@ -297,8 +296,6 @@ def build_universe(
         raise UserError("signals must lie in [-1, 1] (deterministic PPO actions)")
     positions = np.where(mask & np.isfinite(filled), np.nan_to_num(filled), 0.0) / counts[sleeve_index]
 
-    trade = np.asarray(trade_rate)
-    borrow = np.asarray(borrow_rate)
     sleeve_returns = np.zeros((len(dates), len(classes)))
     realised = np.zeros(len(dates), dtype=bool)
     for rows in decision_rows.values():
@@ -320,8 +317,7 @@ def build_universe(
         cash_return=cash_return,
         positions=positions,
         signals=filled,
-        trade_rate=trade,
-        borrow_rate=borrow,
+        costs=AssetCosts.concatenate(asset_costs),
         sleeve_returns=sleeve_returns,
         realised=realised,
         regime=np.concatenate(regimes, axis=1),
