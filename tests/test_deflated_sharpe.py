@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from skfolio import measures as skfolio_measures
 
 from hierl.evaluation.deflated_sharpe import (
     DeflatedSharpeInputError,
@@ -124,6 +125,19 @@ def test_dsr_matches_an_independent_computation_from_returns() -> None:
     expected = dsr_by_hand(returns.tolist(), trials.tolist())
     assert deflated_sharpe_ratio(returns, trials) == pytest.approx(expected, rel=1e-10)
     assert 0.0 < expected < 1.0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dsr_and_the_per_period_sharpe_agree_with_skfolio(seed: int) -> None:
+    # skfolio.measures implements the same formulas; its skewness and kurtosis differ from scipy.stats' in the
+    # last bits, so the two agree to rounding, not bit for bit (see the module's docstring).
+    returns = returns_with(seed, n=60 + 40 * seed)
+    trials = np.random.default_rng(seed).normal(0.0, 0.04, size=1 + 3 * seed)
+    assert deflated_sharpe_ratio(returns, trials) == pytest.approx(
+        skfolio_measures.deflated_sharpe_ratio(returns, trials), rel=1e-12, abs=1e-15
+    )
+    sharpe = skfolio_measures.mean(returns) / skfolio_measures.standard_deviation(returns)
+    assert per_period_sharpe(returns) == pytest.approx(float(sharpe), rel=1e-14)
 
 
 def test_dsr_with_one_trial_is_the_psr_against_zero() -> None:
