@@ -5,7 +5,7 @@ data over 5 seeds (`hierl.orchestration.pipeline`), then writes `docs/results/he
 `paths.root_dir` (`hierl.evaluation.headline`).
 
     python experiments/benchmark.py                          # the full benchmark, under an hour on 2 cores
-    python experiments/benchmark.py debug=smoke seeds=[0,1]  # every stage at smoke budgets
+    python experiments/benchmark.py debug=smoke multistage.seeds=[0,1]  # every stage at smoke budgets
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from hierl.config.run import TrainConfig
-from hierl.entrypoint import add_default_overrides, stage_entrypoint
-from hierl.orchestration.asset_run import RunOutcome
-from hierl.orchestration.pipeline import run_benchmark
+from hierl.entrypoint import Outcome, add_default_overrides, stage_entrypoint
 
 
-def benchmark(config: TrainConfig, overrides: list[str], run_dir: Path) -> RunOutcome:
-    """The pipeline, then the headline files into `<paths.root_dir>/docs/results`."""
+def benchmark(config: TrainConfig, overrides: list[str], run_dir: Path) -> Outcome:
+    """The pipeline, then the headline files into `<paths.root_dir>/docs/results` (imported once the config is
+    checked: it loads torch, SB3 and Ray)."""
+    from hierl.orchestration.pipeline import run_benchmark
+
     return run_benchmark(config, overrides, run_dir, Path(config.paths.root_dir) / "docs" / "results")
 
 

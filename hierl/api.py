@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from hierl.config.env import EnvConfig
 from hierl.config.loading import load_config
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
@@ -23,9 +24,16 @@ __all__ = ["VEC_ENV_KINDS", "load_config", "make_env", "make_vec_env"]
 VEC_ENV_KINDS = ("vectorised", "dummy", "subproc")
 
 
-def _market(config: TrainConfig) -> MarketData:
+def _trading_env(config: TrainConfig) -> EnvConfig:
+    """The config's `env` as the single-asset env's config (env=trading; any agent trades it)."""
+    if not isinstance(config.env, EnvConfig):
+        raise ConfigError(f"make_env builds single-asset TradingEnvs: use env=trading, not env={config.env.name}")
+    return config.env
+
+
+def _market(config: TrainConfig, env: EnvConfig) -> MarketData:
     return load_market_data(
-        config.data, config.asset.name, config.env.window, Path(config.paths.cache_dir), config.asset.symbols
+        config.data, config.asset.name, env.window, Path(config.paths.cache_dir), config.asset.symbols
     )
 
 
@@ -34,7 +42,8 @@ def make_env(config: TrainConfig, split: str = "train", symbol_index: int | None
 
     With `symbol_index` the episode covers that symbol's whole block deterministically, as in evaluation.
     """
-    return TradingEnv(_market(config), split, config.env, config.reward, symbol_index=symbol_index, seed=config.seed)
+    env = _trading_env(config)
+    return TradingEnv(_market(config, env), split, env, config.reward, symbol_index=symbol_index, seed=config.seed)
 
 
 def make_vec_env(config: TrainConfig, n_envs: int, kind: str = "vectorised", split: str = "train") -> VecEnv:
@@ -49,11 +58,12 @@ def make_vec_env(config: TrainConfig, n_envs: int, kind: str = "vectorised", spl
         raise ConfigError(f"kind={kind!r} is not one of {', '.join(VEC_ENV_KINDS)}")
     if n_envs < 1:
         raise ConfigError(f"n_envs={n_envs} must be at least 1")
-    market = _market(config)
+    env = _trading_env(config)
+    market = _market(config, env)
     if kind == "vectorised":
-        return TradingVecEnv(market, split, config.env, config.reward, n_envs=n_envs, seed=config.seed)
+        return TradingVecEnv(market, split, env, config.reward, n_envs=n_envs, seed=config.seed)
     factories: list[Callable[[], gymnasium.Env]] = [
-        partial(TradingEnv, market, split, config.env, config.reward, seed=config.seed + rank) for rank in range(n_envs)
+        partial(TradingEnv, market, split, env, config.reward, seed=config.seed + rank) for rank in range(n_envs)
     ]
     if kind == "dummy":
         return DummyVecEnv(factories)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from hierl.config.loading import to_train_config
+from hierl.config.moved_keys import rename_argv
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
@@ -129,10 +130,14 @@ def stage_entrypoint(job: StageJob, title: str) -> Callable[[], Any]:
     register_configs()
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-    def main(cfg: DictConfig) -> float:
+    def hydra_main(cfg: DictConfig) -> float:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         config = typed_config(cfg)
         overrides = list(HydraConfig.get().overrides.task)
         return run_job(run_dir, config.optimized_metric, lambda: job(config, overrides, run_dir), title)
+
+    def main() -> Any:
+        rename_argv()
+        return hydra_main()
 
     return main

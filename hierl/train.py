@@ -12,8 +12,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from hierl.config.moved_keys import rename_argv
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
+from hierl.config.stages import cql_run, ppo_run, sac_run
 from hierl.config.store import register_configs
 from hierl.entrypoint import Outcome, add_default_overrides, run_job, typed_config
 from hierl.errors import ConfigError
@@ -22,20 +24,25 @@ register_configs()
 
 
 def job_for(config: TrainConfig, run_dir: Path) -> Callable[[], Outcome]:
-    """The stage the `agent` option trains: PPO per asset class, the SAC meta-controller, or CQL pretraining."""
+    """The stage the `agent` option trains: PPO per asset class, the SAC meta-controller, or CQL pretraining.
+
+    The config is narrowed to the stage's typed config here, once, inside the job, so an agent and env that do
+    not go together end the run like any other config mistake (one line, recorded in run_state.json). Each
+    stage's module (torch, Stable-Baselines3, d3rlpy) is imported only here, after the config was checked.
+    """
     name = config.agent.name
     if name == "ppo":
         from hierl.orchestration.asset_run import train_asset_agent
 
-        return lambda: train_asset_agent(config, run_dir)
+        return lambda: train_asset_agent(ppo_run(config), run_dir)
     if name == "sac":
         from hierl.orchestration.hierarchy_run import train_meta_controller
 
-        return lambda: train_meta_controller(config, run_dir)
+        return lambda: train_meta_controller(sac_run(config), run_dir)
     if name == "cql":
         from hierl.orchestration.cql_run import pretrain_cql
 
-        return lambda: pretrain_cql(config, run_dir)
+        return lambda: pretrain_cql(cql_run(config), run_dir)
     raise ConfigError(f"agent={name} has no training stage; use agent=ppo, sac or cql")
 
 
@@ -53,6 +60,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console-script entry (`hierl-train`)."""
+    rename_argv()
     _hydra_main()
 
 

@@ -17,7 +17,12 @@ from hierl.tracking.run_state import read_state
 
 CLASSES = ("commodity", "equity")  # data=synthetic's classes
 COMMAND = experiment(
-    "train_all_agents", "distributed=true", "num_workers=2", "debug=smoke", "data=synthetic", "seeds=[0]"
+    "train_all_agents",
+    "multistage.distributed=true",
+    "multistage.num_workers=2",
+    "debug=smoke",
+    "data=synthetic",
+    "multistage.seeds=[0]",
 )
 
 
@@ -75,11 +80,11 @@ def test_a_second_run_in_the_same_folder_redoes_no_finished_unit(pipeline_runs: 
 def test_stages_are_checked_before_anything_runs() -> None:
     cfg = load_config(["debug=smoke"])
     assert pipeline_stages(cfg) == ["cql", "ppo", "sac"]
-    cfg.stages = ["sac", "ppo"]
+    cfg.multistage.stages = ["sac", "ppo"]
     assert pipeline_stages(cfg) == ["ppo", "sac"]
     for bad in (["sac"], ["ppo", "td3"], []):
-        cfg.stages = bad
-        with pytest.raises(ConfigError, match="stages"):
+        cfg.multistage.stages = bad
+        with pytest.raises(ConfigError, match=r"multistage\.stages"):
             pipeline_stages(cfg)
 
 

@@ -50,7 +50,9 @@ OUT_OF_RANGE = {
     "reward eta": (["reward.dsr_eta=1.5"], "reward.dsr_eta=1.5 must lie in (0, 1)"),
     "safety limit": (["safety.limits.max_drawdown=-1"], "safety.limits.max_drawdown must be a non-negative number"),
     "seed": (["seed=-1"], "seed=-1 must be >= 0"),
-    "seeds": (["seeds=[0,-2]"], "seeds[1]=-2 must be >= 0"),
+    "seeds": (["multistage.seeds=[0,-2]"], "multistage.seeds[1]=-2 must be >= 0"),
+    "seeds, old spelling": (["seeds=[0,-2]"], "multistage.seeds[1]=-2 must be >= 0"),
+    "workers": (["multistage.num_workers=0"], "multistage.num_workers=0 must be >= 1"),
     "ffill": (["data.ffill_limit=-1"], "data.ffill_limit=-1 must be >= 0"),
     "move limit": (["data.max_abs_log_return=0"], "data.max_abs_log_return=0.0 must be a finite number > 0, or null"),
     "release lag": (["data.release_lag_days.core_cpi=-3"], "data.release_lag_days.core_cpi=-3 must be >= 0"),
@@ -87,7 +89,7 @@ UNKNOWN_KEYS = {
         "safety.limits.max_drawdwn is not a key of SafetyLimits",
         "safety.limits.max_drawdown",
     ),
-    "top level": ("+sed=3", "sed is not a key of TrainConfig", "seed"),
+    "top level": ("+sed=3", "sed is not a key of ComposedConfig", "seed"),
 }
 
 
@@ -109,7 +111,7 @@ def test_an_appended_key_no_schema_has_names_the_nearest_real_key(case: str) -> 
 
 
 def test_free_form_mappings_still_take_new_keys() -> None:
-    cfg = load_config(["+data.release_lag_days.my_series=10", "+stage_overrides.sac=[]"])
+    cfg = load_config(["+data.release_lag_days.my_series=10", "+multistage.stage_overrides.sac=[]"])
     assert cfg.data.release_lag_days["my_series"] == 10
 
 

@@ -13,12 +13,12 @@ from dataclasses import fields, is_dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from hierl.config.agent import PPOConfig, check_ppo_values
-from hierl.config.cql import CQLConfig, check_cql_values
+from hierl.config.cql import check_cql_values
 from hierl.config.data import check_data_values
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_value
 from hierl.config.env import EnvConfig, check_env_values
-from hierl.config.run import TrainConfig
-from hierl.config.sac import PortfolioEnvConfig, SACConfig, check_portfolio_env_values, check_sac_values
+from hierl.config.run import AgentConfig, AnyEnvConfig, TrainConfig
+from hierl.config.sac import SACConfig, check_portfolio_env_values, check_sac_values
 from hierl.errors import ConfigError
 from hierl.rewards.composite import validate_reward_config
 from hierl.safety.limits import validate_safety_config
@@ -53,31 +53,32 @@ def check_composed_keys(node: DictConfig, prefix: str = "") -> None:
             check_composed_keys(child, f"{prefix}.{name}" if prefix else name)
 
 
-def check_agent_values(agent: object) -> None:
+def check_agent_values(agent: AgentConfig) -> None:
     """The `agent.*` ranges of whichever agent schema was composed."""
     if isinstance(agent, PPOConfig):
         check_ppo_values(agent)
     elif isinstance(agent, SACConfig):
         check_sac_values(agent)
-    elif isinstance(agent, CQLConfig):
+    else:
         check_cql_values(agent)
 
 
-def check_env_group(env: object) -> None:
+def check_env_group(env: AnyEnvConfig) -> None:
     """The `env.*` ranges of whichever env schema was composed."""
     if isinstance(env, EnvConfig):
         check_env_values(env)
-    elif isinstance(env, PortfolioEnvConfig):
+    else:
         check_portfolio_env_values(env)
 
 
 def check_run_values(cfg: TrainConfig) -> None:
     """The run-level numbers: seeds (numpy and torch take no negative seed) and the worker counts."""
     check_value("seed", cfg.seed, NON_NEGATIVE)
-    for index, seed in enumerate(cfg.seeds or []):
-        check_value(f"seeds[{index}]", seed, NON_NEGATIVE)
-    check_value("num_workers", cfg.num_workers, AT_LEAST_ONE)
-    check_value("ray.cpus_per_worker", cfg.ray.cpus_per_worker, POSITIVE)
+    multistage = cfg.multistage
+    for index, seed in enumerate(multistage.seeds or []):
+        check_value(f"multistage.seeds[{index}]", seed, NON_NEGATIVE)
+    check_value("multistage.num_workers", multistage.num_workers, AT_LEAST_ONE)
+    check_value("multistage.ray.cpus_per_worker", multistage.ray.cpus_per_worker, POSITIVE)
 
 
 def check_train_config(cfg: TrainConfig) -> None:

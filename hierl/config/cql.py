@@ -1,7 +1,7 @@
 """Typed schema of `agent=cql`: offline pretraining with d3rlpy CQL on a dataset of behaviour-policy episodes.
 
-Budget keys keep the meaning they have in the libraries that own the words, so presets written for PPO
-(`debug=smoke` shrinks `agent.total_timesteps`, `agent.n_steps`, ...) shrink a CQL run the same way:
+Budget keys keep the meaning they have in the libraries that own the words (`debug=smoke` shrinks them in
+conf/debug_agent/smoke_cql.yaml):
 
 - `total_timesteps` is experience, as in Stable-Baselines3: env steps collected into the offline dataset.
 - `n_steps` is d3rlpy's: gradient steps of CQL.
@@ -33,8 +33,6 @@ class CQLConfig:
         eval_freq: gradient steps between validation backtests; the best-scoring weights are kept.
         checkpoint_freq: gradient steps between weight snapshots in `checkpoints/`.
         net_arch: hidden units of the actor and of each critic (d3rlpy vector encoders, ReLU).
-        n_epochs, n_envs: not used by CQL; present so presets written for PPO compose with `agent=cql`.
-        init_from: not used by CQL (it starts from scratch); present so every agent option has the key.
     """
 
     name: str = "cql"
@@ -68,9 +66,6 @@ class CQLConfig:
     initial_temperature: float = 1.0
     eval_freq: int = 2_000
     checkpoint_freq: int = 10_000
-    n_epochs: int = 1
-    n_envs: int = 1
-    init_from: str | None = None
 
 
 CQL_RANGES: dict[str, Interval] = {
@@ -99,5 +94,5 @@ CQL_RANGES: dict[str, Interval] = {
 
 
 def check_cql_values(cfg: CQLConfig) -> None:
-    """Every `agent.*` number of agent=cql within its range; `n_epochs` and `n_envs` are unread, so unchecked."""
+    """Every `agent.*` number of agent=cql within its range."""
     check_ranges(cfg, CQL_RANGES, "agent")

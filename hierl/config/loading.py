@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,8 +10,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from hierl.config.checks import check_composed_keys, check_train_config
+from hierl.config.moved_keys import rename_moved_keys
 from hierl.config.paths import config_dir
-from hierl.config.run import TrainConfig
+from hierl.config.run import ComposedConfig, TrainConfig
 from hierl.config.store import register_configs
 
 
@@ -21,9 +23,12 @@ def to_train_config(cfg: DictConfig) -> TrainConfig:
     data is read.
     """
     check_composed_keys(cfg)
-    config = OmegaConf.to_object(cfg)
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
+    composed = OmegaConf.to_object(cfg)
+    if not isinstance(composed, ComposedConfig):
+        raise TypeError(f"expected a ComposedConfig, got {type(composed).__name__}")
+    config: TrainConfig = TrainConfig(
+        **{item.name: getattr(composed, item.name) for item in dataclasses.fields(composed)}
+    )
     check_train_config(config)
     return config
 
@@ -35,13 +40,15 @@ def load_config(overrides: Sequence[str] = (), output_dir: str = "outputs/notebo
     """
     register_configs()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+        cfg = compose("train", overrides=[*rename_moved_keys(overrides), f"paths.output_dir={output_dir}"])
     return to_train_config(cfg)
 
 
 def flat_config(cfg: TrainConfig) -> dict[str, Any]:
-    """The config as flat dotted keys, for trackers and run comparison."""
-    return flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+    """The config as flat dotted keys, for trackers and run comparison (sections in `ComposedConfig`'s order)."""
+    nested = dataclasses.asdict(cfg)
+    order = [item.name for item in dataclasses.fields(ComposedConfig)]
+    return flatten({name: nested[name] for name in order})
 
 
 def flatten(nested: Any) -> dict[str, Any]:

@@ -1,14 +1,18 @@
-"""Typed schemas of the run-level config groups (asset, logger, paths) and of the whole composed config."""
+"""Typed schemas of the run-level config sections (asset, logger, paths, multistage) and of the whole config."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeAlias
 
 from omegaconf import MISSING
+from typing_extensions import TypeVar
 
+from hierl.config.agent import PPOConfig
+from hierl.config.cql import CQLConfig
 from hierl.config.data import DataConfig
-from hierl.config.env import RewardConfig
+from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
 
 
@@ -64,15 +68,42 @@ class RuntimeConfig:
 
 
 @dataclass
-class TrainConfig:
-    """The whole config of `python -m hierl.train`."""
+class MultiStageConfig:
+    """What a multi-stage run trains and where its units run; read by the multi-stage scripts and the hierarchy.
 
-    # `agent` and `env` hold different schemas per option (ppo/sac/cql, trading/portfolio); each option's YAML
-    # names its schema in its defaults list, so they are still type-checked when composed.
-    agent: Any = MISSING
+    `asset_classes`: the classes to train (null: every class of the data source; the hierarchy's sleeves too).
+    `seeds`: the seeds to train each class with (null: just `seed`). `stages`: the stages
+    experiments/train_all_agents.py runs, in pipeline order; `stage_overrides.<stage>`: command-line overrides for
+    that stage's units only. `distributed`: run independent units (asset classes x seeds) as Ray tasks, on a local
+    Ray of `num_workers` workers unless `ray.address` names a cluster.
+    """
+
+    asset_classes: list[str] | None = None
+    seeds: list[int] | None = None
+    stages: list[str] = field(default_factory=lambda: ["cql", "ppo", "sac"])
+    stage_overrides: dict[str, list[str]] = field(default_factory=lambda: {"cql": [], "ppo": [], "sac": []})
+    distributed: bool = False
+    num_workers: int = 2
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+AgentConfig: TypeAlias = PPOConfig | SACConfig | CQLConfig
+"""Any option of the `agent` group."""
+AnyEnvConfig: TypeAlias = EnvConfig | PortfolioEnvConfig
+"""Any option of the `env` group."""
+
+# Covariant, so a stage's config (`PPORunConfig`) is also a `TrainConfig` of any agent; the defaults make a bare
+# `TrainConfig` mean "any agent, any env".
+AgentT = TypeVar("AgentT", bound=AgentConfig, default=AgentConfig, covariant=True)
+EnvT = TypeVar("EnvT", bound=AnyEnvConfig, default=AnyEnvConfig, covariant=True)
+
+
+@dataclass
+class RunSettings:
+    """Every run-level section and key of the composed config: all of it but `agent` and `env`."""
+
     asset: AssetConfig = field(default_factory=AssetConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    env: Any = MISSING
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -87,15 +118,39 @@ class TrainConfig:
     experiment_name: str | None = None
     # Continue from the newest checkpoint of the run folder (`hydra.run.dir=<existing run>`).
     resume: bool = False
-    # experiments/train_ppo_agents.py: the asset classes to train (null: every class of the data source) and the
-    # seeds to train each with (null: just `seed`).
-    asset_classes: list[str] | None = None
-    seeds: list[int] | None = None
-    # Multi-stage entrypoints (experiments/train_all_agents.py): run independent units (asset classes x seeds) as
-    # Ray tasks, on a local Ray unless `ray.address` names a cluster.
-    stages: list[str] = field(default_factory=lambda: ["cql", "ppo", "sac"])
-    # Overrides for one stage only: `"stage_overrides.sac=['agent.total_timesteps=5000']"`.
-    stage_overrides: dict[str, list[str]] = field(default_factory=lambda: {"cql": [], "ppo": [], "sac": []})
-    distributed: bool = False
-    num_workers: int = 2
-    ray: RayConfig = field(default_factory=RayConfig)
+    multistage: MultiStageConfig = field(default_factory=MultiStageConfig)
+
+    @property
+    def asset_classes(self) -> list[str] | None:
+        """`multistage.asset_classes`, under the name the hierarchy's stage reads."""
+        return self.multistage.asset_classes
+
+
+@dataclass(kw_only=True)
+class TrainConfig(RunSettings, Generic[AgentT, EnvT]):
+    """The whole config of one stage, typed by its agent and env: built once by `to_train_config`.
+
+    A stage takes its own alias (`PPORunConfig`, `SACRunConfig`, `CQLRunConfig`); `hierl.train.job_for` narrows
+    the composed config to it once, where the stage is chosen.
+    """
+
+    agent: AgentT
+    env: EnvT
+
+
+PPORunConfig: TypeAlias = TrainConfig[PPOConfig, EnvConfig]
+SACRunConfig: TypeAlias = TrainConfig[SACConfig, PortfolioEnvConfig]
+CQLRunConfig: TypeAlias = TrainConfig[CQLConfig, EnvConfig]
+
+
+@dataclass
+class ComposedConfig(RunSettings):
+    """The schema Hydra composes `conf/train.yaml` into (`train_schema`).
+
+    `agent` and `env` hold a different schema per option; each option's YAML names its own schema in its defaults
+    list, so they are type-checked as they are composed. OmegaConf cannot hold a generic dataclass, hence this
+    untyped slot; `to_train_config` turns it into a `TrainConfig` at once.
+    """
+
+    agent: Any = MISSING
+    env: Any = MISSING

@@ -16,9 +16,8 @@ class SACConfig:
     `ent_coef` is SB3's string form: "auto", "auto_0.1" (learned, with that initial value) or a fixed number
     such as "0.05". `signals_path` is a signals Parquet file (`experiments/train_ppo_agents.py`); null trains
     one PPO per asset class first (each from `agent=ppo asset=<class>` and the run's `debug` preset), in
-    `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `n_steps` and
-    `n_epochs` are not read by SAC (it has no rollouts or epochs); they exist because `debug=smoke` sets them
-    for every agent.
+    `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `init_from` is refused
+    unless null (warm-starting SAC is not supported yet).
 
     Checkpoints (`checkpoint_freq` timesteps apart, the newest `keep_checkpoints` kept) carry everything a
     `resume=true` needs, replay buffer included. `prefill_steps` transitions, split evenly over
@@ -43,8 +42,6 @@ class SACConfig:
     checkpoint_freq: int = 10_000
     keep_checkpoints: int = 2
     signals_path: str | None = None
-    n_steps: int = 1024
-    n_epochs: int = 5
     init_from: str | None = None
     prefill_steps: int = 0
     prefill_policies: list[str] = field(default_factory=lambda: ["equal_weight", "inverse_volatility", "random"])
@@ -116,7 +113,7 @@ PORTFOLIO_ENV_RANGES: dict[str, Interval] = {
 
 
 def check_sac_values(cfg: SACConfig) -> None:
-    """Every `agent.*` number of agent=sac within its range; `n_steps` and `n_epochs` are unread, so unchecked."""
+    """Every `agent.*` number of agent=sac within its range."""
     check_ranges(cfg, SAC_RANGES, "agent")
 
 

@@ -8,12 +8,12 @@ from hierl.config.agent import PPOConfig
 from hierl.config.cql import CQLConfig
 from hierl.config.data import DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
-from hierl.config.run import AssetConfig, LoggerConfig, PathsConfig, TrainConfig
+from hierl.config.run import AssetConfig, ComposedConfig, LoggerConfig, MultiStageConfig, PathsConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
 
 SCHEMAS: dict[tuple[str | None, str], type] = {
-    (None, "train_schema"): TrainConfig,
+    (None, "train_schema"): ComposedConfig,
     ("agent", "ppo_schema"): PPOConfig,
     ("agent", "sac_schema"): SACConfig,
     ("agent", "cql_schema"): CQLConfig,
@@ -25,6 +25,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("paths", "paths_schema"): PathsConfig,
     ("asset", "asset_schema"): AssetConfig,
     ("safety", "safety_schema"): SafetyConfig,
+    ("multistage", "multistage_schema"): MultiStageConfig,
 }
 
 

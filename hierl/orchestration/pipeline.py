@@ -13,25 +13,29 @@ the same command with the same `hydra.run.dir` finishes what is missing and redo
 reported (summary, exit status) and costs only the units that need its output: a class's PPO runs need its CQL
 run, the seed-s SAC needs every class's seed-s PPO run.
 
-Per-stage configs: each unit is composed from `conf/train.yaml` with the command line's overrides. PPO gets all of
-them (with `agent=ppo asset=<class> seed=<s>`, and `agent.init_from=<run>/cql/<class>` after CQL); CQL gets them
-without `agent.*` and `experiment` (`agent=cql asset=<class>`, the same env so the warm start fits); SAC gets them
-without `agent.*`, `env.*`, `reward.*` and `experiment` (`experiment=hierarchy seed=<s>`), since those keys
-configure the per-class agents. `stage_overrides.<stage>` is appended to a stage's own.
+Per-stage configs: each class's config of each stage is composed once, when the pipeline is planned (the class's
+YAML, conf/asset and conf/agent_asset, must be composed under the user's overrides); every unit's config is then a
+`dataclasses.replace` of that typed config (seed, warm start, signals, folder). PPO gets every override of the
+command line (with `agent=ppo asset=<class>`; `agent.init_from=<run>/cql/<class>` after CQL); CQL gets them without
+`agent.*` and `experiment` (`agent=cql asset=<class>`, the same env so the warm start fits); SAC gets them without
+`agent.*`, `env.*`, `reward.*` and `experiment` (`experiment=hierarchy`), since those keys configure the per-class
+agents. `multistage.stage_overrides.<stage>` is appended to a stage's own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from hierl.config.run import TrainConfig
+from hierl.config.run import CQLRunConfig, PPORunConfig, SACRunConfig, TrainConfig
+from hierl.config.stages import cql_run, sac_run
 from hierl.entrypoint import SUMMARY_METRICS, override_key
 from hierl.errors import ConfigError, UserError
 from hierl.evaluation.headline import build_headline, write_headline
@@ -43,6 +47,7 @@ from hierl.orchestration.hierarchy_run import check_config, train_meta_controlle
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
     compose_config,
+    compose_ppo_config,
     execution_config,
     passed_on,
     plan_ppo_jobs,
@@ -51,6 +56,7 @@ from hierl.orchestration.ppo_stage import (
     reuse_or_run,
     train_ppo_stage,
     with_output_dir,
+    with_seed,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
 from hierl.tracking.files import write_json
@@ -70,21 +76,30 @@ class UnitsFailed(UserError):
 
 
 @dataclass(frozen=True)
-class StageJob:
-    """One CQL (per class) or SAC (per seed) unit; a SAC unit carries its sleeves' PPO configs."""
+class CQLJob:
+    """One class's CQL pretraining unit."""
 
     name: str
-    cfg: TrainConfig
+    cfg: CQLRunConfig
     run_dir: Path
-    class_cfgs: dict[str, TrainConfig] | None = None
 
 
-def run_cql_job(job: StageJob) -> dict[str, float]:
+@dataclass(frozen=True)
+class SACJob:
+    """One seed's meta-controller unit, with the PPO configs its sleeves were trained with."""
+
+    name: str
+    cfg: SACRunConfig
+    run_dir: Path
+    class_cfgs: dict[str, PPORunConfig]
+
+
+def run_cql_job(job: CQLJob) -> dict[str, float]:
     """Pretrain CQL in the job's folder, or reuse it when it is finished with the same config."""
     return reuse_or_run(job.name, job.run_dir, job.cfg, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
 
 
-def run_sac_job(job: StageJob) -> dict[str, float]:
+def run_sac_job(job: SACJob) -> dict[str, float]:
     """Train and evaluate the meta-controller in the job's folder, or reuse it when it is finished."""
     return reuse_or_run(
         job.name, job.run_dir, job.cfg, lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics
@@ -93,14 +108,14 @@ def run_sac_job(job: StageJob) -> dict[str, float]:
 
 def pipeline_stages(outer: TrainConfig) -> list[str]:
     """The stages to run, in pipeline order; SAC needs PPO's signals, so `sac` without `ppo` is refused."""
-    stages = list(outer.stages)
+    stages = list(outer.multistage.stages)
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:
-        raise ConfigError(f"stages={stages} must be a non-empty subset of {list(STAGES)}")
+        raise ConfigError(f"multistage.stages={stages} must be a non-empty subset of {list(STAGES)}")
     if "sac" in stages and "ppo" not in stages:
         raise ConfigError(
-            "stages=[...sac] needs ppo too: SAC allocates across the PPO sleeves' signals (finished PPO units in "
-            "the same hydra.run.dir are reused, not retrained)"
+            "multistage.stages=[...sac] needs ppo too: SAC allocates across the PPO sleeves' signals (finished PPO "
+            "units in the same hydra.run.dir are reused, not retrained)"
         )
     return [s for s in STAGES if s in stages]
 
@@ -110,12 +125,54 @@ def _without(overrides: Sequence[str], sections: Sequence[str]) -> list[str]:
     return [o for o in overrides if override_key(o).split(".")[0] not in sections]
 
 
+def _warm_started(cfg: PPORunConfig, init_from: Path | None) -> PPORunConfig:
+    """`cfg` warm-started from the CQL run folder `init_from` (unchanged without one)."""
+    if init_from is None:
+        return cfg
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, init_from=str(init_from)))
+
+
+@dataclass(frozen=True)
+class StageConfigs:
+    """Each stage's typed config, composed once per class (and once for SAC) before any unit starts."""
+
+    cql: dict[str, CQLRunConfig]
+    ppo: dict[str, PPORunConfig]
+    sac: SACRunConfig | None
+
+
+def compose_stage_configs(
+    outer: TrainConfig, overrides: Sequence[str], stages: Sequence[str], classes: Sequence[str]
+) -> StageConfigs:
+    """The configs of every stage that runs: CQL and PPO per class, SAC once; see the module docstring."""
+    extra: Mapping[str, Sequence[str]] = outer.multistage.stage_overrides
+    base = passed_on(overrides)
+
+    def stage_extra(stage: str) -> list[str]:
+        return list(extra.get(stage, []))
+
+    for_cql = _without(base, NOT_FOR_CQL)
+    cql = {
+        c: cql_run(compose_config([*for_cql, "agent=cql", "env=trading", f"asset={c}", *stage_extra("cql")]))
+        for c in (classes if "cql" in stages else [])
+    }
+    ppo = {
+        c: compose_ppo_config([*base, "agent=ppo", "env=trading", f"asset={c}", *stage_extra("ppo")]) for c in classes
+    }
+    sac = (
+        sac_run(compose_config([*_without(base, NOT_FOR_SAC), "experiment=hierarchy", *stage_extra("sac")]))
+        if "sac" in stages
+        else None
+    )
+    return StageConfigs(cql, ppo, sac)
+
+
 @dataclass
 class Pipeline:
     """What one pipeline run trains, composed and checked before any unit starts."""
 
     outer: TrainConfig
-    overrides: list[str]
+    configs: StageConfigs
     run_dir: Path
     stages: list[str]
     classes: list[str]
@@ -124,54 +181,31 @@ class Pipeline:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
-    def stage_overrides(self, stage: str) -> list[str]:
-        extra: Mapping[str, Sequence[str]] = self.outer.stage_overrides
-        return list(extra.get(stage, []))
+    def cql_config(self, asset_class: str) -> CQLRunConfig:
+        return with_output_dir(self.configs.cql[asset_class], self.run_dir / "cql" / asset_class)
 
-    def cql_config(self, asset_class: str) -> TrainConfig:
-        base = _without(passed_on(self.overrides), NOT_FOR_CQL)
-        cfg = compose_config([*base, "agent=cql", "env=trading", f"asset={asset_class}", *self.stage_overrides("cql")])
-        return with_output_dir(cfg, self.run_dir / "cql" / asset_class)
+    def ppo_configs(self, cql_runs: Mapping[str, Path]) -> dict[str, PPORunConfig]:
+        """Each class's PPO config, warm-started from its CQL run when there is one."""
+        return {c: _warm_started(cfg, cql_runs.get(c)) for c, cfg in self.configs.ppo.items() if c in self.classes}
 
-    def ppo_config(self, asset_class: str, seed: int, init_from: Path | None) -> TrainConfig:
-        warm_start = [f"agent.init_from={init_from}"] if init_from is not None else []
-        return compose_config(
-            [
-                *passed_on(self.overrides),
-                "agent=ppo",
-                "env=trading",
-                f"asset={asset_class}",
-                f"seed={seed}",
-                *warm_start,
-                *self.stage_overrides("ppo"),
-            ]
-        )
-
-    def sac_config(self, seed: int, signals_path: Path) -> TrainConfig:
-        base = _without(passed_on(self.overrides), NOT_FOR_SAC)
-        cfg = compose_config(
-            [
-                *base,
-                "experiment=hierarchy",
-                f"seed={seed}",
-                f"agent.signals_path={signals_path}",
-                f"asset_classes=[{','.join(self.classes)}]",
-                *self.stage_overrides("sac"),
-            ]
+    def sac_config(self, seed: int, signals_path: Path) -> SACRunConfig:
+        assert self.configs.sac is not None
+        cfg = with_seed(self.configs.sac, seed)
+        cfg = dataclasses.replace(
+            cfg,
+            agent=dataclasses.replace(cfg.agent, signals_path=str(signals_path)),
+            multistage=dataclasses.replace(cfg.multistage, asset_classes=list(self.classes)),
         )
         return with_output_dir(cfg, self.run_dir / "sac" / f"seed_{seed}")
 
     def check(self) -> None:
-        """Compose and check one config of every stage, so a bad key fails before hours of training."""
+        """Check one config of every stage, so a bad value fails before hours of training."""
         for asset_class in self.classes:
             if "cql" in self.stages:
                 check_cql_run(self.cql_config(asset_class))
-            plan_ppo_jobs([asset_class], self.seeds[:1], self.run_dir / "ppo", self._ppo_config_for({}))
+            plan_ppo_jobs({asset_class: self.configs.ppo[asset_class]}, self.seeds[:1], self.run_dir / "ppo")
         if "sac" in self.stages:
             check_config(self.sac_config(self.seeds[0], self.run_dir / "ppo" / "signals.parquet"))
-
-    def _ppo_config_for(self, cql_runs: Mapping[str, Path]) -> Callable[[str, int], TrainConfig]:
-        return lambda asset_class, seed: self.ppo_config(asset_class, seed, cql_runs.get(asset_class))
 
     def record(self, name: str, run_dir: Path, metrics: dict[str, float] | None, error: str | None) -> None:
         entry: dict[str, Any] = {"run_dir": str(run_dir), "status": "finished" if error is None else "failed"}
@@ -184,7 +218,7 @@ class Pipeline:
 
     def run_cql(self) -> dict[str, Path]:
         """CQL per class; the folders of the classes whose CQL run finished."""
-        jobs = [StageJob(f"cql/{c}", self.cql_config(c), self.run_dir / "cql" / c) for c in self.classes]
+        jobs = [CQLJob(f"cql/{c}", self.cql_config(c), self.run_dir / "cql" / c) for c in self.classes]
         outcomes = run_units([Unit(job.name, run_cql_job, (job,)) for job in jobs], self.execution)
         finished = {}
         for asset_class, job, outcome in zip(self.classes, jobs, outcomes, strict=True):
@@ -201,7 +235,8 @@ class Pipeline:
             for seed in self.seeds:
                 name = f"ppo/{asset_class}/seed_{seed}"
                 self.record(name, root / asset_class, None, f"not run: cql/{asset_class} failed")
-        jobs = plan_ppo_jobs(classes, self.seeds, root, self._ppo_config_for(cql_runs or {}))
+        class_cfgs = self.ppo_configs(cql_runs or {})
+        jobs = plan_ppo_jobs({c: class_cfgs[c] for c in classes}, self.seeds, root)
         result = train_ppo_stage(jobs, root, self.run_dir / SIGNALS_FILE, self.execution)
         for job in jobs:
             self.record(
@@ -221,7 +256,7 @@ class Pipeline:
             signals_path = self.run_dir / "ppo" / f"signals_seed_{seed}.parquet"
             write_signals(signals_path, [frame])
             class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
-            jobs.append(StageJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))
+            jobs.append(SACJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))
         outcomes = run_units([Unit(job.name, run_sac_job, (job,)) for job in jobs], self.execution)
         for job, outcome in zip(jobs, outcomes, strict=True):
             self.record(job.name, job.run_dir, outcome.value, outcome.error)
@@ -269,12 +304,13 @@ def print_summary(pipeline: Pipeline) -> None:
 
 def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> RunOutcome:
     """Every stage of `stages`, then `pipeline_summary.json`; UnitsFailed (after writing it) if a unit failed."""
+    stages, classes = pipeline_stages(outer), resolve_classes(outer)
     pipeline = Pipeline(
         outer=outer,
-        overrides=list(overrides),
+        configs=compose_stage_configs(outer, overrides, stages, classes),
         run_dir=run_dir,
-        stages=pipeline_stages(outer),
-        classes=resolve_classes(outer),
+        stages=stages,
+        classes=classes,
         seeds=resolve_seeds(outer),
         execution=execution_config(outer),
     )

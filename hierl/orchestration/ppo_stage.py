@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,8 @@ from hydra import compose
 
 from hierl.config.loading import flat_config, to_train_config
 from hierl.config.paths import config_dir
-from hierl.config.run import TrainConfig
+from hierl.config.run import PPORunConfig, TrainConfig
+from hierl.config.stages import ppo_run
 from hierl.data.pipeline import available_asset_classes
 from hierl.entrypoint import override_key, run_folder_bookkeeping
 from hierl.errors import ConfigError, UserError
@@ -44,10 +45,12 @@ from hierl.tracking.run_state import read_state
 log = get_logger("ppo_stage")
 
 T = TypeVar("T")
+ConfigT = TypeVar("ConfigT", bound=TrainConfig)
 
-# Run-level keys a multi-stage entrypoint sets per unit (or reads itself); the user's values for them are not
-# passed on to each unit's config.
-PER_JOB_KEYS = frozenset({"asset", "seed", "seeds", "asset_classes", "stages", "distributed", "num_workers"})
+# Keys a multi-stage entrypoint sets per unit (`asset`, `seed`) or reads itself (the `multistage` section); the
+# user's values for them are not passed on when a class's config is composed.
+PER_JOB_KEYS = frozenset({"asset", "seed"})
+MULTISTAGE_SECTION = "multistage"
 SEED_METRIC = "test/sharpe"
 SELECTION_METRIC = "val/sharpe"
 SEEDS_SUMMARY_FILE = "seeds_summary.json"
@@ -107,56 +110,78 @@ def reuse_or_run(name: str, run_dir: Path, cfg: TrainConfig, work: Callable[[], 
 
 
 def passed_on(overrides: Sequence[str], dropped: frozenset[str] = PER_JOB_KEYS) -> list[str]:
-    """The user's command-line overrides minus the keys set per unit (and anything under `ray.`)."""
+    """The user's command-line overrides minus the keys set per unit and the `multistage` section."""
     kept = []
     for override in overrides:
         key = override_key(override)
-        if key not in dropped and not key.startswith("ray."):
+        if key not in dropped and key.split(".")[0] != MULTISTAGE_SECTION:
             kept.append(override)
     return kept
 
 
-def with_output_dir(cfg: TrainConfig, folder: Path) -> TrainConfig:
+def with_output_dir(cfg: ConfigT, folder: Path) -> ConfigT:
     """`cfg` writing to `folder`: a unit's config names its own folder, not the multi-stage run's."""
     return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
 
 
+def with_seed(cfg: ConfigT, seed: int) -> ConfigT:
+    """`cfg` of one seed: a class's config is composed once and each seed's unit is a copy with its seed."""
+    return dataclasses.replace(cfg, seed=seed)
+
+
 def compose_config(overrides: Sequence[str]) -> TrainConfig:
-    """`conf/train.yaml` composed with `overrides` (inside a Hydra app or a `initialize_config_dir` block)."""
+    """`conf/train.yaml` composed with `overrides` (inside a Hydra app or a `initialize_config_dir` block).
+
+    Multi-stage entrypoints call it once per asset class and stage, where the class's YAML (conf/asset,
+    conf/agent_asset) must be composed under the user's overrides; every unit's config is then a
+    `dataclasses.replace` of that typed result (`with_seed`, `with_output_dir`).
+    """
     return to_train_config(compose("train", overrides=list(overrides)))
 
 
+def compose_ppo_config(overrides: Sequence[str]) -> PPORunConfig:
+    """`compose_config` narrowed to a PPO unit's config (agent=ppo on env=trading, else one ConfigError)."""
+    return ppo_run(compose_config(overrides))
+
+
 def resolve_classes(outer: TrainConfig) -> list[str]:
-    """`asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml."""
+    """`multistage.asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml."""
     available = available_asset_classes(outer.data, Path(outer.paths.cache_dir))
-    classes = list(outer.asset_classes) if outer.asset_classes is not None else available
+    wanted = outer.multistage.asset_classes
+    classes = list(wanted) if wanted is not None else available
     unknown = [c for c in classes if c not in available]
     if unknown or not classes:
-        raise ConfigError(f"asset_classes={classes} must name classes of the data source; available: {available}")
+        raise ConfigError(
+            f"multistage.asset_classes={classes} must name classes of the data source; available: {available}"
+        )
     for asset_class in classes:
         if not (config_dir() / "asset" / f"{asset_class}.yaml").is_file():
             raise ConfigError(
                 f"asset class {asset_class!r} has no conf/asset/{asset_class}.yaml; add one (copy equity.yaml) "
-                "or leave it out of asset_classes"
+                "or leave it out of multistage.asset_classes"
             )
     return classes
 
 
 def resolve_seeds(outer: TrainConfig) -> list[int]:
-    """`seeds`, or just `seed` when it is null."""
-    seeds = list(outer.seeds) if outer.seeds is not None else [outer.seed]
+    """`multistage.seeds`, or just `seed` when it is null."""
+    wanted = outer.multistage.seeds
+    seeds = list(wanted) if wanted is not None else [outer.seed]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds={seeds} must be a non-empty list without repeats (or null for just `seed`)")
+        raise ConfigError(
+            f"multistage.seeds={seeds} must be a non-empty list without repeats (or null for just `seed`)"
+        )
     return seeds
 
 
 def execution_config(outer: TrainConfig) -> ExecutionConfig:
-    """Where a stage's units run, from the run-level keys `distributed`, `num_workers` and `ray.*`."""
+    """Where a stage's units run, from `multistage.distributed`, `multistage.num_workers` and `multistage.ray`."""
+    multistage = outer.multistage
     return ExecutionConfig(
-        distributed=outer.distributed,
-        num_workers=outer.num_workers,
-        cpus_per_worker=outer.ray.cpus_per_worker,
-        address=outer.ray.address,
+        distributed=multistage.distributed,
+        num_workers=multistage.num_workers,
+        cpus_per_worker=multistage.ray.cpus_per_worker,
+        address=multistage.ray.address,
     )
 
 
@@ -166,7 +191,7 @@ class PPOJob:
 
     asset_class: str
     seed: int
-    cfg: TrainConfig
+    cfg: PPORunConfig
     run_dir: Path
 
     @property
@@ -180,15 +205,13 @@ def ppo_folder(root: Path, asset_class: str, seed: int, n_seeds: int) -> Path:
     return folder / f"seed_{seed}" if n_seeds > 1 else folder
 
 
-def plan_ppo_jobs(
-    classes: Sequence[str], seeds: Sequence[int], root: Path, config_for: Callable[[str, int], TrainConfig]
-) -> list[PPOJob]:
-    """Every (class, seed) job with its composed and checked config, so a bad key fails before training."""
+def plan_ppo_jobs(class_cfgs: Mapping[str, PPORunConfig], seeds: Sequence[int], root: Path) -> list[PPOJob]:
+    """Every (class, seed) job, its config the class's with that seed and folder, checked before training."""
     jobs = []
-    for asset_class in classes:
+    for asset_class, class_cfg in class_cfgs.items():
         for seed in seeds:
             folder = ppo_folder(root, asset_class, seed, len(seeds))
-            cfg = with_output_dir(config_for(asset_class, seed), folder)
+            cfg = with_output_dir(with_seed(class_cfg, seed), folder)
             check_trainable(cfg)
             jobs.append(PPOJob(asset_class, seed, cfg, folder))
     return jobs

@@ -12,6 +12,7 @@ tested once on the test block.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,13 @@ import polars as pl
 from hydra.core.global_hydra import GlobalHydra
 
 from hierl.config.loading import load_config
-from hierl.config.run import TrainConfig
+from hierl.config.run import PPORunConfig, TrainConfig
+from hierl.config.stages import ppo_run
 from hierl.data.market import MarketData
 from hierl.envs.sleeves import ClassSignals
 from hierl.errors import UserError
 from hierl.orchestration.ppo_stage import (
-    compose_config,
+    compose_ppo_config,
     execution_config,
     plan_ppo_jobs,
     train_ppo_stage,
@@ -61,32 +63,44 @@ def class_signals(frame: pl.DataFrame, market: MarketData) -> ClassSignals:
     return ClassSignals(values=values, split=split)
 
 
-def class_config(outer: TrainConfig, asset_class: str) -> TrainConfig:
+def class_config(outer: TrainConfig, asset_class: str) -> PPORunConfig:
     """The PPO config of one class (`agent=ppo env=trading asset=<class>` with this run's `debug` preset).
 
     Data, paths, seed, logger and progress come from the meta-controller's run, so every sleeve sees the same
-    data; the agent, env costs, reward and safety limits are the class's own.
+    data; the agent, env costs, reward and safety limits are the class's own (its YAML, hence one composition).
     """
     overrides = ["agent=ppo", "env=trading", f"asset={asset_class}"]
     if outer.debug_name is not None:
         overrides.append(f"debug={outer.debug_name}")
     if GlobalHydra.instance().is_initialized():
-        composed = compose_config([*overrides, f"paths.output_dir={outer.paths.output_dir}"])
+        composed = compose_ppo_config([*overrides, f"paths.output_dir={outer.paths.output_dir}"])
     else:
-        composed = load_config(overrides, output_dir=outer.paths.output_dir)
+        composed = ppo_run(load_config(overrides, output_dir=outer.paths.output_dir))
     return dataclasses.replace(
         composed, data=outer.data, paths=outer.paths, seed=outer.seed, logger=outer.logger, progress=outer.progress
     )
 
 
-def train_sleeve_signals(outer: TrainConfig, run_dir: Path, asset_classes: list[str]) -> pl.DataFrame:
+def class_configs(outer: TrainConfig, asset_classes: Sequence[str]) -> dict[str, PPORunConfig]:
+    """`class_config` of every class, composed once each."""
+    return {asset_class: class_config(outer, asset_class) for asset_class in asset_classes}
+
+
+def train_sleeve_signals(
+    outer: TrainConfig,
+    run_dir: Path,
+    asset_classes: Sequence[str],
+    class_cfgs: Mapping[str, PPORunConfig] | None = None,
+) -> pl.DataFrame:
     """One PPO per class in `<run_dir>/sleeves/<class>/` (the PPO stage, this run's seed), and their signals.
 
-    Finished sleeves of an earlier attempt in the same folder are reused; the sleeves run as Ray tasks when the
-    run sets `distributed=true`.
+    `class_cfgs`: the sleeves' configs when the caller composed them already (`class_configs`); composed here
+    otherwise. Finished sleeves of an earlier attempt in the same folder are reused; the sleeves run as Ray tasks
+    when the run sets `multistage.distributed=true`.
     """
     root = run_dir / SLEEVES_DIR
-    jobs = plan_ppo_jobs(asset_classes, [outer.seed], root, lambda name, _seed: class_config(outer, name))
+    configs = dict(class_cfgs) if class_cfgs is not None else class_configs(outer, asset_classes)
+    jobs = plan_ppo_jobs({c: configs[c] for c in asset_classes}, [outer.seed], root)
     result = train_ppo_stage(jobs, root, root / SIGNALS_FILE, execution_config(outer))
     if result.errors:
         failures = "; ".join(f"{name}: {error}" for name, error in result.errors.items())
