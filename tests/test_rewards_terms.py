@@ -11,7 +11,14 @@ from envs_fixtures import make_market
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.envs.trading_env import TradingEnv
-from hierl.rewards.composite import RewardConfigError, RewardFunction
+from hierl.rewards.batched import BATCHED_TERMS, BatchedRewardFunction
+from hierl.rewards.composite import (
+    EPISODE_TERMS,
+    RewardConfigError,
+    RewardFunction,
+    signed_weights,
+    term_arguments,
+)
 from hierl.rewards.terms import (
     CVaRTerm,
     DifferentialSharpeTerm,
@@ -179,3 +186,53 @@ def test_reset_forgets_the_previous_episode() -> None:
 def test_bad_reward_config_names_the_field(cfg: RewardConfig, field: str) -> None:
     with pytest.raises(RewardConfigError, match=field):
         RewardFunction(cfg)
+
+
+ALL_TERMS = RewardConfig(
+    excess_return=True,
+    volatility_penalty=0.3,
+    volatility_window=7,
+    drawdown_penalty=0.5,
+    turnover_penalty=0.01,
+    differential_sharpe_weight=0.2,
+    cvar_penalty=0.4,
+    cvar_window=9,
+)
+
+
+def test_every_term_has_one_episode_form_and_one_batched_form() -> None:
+    names = set(signed_weights(ALL_TERMS))
+    assert names == set(EPISODE_TERMS) == set(BATCHED_TERMS)
+    with pytest.raises(RewardConfigError, match="unknown reward term 'sortino'"):
+        term_arguments("sortino", ALL_TERMS)
+
+
+def test_batched_terms_equal_the_episode_terms_step_for_step_across_resets() -> None:
+    """Three episodes stepped together, each restarting at its own steps, against one RewardFunction each."""
+    n_envs, n_steps = 3, 60
+    rng = np.random.default_rng(4)
+    net = rng.normal(0.0, 0.01, size=(n_steps, n_envs))
+    reference = rng.normal(1e-4, 1e-4, size=(n_steps, n_envs))
+    turnover = rng.uniform(0.0, 1.5, size=(n_steps, n_envs))
+    drawdown = np.clip(rng.normal(0.05, 0.05, size=(n_steps, n_envs)), 0.0, None)
+    restarts = rng.uniform(size=(n_steps, n_envs)) < 0.08
+    batched = BatchedRewardFunction(ALL_TERMS, n_envs)
+    single = [RewardFunction(ALL_TERMS) for _ in range(n_envs)]
+    for step in range(n_steps):
+        if restarts[step].any():
+            batched.reset(restarts[step])
+            for restarted in np.flatnonzero(restarts[step]).tolist():
+                single[restarted].reset()
+        total, contributions = batched(net[step], reference[step], turnover[step], drawdown[step])
+        for k, reward in enumerate(single):
+            info: dict = {}
+            value = reward(
+                float(net[step, k]), float(reference[step, k]), float(turnover[step, k]), float(drawdown[step, k]), info
+            )
+            assert set(info) == set(contributions)
+            for key, contribution in info.items():
+                if key == "reward/differential_sharpe":  # numpy's power may round differently from libm's
+                    assert contributions[key][k] == pytest.approx(contribution, rel=1e-12, abs=1e-15)
+                else:
+                    assert contributions[key][k] == contribution, key
+            assert total[k] == pytest.approx(value, rel=1e-12, abs=1e-15)

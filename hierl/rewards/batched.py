@@ -11,12 +11,13 @@ floats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from hierl.config.env import RewardConfig
-from hierl.rewards.composite import INFO_PREFIX, RewardConfigError, signed_weights, validate_reward_config
+from hierl.rewards.composite import INFO_PREFIX, signed_weights, term_arguments, validate_reward_config
 
 
 class BatchedRewardTerm(Protocol):
@@ -57,7 +58,7 @@ class BatchedStatelessTerm:
 class BatchedReturnTerm(BatchedStatelessTerm):
     name = "return"
 
-    def __init__(self, excess: bool) -> None:
+    def __init__(self, excess: bool, n_envs: int) -> None:
         self.excess = excess
 
     def __call__(
@@ -156,6 +157,9 @@ class BatchedDrawdownTerm:
 class BatchedTurnoverTerm(BatchedStatelessTerm):
     name = "turnover"
 
+    def __init__(self, n_envs: int) -> None:
+        pass
+
     def __call__(
         self, net_return: np.ndarray, reference_return: np.ndarray, turnover: np.ndarray, drawdown: np.ndarray
     ) -> np.ndarray:
@@ -238,20 +242,20 @@ class BatchedCVaRTerm:
         return np.maximum(-tail_sums / tail_size, 0.0)
 
 
+BATCHED_TERMS: dict[str, Callable[..., BatchedRewardTerm]] = {
+    "return": BatchedReturnTerm,
+    "volatility": BatchedVolatilityTerm,
+    "drawdown": BatchedDrawdownTerm,
+    "turnover": BatchedTurnoverTerm,
+    "differential_sharpe": BatchedDifferentialSharpeTerm,
+    "cvar": BatchedCVaRTerm,
+}
+
+
 def make_batched_term(name: str, cfg: RewardConfig, n_envs: int) -> BatchedRewardTerm:
-    if name == "return":
-        return BatchedReturnTerm(cfg.excess_return)
-    if name == "volatility":
-        return BatchedVolatilityTerm(cfg.volatility_window, n_envs)
-    if name == "drawdown":
-        return BatchedDrawdownTerm(n_envs)
-    if name == "turnover":
-        return BatchedTurnoverTerm()
-    if name == "differential_sharpe":
-        return BatchedDifferentialSharpeTerm(cfg.dsr_eta, n_envs)
-    if name == "cvar":
-        return BatchedCVaRTerm(cfg.cvar_window, cfg.cvar_alpha, n_envs)
-    raise RewardConfigError(f"unknown reward term {name!r}")
+    """The batched term called `name` for `n_envs` episodes, from the same config values as its episode form."""
+    arguments = term_arguments(name, cfg)
+    return BATCHED_TERMS[name](**arguments, n_envs=n_envs)
 
 
 class BatchedRewardFunction:

@@ -72,21 +72,36 @@ def signed_weights(cfg: RewardConfig) -> dict[str, float]:
     return {name: cfg.scale * weight for name, weight in weights.items() if weight != 0.0}
 
 
+def term_arguments(name: str, cfg: RewardConfig) -> dict[str, Any]:
+    """The config values term `name` is built from, for its episode form (`terms`) and its batched form
+    (`batched`) alike: the one place that maps a term to its `RewardConfig` fields."""
+    arguments: dict[str, dict[str, Any]] = {
+        "return": {"excess": cfg.excess_return},
+        "volatility": {"window": cfg.volatility_window},
+        "drawdown": {},
+        "turnover": {},
+        "differential_sharpe": {"eta": cfg.dsr_eta},
+        "cvar": {"window": cfg.cvar_window, "alpha": cfg.cvar_alpha},
+    }
+    if name not in arguments:
+        raise RewardConfigError(f"unknown reward term {name!r}; the terms are {', '.join(arguments)}")
+    return arguments[name]
+
+
+EPISODE_TERMS: dict[str, Callable[..., RewardTerm]] = {
+    "return": ReturnTerm,
+    "volatility": VolatilityTerm,
+    "drawdown": DrawdownTerm,
+    "turnover": TurnoverTerm,
+    "differential_sharpe": DifferentialSharpeTerm,
+    "cvar": CVaRTerm,
+}
+
+
 def make_term(name: str, cfg: RewardConfig) -> RewardTerm:
     """The episode-level term object called `name`."""
-    if name == "return":
-        return ReturnTerm(excess=cfg.excess_return)
-    if name == "volatility":
-        return VolatilityTerm(cfg.volatility_window)
-    if name == "drawdown":
-        return DrawdownTerm()
-    if name == "turnover":
-        return TurnoverTerm()
-    if name == "differential_sharpe":
-        return DifferentialSharpeTerm(cfg.dsr_eta)
-    if name == "cvar":
-        return CVaRTerm(cfg.cvar_window, cfg.cvar_alpha)
-    raise RewardConfigError(f"unknown reward term {name!r}")
+    arguments = term_arguments(name, cfg)
+    return EPISODE_TERMS[name](**arguments)
 
 
 class RewardFunction:
