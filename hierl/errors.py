@@ -29,6 +29,18 @@ class EnvSetupError(ConfigError):
     """An env cannot be built from this market, split or config."""
 
 
+class OutputError(UserError):
+    """A result could not be written: the disk is full or the folder is not writable."""
+
+
+class ModelFileError(UserError):
+    """A model zip hierl cannot open safely or at all; the message names the file and what to do."""
+
+
+class UnitsFailed(UserError):
+    """Some units of a multi-stage run failed; the others' results are written (see `pipeline_summary.json`)."""
+
+
 class SafetyViolationError(UserError):
     """A policy broke a hard risk limit and the user did not opt out with `safety.allow_violations=true`."""
 

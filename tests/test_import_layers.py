@@ -7,9 +7,12 @@ at run time). A package may import only packages on lower layers; packages on on
 Since every edge points down, the graph is acyclic. The library never imports its own Hydra plugin
 (`hydra_plugins/`, which sits above the library and imports it).
 
-`ALLOWED` lists the imports that break the order today, each waiting for a one-line change in its owner's file. An
-entry that no longer matches any import fails `test_every_allowed_exception_is_still_needed`, so the list only
-shrinks.
+Every user error (a subclass of `hierl.errors.UserError`) is defined in `hierl/errors.py`, the ground floor, so any
+layer can raise one without importing the layer that owns the check, and each error has one class to catch.
+
+`ALLOWED` lists the imports that break the order today and `ALLOWED_ERROR_CLASSES` the user errors still defined
+elsewhere, each waiting for a one-line change in its owner's file. An entry that no longer matches fails a test of
+its own, so both lists only shrink.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("agents", "hydra_plugins.hierl_optuna_sweeper.reporting"): "hierl/agents/callbacks.py: the plugin hands "
     "the trial reporter to the library instead of the library importing the plugin",
 }
+
+# (file, class): user errors still defined outside hierl/errors.py; each becomes `from hierl.errors import <class>`.
+ALLOWED_ERROR_CLASSES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("hierl/envs/episodes.py", "EnvSetupError"),
+        ("hierl/rewards/composite.py", "RewardConfigError"),
+        ("hierl/agents/model_files.py", "ModelFileError"),
+        ("hierl/tracking/files.py", "OutputError"),
+        ("hierl/orchestration/pipeline.py", "UnitsFailed"),
+    }
+)
+ERRORS_FILE = "hierl/errors.py"
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,57 @@ def test_every_allowed_exception_is_still_needed() -> None:
     seen = {(unit_of(item.importer), item.imported) for item in all_imports(PACKAGE)}
     stale = sorted(set(ALLOWED) - seen)
     assert stale == [], f"no import needs these entries any more; delete them from ALLOWED in {__file__}: {stale}"
+
+
+def _base_names(node: ast.ClassDef) -> set[str]:
+    return {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in node.bases}
+
+
+def user_error_classes(root: Path) -> list[tuple[str, str]]:
+    """(file, class) of every class outside `hierl/errors.py` whose bases lead to one of its errors."""
+    known = {
+        node.name
+        for node in ast.walk(ast.parse((root.parent / ERRORS_FILE).read_text()))
+        if isinstance(node, ast.ClassDef)
+    }
+    classes = [
+        (path.relative_to(root.parent).as_posix(), node)
+        for path in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+    ]
+    classes = [(file, node) for file, node in classes if file != ERRORS_FILE]
+    found: list[tuple[str, str]] = []
+    grown = True
+    while grown:  # a subclass of a subclass counts too, wherever the two are defined
+        grown = False
+        for file, node in classes:
+            if (file, node.name) not in found and _base_names(node) & known:
+                found.append((file, node.name))
+                known.add(node.name)
+                grown = True
+    return sorted(found)
+
+
+def test_every_user_error_is_defined_in_hierl_errors() -> None:
+    found = user_error_classes(PACKAGE)
+    outside = [f"{file}: class {name}" for file, name in found if (file, name) not in ALLOWED_ERROR_CLASSES]
+    message = f"define these user errors in {ERRORS_FILE} and import them from there:\n"
+    assert outside == [], message + "\n".join(outside)
+
+
+def test_every_allowed_error_class_is_still_defined_outside() -> None:
+    stale = sorted(ALLOWED_ERROR_CLASSES - set(user_error_classes(PACKAGE)))
+    message = f"these now come from {ERRORS_FILE}; delete them from ALLOWED_ERROR_CLASSES in {__file__}"
+    assert stale == [], f"{message}: {stale}"
+
+
+def test_a_user_error_defined_elsewhere_is_found(tmp_path: Path) -> None:
+    root = tmp_path / "hierl"
+    _write(root, "errors.py", "class UserError(ValueError): ...\nclass ConfigError(UserError): ...\n")
+    _write(root, "x/a.py", "from hierl import errors\nclass Bad(errors.ConfigError): ...\nclass Worse(Bad): ...\n")
+    _write(root, "x/b.py", "class Internal(ValueError): ...\n")
+    assert user_error_classes(root) == [("hierl/x/a.py", "Bad"), ("hierl/x/a.py", "Worse")]
 
 
 def _write(root: Path, relative: str, text: str) -> None:
