@@ -5,8 +5,9 @@ cash and borrow are charged by exactly the same accounting. All baselines are lo
 min(1, max_leverage); the rest of NAV sits in cash.
 
 Strategies that hold between rebalances (buy_and_hold, inverse_volatility) let weights drift with prices by
-stepping the market core itself, so the weights they return are exactly the drifted weights that
-`simulate_portfolio` computes, and turnover between rebalances is exactly zero, provided the backtest uses
+stepping the market core itself (`step_portfolio`), so the weights they return are the drifted weights that
+`simulate_portfolio` computes, and turnover between rebalances is zero to rounding (about 1e-17 a row: the two
+sum a row's gross return in different orders, a BLAS dot product and an einsum), provided the backtest uses
 the same `CostModel` as the one passed here (the first trade's cost changes NAV and so every drifted weight).
 With a different cost model the residual turnover on the row after a trade is about trade_rate * gross
 exposure, shrinking by a factor of about trade_rate on each following row.
@@ -50,7 +51,7 @@ def _hold_between_rebalances(
     """Weights that trade to `target_at(t)` on rebalance rows and otherwise keep the drifted book.
 
     Starts from cash, as `simulate_portfolio` does, and drifts with `step_portfolio` so the result matches the
-    backtest's own accounting bit for bit.
+    backtest's own accounting to rounding (see the module doc).
     """
     weights = np.zeros((rows.size, market.n_assets))
     book = np.zeros(market.n_assets)
