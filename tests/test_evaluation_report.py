@@ -13,7 +13,7 @@ from rich.console import Console
 from hierl.envs.market_core import CostModel, simulate_portfolio
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.plots import PlotInputError, plot_equity_curves
-from hierl.evaluation.report import metrics_namespace, results_table
+from hierl.evaluation.report import metrics_namespace, results_table, run_title
 
 
 def make_backtest(name: str, weight: float) -> Backtest:
@@ -74,3 +74,12 @@ def test_results_table_has_a_row_per_strategy_and_formats_fractions() -> None:
     assert "12.50%" in text
     assert "250" in text
     assert "test split" in text
+
+
+def test_the_run_title_names_the_hierarchy_not_the_default_asset_group() -> None:
+    assert run_title("ppo", "equity", 3) == "equity / ppo / seed 3"
+    assert run_title("cql", "commodity", 0, ["equity"]) == "commodity / cql / seed 0"
+    hierarchy = run_title("sac", "equity", 0, ["equity", "commodity"])
+    assert hierarchy == "hierarchy: SAC over equity, commodity / seed 0"
+    assert "equity / sac" not in run_title("sac", "equity", 1)
+    assert run_title("sac", "equity", 1) == "hierarchy: SAC over every asset class / seed 1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 
 from hierl.evaluation.metrics import METRIC_KEYS
@@ -19,6 +21,18 @@ def metrics_namespace(prefix: str, metrics: dict[str, float]) -> dict[str, float
     if not namespace:
         raise ValueError("metrics_namespace needs a non-empty prefix such as 'test' or 'val'")
     return {f"{namespace}/{key}": float(value) for key, value in metrics.items()}
+
+
+def run_title(agent: str, asset: str, seed: int, asset_classes: Sequence[str] | None = None) -> str:
+    """What ran, in the console title: a SAC run is the hierarchy over the classes' sleeves, not one asset class.
+
+    The hierarchy's composed config still carries the default `asset` group, so naming that group would say
+    "equity / sac" for a run that allocates across every class.
+    """
+    if agent == "sac":
+        sleeves = ", ".join(asset_classes) if asset_classes else "every asset class"
+        return f"hierarchy: SAC over {sleeves} / seed {seed}"
+    return f"{asset} / {agent} / seed {seed}"
 
 
 def _format(key: str, value: float) -> str:
