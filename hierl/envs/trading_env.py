@@ -49,6 +49,10 @@ class TradingEnv(gymnasium.Env):
 
     Observations are rows of one matrix per episode, prepared at reset (see `_start_episode`); each is written
     once before it is returned and never changed afterwards.
+
+    `get_state` / `set_state` save and restore the running episode, the reward terms and the generator as plain
+    data. `TradingVecEnv` steps K of these episodes in one numpy call with the same numbers; this per-step form
+    stays because a one-episode numpy step costs about 11 times as much as this one (see `benchmarks/bench_envs.py`).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium reads it from the class)

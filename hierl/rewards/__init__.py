@@ -1,4 +1,6 @@
-"""Reward terms and their weighted composition, configured by `RewardConfig`."""
+"""Reward terms and their weighted composition, configured by `RewardConfig`: each term in an episode form
+(`terms`, Python floats, for the gymnasium envs) and a batched form (`batched`, [K] arrays, for the vectorised
+env), both built from the same config values (`composite.term_arguments`)."""
 
 from hierl.rewards.batched import BatchedRewardFunction
 from hierl.rewards.composite import RewardConfigError, RewardFunction, validate_reward_config
