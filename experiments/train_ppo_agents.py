@@ -23,7 +23,6 @@ from pathlib import Path
 from hierl.config.run import TrainConfig
 from hierl.entrypoint import Outcome, stage_entrypoint
 from hierl.errors import UserError
-from hierl.tracking.files import write_json
 
 
 def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Outcome:
@@ -41,6 +40,7 @@ def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) ->
         train_ppo_stage,
     )
     from hierl.orchestration.signals import SIGNALS_FILE
+    from hierl.run.folder import RunFolder
 
     base = passed_on(overrides)
     # Each class's YAML is composed once under the user's overrides; every seed's unit is a copy of it.
@@ -53,7 +53,7 @@ def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) ->
     # The sweep objective: the optimised metric averaged over every class and seed (not the best seed's).
     values = [m.get(outer.optimized_metric, math.nan) for m in result.per_job.values()]
     metrics[outer.optimized_metric] = sum(values) / len(values)
-    write_json(run_dir / "metrics.json", metrics)
+    RunFolder(run_dir).write_metrics(metrics)
     return RunOutcome(run_dir, metrics)
 
 

@@ -1,108 +1,68 @@
 """PPO from scratch vs PPO warm-started from CQL, at equal fine-tuning budgets, over several seeds.
 
-    python experiments/warm_start_study.py --out /tmp/warm_start_study --results docs/results \\
-        --ppo agent.total_timesteps=20480 agent.eval_freq=4096 \\
-        --cql agent.total_timesteps=20000 agent.n_steps=3000 agent.eval_freq=500
+    python experiments/warm_start_study.py hydra.run.dir=/tmp/warm_start_study \\
+        "multistage.stage_overrides.ppo=['agent.total_timesteps=20480','agent.eval_freq=4096']" \\
+        "multistage.stage_overrides.cql=['agent.total_timesteps=20000','agent.n_steps=3000','agent.eval_freq=500']"
 
-1. CQL is pretrained once for the asset class (seed 0) in `<out>/cql/<class>/`
-   (`agent=cql asset=<class> seed=0 <--common> <--cql>`).
-2. Per seed, two PPO runs identical but for the warm start: `<out>/ppo/<class>/scratch/seed_<s>/` and
-   `<out>/ppo/<class>/warm/seed_<s>/` (`agent=ppo asset=<class> seed=<s> <--common> <--ppo>`, plus
-   `agent.init_from=<out>/cql/<class>` for the warm one).
-3. Their validation histories are summarised (`hierl.evaluation.warm_start_study`) into `warm_start.md`,
-   `warm_start.json` and `warm_start.png` in `--results`. The test block is never read.
+`experiment=warm_start` (conf/experiment/warm_start.yaml, the default here) sets the seeds (`multistage.seeds`,
+one pair each); `asset=<class>` picks the class, any other override applies to every run (e.g. `debug=smoke`),
+and `multistage.stage_overrides.ppo` / `.cql` apply to both PPO arms / the CQL pretraining only.
 
-Every run is a unit folder of `hierl.orchestration.ppo_stage` (`unit_config.json`, `run_state.json`): a folder
-finished with the same config is reused, so rerunning the same command finishes what is missing and redoes
-nothing; a finished folder of another config is refused. `--workers N` (> 1) runs the PPO units as Ray tasks.
+1. CQL is pretrained once for the asset class (seed 0) in `<run>/cql/<class>/`.
+2. Per seed, two PPO runs identical but for the warm start: `<run>/ppo/<class>/scratch/seed_<s>/` and
+   `<run>/ppo/<class>/warm/seed_<s>/` (the warm one with `agent.init_from=<run>/cql/<class>`).
+3. Their validation histories are summarised (`hierl.reports.warm_start_study`) into `warm_start.md`,
+   `warm_start.json` and `warm_start.png` in `paths.results_dir`. The test block is never read.
+
+Each stage's config is composed once (CQL, PPO) and every unit's is a copy of it with its seed, warm start and
+folder. Every run is a unit folder of `hierl.orchestration.ppo_stage` (`unit_config.json`, `run_state.json`): a
+folder finished with the same config is reused, so rerunning the same command finishes what is missing and
+redoes nothing; a finished folder of another config is refused. `multistage.distributed=true` runs the PPO units
+as Ray tasks.
+
+The options of the earlier command line still work: `--out` (hydra.run.dir), `--results` (paths.results_dir),
+`--asset`, `--seeds`, `--common`, `--ppo`, `--cql` and `--workers N`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hierl.config.agent import PPOConfig
 from hierl.config.cql import CQLConfig
-from hierl.config.loading import load_config
-from hierl.config.run import TrainConfig
-from hierl.evaluation.warm_start_study import (
-    ARMS,
-    INIT_FILE,
-    SCRATCH,
-    WARM,
-    ArmRun,
-    StudySummary,
-    finite_or_none,
-    plot_study,
-    read_arm_run,
-    study_document,
-    summarise_study,
-)
-from hierl.orchestration.asset_run import check_trainable, train_asset_agent
-from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
-from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
-from hierl.orchestration.policy_evaluation import read_metrics
-from hierl.orchestration.ppo_stage import reuse_or_run
-from hierl.tracking.files import write_atomic, write_json
-from hierl.tracking.logging import get_logger
+from hierl.config.run import CQLRunConfig, PPORunConfig, TrainConfig
+from hierl.entrypoint import add_default_overrides, stage_entrypoint
+from hierl.errors import UserError
 
-log = get_logger("warm_start_study")
+if TYPE_CHECKING:
+    from hierl.reports.warm_start_study import ArmRun, StudySummary
 
 STUDY_NAME = "warm_start"
 CQL_SEED = 0
-# Applied before the user's overrides: no progress bars in a study's log.
-DEFAULT_COMMON = ("progress=false",)
 # Baselines drawn on the plot (all of them are in the Markdown and the JSON).
 PLOTTED_BASELINES = ("buy_and_hold", "equal_weight")
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="the study's folder (every run folder goes below)")
-    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="where warm_start.md/json/png go")
-    parser.add_argument("--asset", default="equity", help="the asset class (conf/asset/<class>.yaml)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="PPO seeds, one pair each")
-    parser.add_argument("--common", nargs="*", default=[], help="Hydra overrides for every run (e.g. debug=smoke)")
-    parser.add_argument("--ppo", nargs="*", default=[], help="Hydra overrides for both PPO arms (the budget)")
-    parser.add_argument("--cql", nargs="*", default=[], help="Hydra overrides for the CQL pretraining (its budget)")
-    parser.add_argument("--workers", type=int, default=1, help="> 1 runs the PPO units as Ray tasks")
-    args = parser.parse_args(argv)
-    args.argv = list(argv)
-    if len(set(args.seeds)) != len(args.seeds):
-        parser.error(f"--seeds {args.seeds} repeats a seed")
-    return args
+@dataclasses.dataclass(frozen=True)
+class StudyOutcome:
+    """The study's folder and its flat metrics (the selected models' mean validation Sharpe per arm)."""
 
-
-def train_unit(name: str, cfg: TrainConfig, run_dir: Path) -> dict[str, float]:
-    """Train one CQL or PPO run in `run_dir`, or reuse it when it finished earlier with the same config.
-
-    `pretrain_cql` restores torch's thread count when it ends, so a study that pretrains CQL here trains the same
-    PPO runs as one that reuses a finished CQL folder (the warm start's cloning depends on the thread count).
-    """
-    if isinstance(cfg.agent, CQLConfig):
-        return reuse_or_run(name, run_dir, cfg, lambda: pretrain_cql(cfg, run_dir).metrics)
-    return reuse_or_run(name, run_dir, cfg, lambda: train_asset_agent(cfg, run_dir).metrics)
+    run_dir: Path
+    metrics: dict[str, float]
 
 
 def ppo_folder(out: Path, asset: str, arm: str, seed: int) -> Path:
     return out / "ppo" / asset / arm / f"seed_{seed}"
 
 
-def ppo_overrides(args: argparse.Namespace, seed: int, cql_dir: Path | None) -> list[str]:
-    """The same overrides for both arms of a seed; the warm arm adds only `agent.init_from`."""
-    overrides = ["agent=ppo", f"asset={args.asset}", f"seed={seed}", *DEFAULT_COMMON, *args.common, *args.ppo]
-    return [*overrides, f"agent.init_from={cql_dir}"] if cql_dir is not None else overrides
-
-
-def budgets(cql: TrainConfig, ppo: TrainConfig) -> dict[str, dict[str, Any]]:
+def budgets(cql: CQLRunConfig, ppo: PPORunConfig) -> dict[str, dict[str, Any]]:
     """The budget keys of both stages, as composed (so defaults the command line left alone are recorded too)."""
-    assert isinstance(cql.agent, CQLConfig) and isinstance(ppo.agent, PPOConfig)
     return {
         "cql": {
             "seed": cql.seed,
@@ -125,69 +85,125 @@ def budgets(cql: TrainConfig, ppo: TrainConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def run_study(args: argparse.Namespace) -> int:
-    """Train what is missing, then summarise every seed whose two runs finished; 1 when some unit failed."""
-    out = args.out.resolve()
-    cql_dir = out / "cql" / args.asset
-    cql_overrides = ["agent=cql", f"asset={args.asset}", f"seed={CQL_SEED}", *DEFAULT_COMMON, *args.common, *args.cql]
-    cql_cfg = load_config(cql_overrides, str(cql_dir))
-    check_cql_run(cql_cfg)
-    scratch = {
-        s: load_config(ppo_overrides(args, s, None), str(ppo_folder(out, args.asset, SCRATCH, s))) for s in args.seeds
-    }
-    for cfg in scratch.values():
-        check_trainable(cfg)
+def warm_started(cfg: PPORunConfig, cql_dir: Path) -> PPORunConfig:
+    """The warm arm of a seed: the scratch arm's config plus `agent.init_from`."""
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, init_from=str(cql_dir)))
 
-    cql_outcome = run_units([Unit("cql", train_unit, ("cql", cql_cfg, cql_dir))], ExecutionConfig())[0]
-    if not cql_outcome.ok:
-        log.error("CQL pretraining failed: %s", cql_outcome.error)
-        return 1
-    warm = {
-        s: load_config(ppo_overrides(args, s, cql_dir), str(ppo_folder(out, args.asset, WARM, s))) for s in args.seeds
+
+def run_study(outer: TrainConfig, overrides: list[str], run_dir: Path) -> StudyOutcome:
+    """Train what is missing, then summarise every seed whose two runs finished; UserError when a unit failed."""
+    from hierl.config.stages import cql_run, ppo_run
+    from hierl.orchestration.asset_run import check_trainable, train_asset_agent
+    from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
+    from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
+    from hierl.orchestration.ppo_stage import (
+        compose_config,
+        execution_config,
+        passed_on,
+        resolve_seeds,
+        reuse_or_run,
+        with_output_dir,
+        with_seed,
+    )
+    from hierl.reports.warm_start_study import ARMS, SCRATCH, WARM, read_arm_run, summarise_study
+
+    asset = outer.asset.name
+    extra = outer.multistage.stage_overrides
+    common = passed_on(overrides)
+    cql_dir = run_dir / "cql" / asset
+    cql_cfg = with_output_dir(
+        with_seed(cql_run(compose_config([*common, "agent=cql", f"asset={asset}", *extra.get("cql", [])])), CQL_SEED),
+        cql_dir,
+    )
+    check_cql_run(cql_cfg)
+    ppo_cfg = ppo_run(compose_config([*common, "agent=ppo", f"asset={asset}", *extra.get("ppo", [])]))
+    seeds = resolve_seeds(outer)
+    configs = {
+        (arm, s): with_output_dir(with_seed(ppo_cfg, s), ppo_folder(run_dir, asset, arm, s))
+        for s in seeds
+        for arm in ARMS
     }
+    for (arm, _), cfg in configs.items():
+        if arm == SCRATCH:
+            check_trainable(cfg)
+
+    def train(name: str, cfg: TrainConfig, folder: Path) -> dict[str, float]:
+        """One CQL or PPO run in `folder`, or the metrics of its finished run of the same config.
+
+        `pretrain_cql` restores torch's thread count when it ends, so a study that pretrains CQL here trains the
+        same PPO runs as one that reuses a finished CQL folder (the warm start's cloning depends on the count)."""
+        if isinstance(cfg.agent, CQLConfig):
+            return reuse_or_run(name, folder, cfg, lambda: pretrain_cql(cql_run(cfg), folder).metrics)
+        return reuse_or_run(name, folder, cfg, lambda: train_asset_agent(ppo_run(cfg), folder).metrics)
+
+    cql_outcome = run_units([Unit("cql", train, ("cql", cql_cfg, cql_dir))], ExecutionConfig())[0]
+    if not cql_outcome.ok:
+        raise UserError(f"CQL pretraining failed: {cql_outcome.error}")
+    configs.update({(WARM, s): warm_started(configs[(WARM, s)], cql_dir) for s in seeds})
     units = [
-        Unit(f"{arm}/seed_{seed}", train_unit, (f"{arm}/seed_{seed}", cfg, ppo_folder(out, args.asset, arm, seed)))
-        for seed in args.seeds
-        for arm, cfg in ((SCRATCH, scratch[seed]), (WARM, warm[seed]))
+        Unit(f"{arm}/seed_{seed}", train, (f"{arm}/seed_{seed}", cfg, cfg_folder))
+        for (arm, seed), cfg in sorted(configs.items(), key=lambda item: (item[0][1], ARMS.index(item[0][0])))
+        for cfg_folder in [ppo_folder(run_dir, asset, arm, seed)]
     ]
-    outcomes = run_units(units, ExecutionConfig(distributed=args.workers > 1, num_workers=max(1, args.workers)))
+    outcomes = run_units(units, execution_config(outer))
     failed = {o.name: o.error for o in outcomes if not o.ok}
-    seeds = [s for s in args.seeds if not any(f"{arm}/seed_{s}" in failed for arm in ARMS)]
-    if not seeds:
-        log.error("no seed has both runs finished: %s", failed)
-        return 1
+    finished = [s for s in seeds if not any(f"{arm}/seed_{s}" in failed for arm in ARMS)]
+    if not finished:
+        raise UserError(f"no seed has both runs finished: {failed}")
 
     runs: dict[str, list[ArmRun]] = {
-        arm: [read_arm_run(ppo_folder(out, args.asset, arm, s), s) for s in seeds] for arm in ARMS
+        arm: [read_arm_run(ppo_folder(run_dir, asset, arm, s), s) for s in finished] for arm in ARMS
     }
     summary = summarise_study(runs)
-    write_results(args, out, cql_dir, scratch[seeds[0]], cql_cfg, summary, runs, failed)
-    return 1 if failed else 0
+    study = StudyRuns(run_dir, asset, cql_dir, configs[(SCRATCH, finished[0])], cql_cfg, common, dict(extra))
+    write_results(Path(outer.paths.results_dir), study, summary, runs, failed)
+    if failed:
+        raise UserError(f"{len(failed)} unit(s) failed ({', '.join(sorted(failed))}); the others are summarised")
+    return StudyOutcome(run_dir, {f"{arm}/val/sharpe_mean": _mean([r.selected for r in runs[arm]]) for arm in ARMS})
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRuns:
+    """What the written results describe: the study folder, the class, both stages' configs and the overrides."""
+
+    run_dir: Path
+    asset: str
+    cql_dir: Path
+    ppo_cfg: PPORunConfig
+    cql_cfg: CQLRunConfig
+    common: list[str]
+    stage_overrides: dict[str, list[str]]
 
 
 def write_results(
-    args: argparse.Namespace,
-    out: Path,
-    cql_dir: Path,
-    ppo_cfg: TrainConfig,
-    cql_cfg: TrainConfig,
+    results: Path,
+    study: StudyRuns,
     summary: StudySummary,
     runs: dict[str, list[ArmRun]],
     failed: dict[str, str | None],
 ) -> None:
     """warm_start.json (every number and folder), warm_start.md (table and reading) and warm_start.png."""
-    command = shlex.join(["python", "experiments/warm_start_study.py", *args.argv])
-    cql_val = read_metrics(cql_dir).get("val/sharpe")
+    from hierl.reports.warm_start_study import INIT_FILE, SCRATCH, WARM, finite_or_none, plot_study, study_document
+    from hierl.run.folder import RunFolder
+    from hierl.tracking.files import write_atomic, write_json
+    from hierl.tracking.logging import get_logger
+
+    command = shlex.join(["python", "experiments/warm_start_study.py", *sys.argv[1:]])
+    cql_val = RunFolder(study.cql_dir).read_metrics().get("val/sharpe")
     baselines = validation_baselines(runs[SCRATCH][0].run_dir)
     correlations = [json.loads((r.run_dir / INIT_FILE).read_text())["action_correlation"] for r in runs[WARM]]
-    spent = budgets(cql_cfg, ppo_cfg)
+    spent = budgets(study.cql_cfg, study.ppo_cfg)
     payload = {
-        "asset_class": args.asset,
-        "data_source": ppo_cfg.data.source,
+        "asset_class": study.asset,
+        "data_source": study.ppo_cfg.data.source,
         "command": command,
         "budgets": spent,
-        "overrides": {"common": [*DEFAULT_COMMON, *args.common], "ppo": args.ppo, "cql": args.cql},
-        "cql_run": {"folder": str(cql_dir), "val/sharpe": cql_val},
+        "overrides": {
+            "common": study.common,
+            "ppo": study.stage_overrides.get("ppo", []),
+            "cql": study.stage_overrides.get("cql", []),
+        },
+        "cql_run": {"folder": str(study.cql_dir), "val/sharpe": cql_val},
         "val_baseline_sharpe": baselines,
         "warm_start_action_correlation": dict(zip([r.seed for r in runs[WARM]], correlations, strict=True)),
         "runs": {arm: {r.seed: str(r.run_dir) for r in arm_runs} for arm, arm_runs in runs.items()},
@@ -195,18 +211,18 @@ def write_results(
         "reads": "validation_history.json and val/sharpe of metrics.json only; no test metric is read",
         "summary": summary.to_dict(),
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    write_json(args.results / f"{STUDY_NAME}.json", finite_or_none(payload))
+    results.mkdir(parents=True, exist_ok=True)
+    write_json(results / f"{STUDY_NAME}.json", finite_or_none(payload))
 
-    title = f"Warm start from CQL vs PPO from scratch ({args.asset}, {len(summary.seeds)} seeds)"
+    title = f"Warm start from CQL vs PPO from scratch ({study.asset}, {len(summary.seeds)} seeds)"
     references = {"CQL policy": cql_val} if cql_val is not None else {}
     references.update({name: value for name, value in baselines.items() if name in PLOTTED_BASELINES})
     figure = plot_study(summary, title, references)
-    write_atomic(args.results / f"{STUDY_NAME}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    write_atomic(results / f"{STUDY_NAME}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
 
     cql, ppo = spent["cql"], spent["ppo"]
     setup = [
-        f"Command: `{command}` (run folders under `{out}`).",
+        f"Command: `{command}` (run folders under `{study.run_dir}`).",
         f"CQL (seed {cql['seed']}, once): {cql['offline_transitions']:,} offline transitions from the behaviour mix "
         f"{cql['behaviour_mix']}, {cql['gradient_steps']:,} gradient steps, batch {cql['batch_size']}, net "
         f"{cql['net_arch']}, selected on validation every {cql['eval_freq']:,} steps; its own val Sharpe "
@@ -225,14 +241,16 @@ def write_results(
         setup.append(f"Failed units, left out: {', '.join(failed)}.")
     context = {"the CQL policy": cql_val} if cql_val is not None else {}
     document = study_document(summary, title, setup, {**context, **baselines}, f"{STUDY_NAME}.png")
-    write_atomic(args.results / f"{STUDY_NAME}.md", lambda tmp: tmp.write_text(document))
-    log.info("wrote %s", args.results / f"{STUDY_NAME}.md")
+    write_atomic(results / f"{STUDY_NAME}.md", lambda tmp: tmp.write_text(document))
+    get_logger("warm_start_study").info("wrote %s", results / f"{STUDY_NAME}.md")
     print(document)
 
 
 def validation_baselines(run_dir: Path) -> dict[str, float]:
     """`val/baseline/<name>/sharpe` of a run folder (the same for every run: same data, same block)."""
-    metrics = read_metrics(run_dir)
+    from hierl.run.folder import RunFolder
+
+    metrics = RunFolder(run_dir).read_metrics()
     prefix, suffix = "val/baseline/", "/sharpe"
     return {k[len(prefix) : -len(suffix)]: v for k, v in metrics.items() if k.startswith(prefix) and k.endswith(suffix)}
 
@@ -245,9 +263,43 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_study(parse_args(sys.argv[1:] if argv is None else argv))
+def _hydra_list(items: Sequence[str]) -> str:
+    """A list of override strings as one Hydra list value (each item quoted: they hold `=`)."""
+    return "[" + ",".join(f"'{item}'" for item in items) + "]"
 
+
+def legacy_overrides(argv: Sequence[str]) -> list[str]:
+    """The earlier `--out/--results/--seeds/--common/--ppo/--cql/--workers` command line as Hydra overrides."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="the study's folder (hydra.run.dir)")
+    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="paths.results_dir")
+    parser.add_argument("--asset", default="equity", help="the asset class (conf/asset/<class>.yaml)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="PPO seeds, one pair each")
+    parser.add_argument("--common", nargs="*", default=[], help="Hydra overrides for every run (e.g. debug=smoke)")
+    parser.add_argument("--ppo", nargs="*", default=[], help="Hydra overrides for both PPO arms (the budget)")
+    parser.add_argument("--cql", nargs="*", default=[], help="Hydra overrides for the CQL pretraining (its budget)")
+    parser.add_argument("--workers", type=int, default=1, help="> 1 runs the PPO units as Ray tasks")
+    args = parser.parse_args(argv)
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds {args.seeds} repeats a seed")
+    overrides = [
+        *args.common,
+        f"asset={args.asset}",
+        f"hydra.run.dir={args.out.resolve()}",
+        f"paths.results_dir={args.results.resolve()}",
+        f"multistage.seeds=[{','.join(map(str, args.seeds))}]",
+        f"multistage.stage_overrides.ppo={_hydra_list(args.ppo)}",
+        f"multistage.stage_overrides.cql={_hydra_list(args.cql)}",
+    ]
+    if args.workers > 1:
+        overrides += ["multistage.distributed=true", f"multistage.num_workers={args.workers}"]
+    return overrides
+
+
+main = stage_entrypoint(run_study, title="warm start study")
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if any(arg.startswith("--") and arg != "--help" for arg in sys.argv[1:]):
+        sys.argv[1:] = legacy_overrides(sys.argv[1:])
+    add_default_overrides(experiment="warm_start")
+    main()

@@ -34,7 +34,7 @@ def group_options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes(group: str, option: str) -> None:
     cfg = load_config([f"{group}={option}"])
     assert isinstance(cfg, TrainConfig)
-    presets = {"hierarchy": "sac", "benchmark": "ppo"}
+    presets = {"hierarchy": "sac", "benchmark": "ppo", "warm_start": "ppo"}
     expected_agent = {"agent": option, "experiment": presets.get(option)}.get(group, "ppo")
     assert cfg.agent.name == expected_agent
 

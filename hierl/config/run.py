@@ -41,11 +41,12 @@ class LoggerConfig:
 
 @dataclass
 class PathsConfig:
-    """Where runs and caches are written."""
+    """Where runs, caches and generated results (the benchmark's headline, the warm-start study) are written."""
 
     root_dir: str = "."
     output_dir: str = MISSING
     cache_dir: str = MISSING
+    results_dir: str = MISSING
 
 
 @dataclass

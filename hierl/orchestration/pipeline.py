@@ -59,6 +59,7 @@ from hierl.orchestration.ppo_stage import (
     with_seed,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
+from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
 
@@ -328,7 +329,7 @@ def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Run
             ray.shutdown()
     write_json(run_dir / SUMMARY_FILE, pipeline.summary())
     metrics = pipeline.metrics()
-    write_json(run_dir / "metrics.json", metrics)
+    RunFolder(run_dir).write_metrics(metrics)
     print_summary(pipeline)
     if pipeline.failures:
         raise UnitsFailed(

@@ -35,8 +35,8 @@ from hierl.errors import ConfigError, UserError
 from hierl.evaluation.seeds import summarise_seeds
 from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
 from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
-from hierl.orchestration.policy_evaluation import read_metrics
 from hierl.orchestration.signals import SIGNALS_FILE, saved_model_signals, write_signals
+from hierl.run.folder import RunFolder
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -102,7 +102,7 @@ def reuse_or_run(name: str, run_dir: Path, cfg: TrainConfig, work: Callable[[], 
     """The metrics of `run_dir` when it already holds a finished run of `cfg`, else of `work()` run in it."""
     if finished_unit(run_dir, cfg):
         log.info("%s: finished earlier, reusing %s", name, run_dir)
-        return read_metrics(run_dir)
+        return RunFolder(run_dir).read_metrics()
     return run_in_folder(run_dir, cfg, work)
 
 
