@@ -167,7 +167,7 @@ def test_vector_env_state_round_trips_through_json_and_npz() -> None:
     expected = [vec.step_wait()] + [vec.step(a) for a in actions[24:]]
     resumed = TradingVecEnv(market, "train", ENV, REWARD, n_envs=4, seed=99)
     resumed.reset()
-    run_vec_env(resumed, actions[:3])
+    run_vec_env(resumed, actions[:4])  # 4 steps: another ring position of every rolling window than 23
     resumed.set_state(state)
     got = [resumed.step_wait()] + [resumed.step(a) for a in actions[24:]]
     assert_same_steps(
