@@ -40,7 +40,7 @@ def test_an_unreachable_ray_address_is_one_clear_error() -> None:
     import ray  # a core dependency: an install without it fails here rather than skipping
 
     try:
-        with pytest.raises(UserError, match=r"ray.address='127.0.0.1:1'"):
+        with pytest.raises(UserError, match=r"multistage\.ray\.address='127\.0\.0\.1:1'"):
             run_units(UNITS, ExecutionConfig(distributed=True, address="127.0.0.1:1"))
     finally:
         ray.shutdown()

@@ -82,8 +82,8 @@ def _check_reachable(address: str) -> None:
             pass
     except OSError as error:
         raise UserError(
-            f"cannot reach the Ray cluster at ray.address={address!r} ({error}); start it with "
-            "`ray start --head` or drop ray.address to use a local Ray"
+            f"cannot reach the Ray cluster at multistage.ray.address={address!r} ({error}); start it with "
+            "`ray start --head` or drop multistage.ray.address to use a local Ray"
         ) from None
 
 
@@ -98,8 +98,8 @@ def _connect_ray(config: ExecutionConfig) -> None:
             ray.init(address=config.address, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UserError(
-                f"cannot reach the Ray cluster at ray.address={config.address!r} ({error}); start it with "
-                "`ray start --head` or drop ray.address to use a local Ray"
+                f"cannot reach the Ray cluster at multistage.ray.address={config.address!r} ({error}); start it "
+                "with `ray start --head` or drop multistage.ray.address to use a local Ray"
             ) from None
         return
     ray.init(
@@ -115,7 +115,7 @@ def _run_on_ray(units: Sequence[Unit[T]], config: ExecutionConfig) -> list[UnitO
     import ray
 
     if config.num_workers < 1 or config.cpus_per_worker <= 0:
-        raise UserError("num_workers must be >= 1 and cpus_per_worker > 0")
+        raise UserError("multistage.num_workers must be >= 1 and multistage.ray.cpus_per_worker > 0")
     _connect_ray(config)
     remote_run: Any = ray.remote(num_cpus=config.cpus_per_worker, max_retries=0)(_run_one)
     refs = [remote_run.remote(unit) for unit in units]
