@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hierl.config.cql import CQLConfig
 from hierl.config.run import CQLRunConfig, PPORunConfig, TrainConfig
 from hierl.entrypoint import add_default_overrides, stage_entrypoint
 from hierl.errors import UserError
@@ -85,6 +84,25 @@ def budgets(cql: CQLRunConfig, ppo: PPORunConfig) -> dict[str, dict[str, Any]]:
     }
 
 
+def train_cql_unit(name: str, cfg: CQLRunConfig, folder: Path) -> dict[str, float]:
+    """The CQL pretraining in `folder`, or the metrics of its finished run of the same config.
+
+    `pretrain_cql` restores torch's thread count when it ends, so a study that pretrains CQL here trains the same
+    PPO runs as one that reuses a finished CQL folder (the warm start's cloning depends on the thread count)."""
+    from hierl.orchestration.cql_run import pretrain_cql
+    from hierl.orchestration.ppo_stage import reuse_or_run
+
+    return reuse_or_run(name, folder, cfg, lambda: pretrain_cql(cfg, folder).metrics)
+
+
+def train_ppo_unit(name: str, cfg: PPORunConfig, folder: Path) -> dict[str, float]:
+    """One PPO arm of one seed in `folder`, or the metrics of its finished run of the same config."""
+    from hierl.orchestration.asset_run import train_asset_agent
+    from hierl.orchestration.ppo_stage import reuse_or_run
+
+    return reuse_or_run(name, folder, cfg, lambda: train_asset_agent(cfg, folder).metrics)
+
+
 def warm_started(cfg: PPORunConfig, cql_dir: Path) -> PPORunConfig:
     """The warm arm of a seed: the scratch arm's config plus `agent.init_from`."""
     return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, init_from=str(cql_dir)))
@@ -93,15 +111,14 @@ def warm_started(cfg: PPORunConfig, cql_dir: Path) -> PPORunConfig:
 def run_study(outer: TrainConfig, overrides: list[str], run_dir: Path) -> StudyOutcome:
     """Train what is missing, then summarise every seed whose two runs finished; UserError when a unit failed."""
     from hierl.config.stages import cql_run, ppo_run
-    from hierl.orchestration.asset_run import check_trainable, train_asset_agent
-    from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
+    from hierl.orchestration.asset_run import check_trainable
+    from hierl.orchestration.cql_run import check_cql_run
     from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
     from hierl.orchestration.ppo_stage import (
         compose_config,
         execution_config,
         passed_on,
         resolve_seeds,
-        reuse_or_run,
         with_output_dir,
         with_seed,
     )
@@ -127,21 +144,12 @@ def run_study(outer: TrainConfig, overrides: list[str], run_dir: Path) -> StudyO
         if arm == SCRATCH:
             check_trainable(cfg)
 
-    def train(name: str, cfg: TrainConfig, folder: Path) -> dict[str, float]:
-        """One CQL or PPO run in `folder`, or the metrics of its finished run of the same config.
-
-        `pretrain_cql` restores torch's thread count when it ends, so a study that pretrains CQL here trains the
-        same PPO runs as one that reuses a finished CQL folder (the warm start's cloning depends on the count)."""
-        if isinstance(cfg.agent, CQLConfig):
-            return reuse_or_run(name, folder, cfg, lambda: pretrain_cql(cql_run(cfg), folder).metrics)
-        return reuse_or_run(name, folder, cfg, lambda: train_asset_agent(ppo_run(cfg), folder).metrics)
-
-    cql_outcome = run_units([Unit("cql", train, ("cql", cql_cfg, cql_dir))], ExecutionConfig())[0]
+    cql_outcome = run_units([Unit("cql", train_cql_unit, ("cql", cql_cfg, cql_dir))], ExecutionConfig())[0]
     if not cql_outcome.ok:
         raise UserError(f"CQL pretraining failed: {cql_outcome.error}")
     configs.update({(WARM, s): warm_started(configs[(WARM, s)], cql_dir) for s in seeds})
     units = [
-        Unit(f"{arm}/seed_{seed}", train, (f"{arm}/seed_{seed}", cfg, cfg_folder))
+        Unit(f"{arm}/seed_{seed}", train_ppo_unit, (f"{arm}/seed_{seed}", cfg, cfg_folder))
         for (arm, seed), cfg in sorted(configs.items(), key=lambda item: (item[0][1], ARMS.index(item[0][0])))
         for cfg_folder in [ppo_folder(run_dir, asset, arm, seed)]
     ]
