@@ -18,7 +18,7 @@ SEEDS = (0, 1)
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("ppo_agents") / "run"
-    seeds = f"seeds=[{','.join(map(str, SEEDS))}]"
+    seeds = f"multistage.seeds=[{','.join(map(str, SEEDS))}]"
     run_ok(experiment("train_ppo_agents", "debug=smoke", "data=synthetic", seeds, f"hydra.run.dir={run_dir}"))
     return run_dir
 
@@ -26,7 +26,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_every_class_and_seed_trains_in_its_own_folder_with_a_seed_summary(pipeline_run: Path) -> None:
     classes = sorted(p.name for p in (pipeline_run / "ppo").iterdir())
-    assert classes == ["commodity", "equity"]  # data.synthetic's classes: asset_classes=null means all of them
+    assert classes == ["commodity", "equity"]  # data.synthetic's classes: multistage.asset_classes=null means all
     for asset_class in classes:
         folder = pipeline_run / "ppo" / asset_class
         sharpes = []
