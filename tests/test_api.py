@@ -62,3 +62,11 @@ def test_make_vec_env_names_a_bad_kind_or_count(config: TrainConfig) -> None:
         hierl.make_vec_env(config, n_envs=2, kind="threads")
     with pytest.raises(ConfigError, match="n_envs=0"):
         hierl.make_vec_env(config, n_envs=0)
+
+
+def test_make_env_refuses_the_portfolio_env_before_loading_data() -> None:
+    hierarchy = hierl.load_config(["experiment=hierarchy", "data=csv", "data.path=/nonexistent/prices.csv"])
+    with pytest.raises(ConfigError, match="use env=trading, not env=portfolio"):
+        hierl.make_env(hierarchy)
+    with pytest.raises(ConfigError, match="use env=trading, not env=portfolio"):
+        hierl.make_vec_env(hierarchy, n_envs=2)
