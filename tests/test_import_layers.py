@@ -38,8 +38,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("evaluation", "hierl.safety.projection"): "hierl/evaluation/hierarchy_baselines.py: projection from hierl.envs",
     ("evaluation", "hierl.reports.headline"): "hierl/orchestration/pipeline.py: import from hierl.reports.headline, "
     "then delete the re-export hierl/evaluation/headline.py",
-    ("evaluation", "hierl.reports.warm_start_study"): "experiments/warm_start_study.py: import from "
-    "hierl.reports.warm_start_study, then delete the re-export hierl/evaluation/warm_start_study.py",
     ("agents", "hydra_plugins.hierl_optuna_sweeper.reporting"): "hierl/agents/callbacks.py: the plugin hands "
     "the trial reporter to the library instead of the library importing the plugin",
 }
