@@ -15,13 +15,12 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from hierl.agents.callbacks import (
-    MetricsCallback,
-    RolloutCheckpointCallback,
-    ValidationCallback,
-    restore_training_state,
-)
+from hierl.agents.checkpointing import RolloutCheckpointCallback, restore_training_state
+from hierl.agents.metrics_callback import MetricsCallback
+from hierl.agents.model_files import load_model
 from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
+from hierl.agents.trial_reporting import ReportToTrial
+from hierl.agents.validation import StopOnNoImprovement, ValidationCallback
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.tracking.checkpoints import list_checkpoints
@@ -63,7 +62,9 @@ class Reporter:
 def test_validation_runs_at_rollout_boundaries_and_keeps_the_best(tmp_path: Path) -> None:
     scores = Scores([0.1, 0.5, 0.2, 0.3])
     reporter = Reporter()
-    validation = ValidationCallback(scores, "sharpe", ROLLOUT, tmp_path / "best.zip", reporter=reporter)
+    validation = ValidationCallback(
+        scores, "sharpe", ROLLOUT, tmp_path / "best.zip", after_validation=[ReportToTrial(reporter)]
+    )
     new_model().learn(4 * ROLLOUT, callback=validation)
     assert scores.timesteps == [ROLLOUT, 2 * ROLLOUT, 3 * ROLLOUT, 4 * ROLLOUT]
     assert validation.best_score == 0.5
@@ -74,7 +75,9 @@ def test_validation_runs_at_rollout_boundaries_and_keeps_the_best(tmp_path: Path
 
 def test_early_stopping_after_patience_validations_without_improvement(tmp_path: Path) -> None:
     scores = Scores([0.5, 0.4, 0.3, 0.9, 0.9, 0.9])
-    validation = ValidationCallback(scores, "sharpe", ROLLOUT, tmp_path / "best.zip", patience=2)
+    validation = ValidationCallback(
+        scores, "sharpe", ROLLOUT, tmp_path / "best.zip", after_validation=[StopOnNoImprovement(patience=2)]
+    )
     model = new_model().learn(10 * ROLLOUT, callback=validation)
     assert validation.stopped_early
     assert scores.timesteps == [ROLLOUT, 2 * ROLLOUT, 3 * ROLLOUT]
@@ -84,7 +87,11 @@ def test_early_stopping_after_patience_validations_without_improvement(tmp_path:
 
 def test_a_pruned_trial_stops_training_with_optunas_exception(tmp_path: Path) -> None:
     validation = ValidationCallback(
-        Scores([0.1, 0.2, 0.3]), "sharpe", ROLLOUT, tmp_path / "best.zip", reporter=Reporter(prune_at_call=2)
+        Scores([0.1, 0.2, 0.3]),
+        "sharpe",
+        ROLLOUT,
+        tmp_path / "best.zip",
+        after_validation=[ReportToTrial(Reporter(prune_at_call=2))],
     )
     model = new_model()
     with pytest.raises(optuna.TrialPruned):
@@ -111,6 +118,7 @@ class RolloutRewards(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        assert isinstance(self.model, PPO)
         self.means.append(float(np.asarray(self.model.rollout_buffer.rewards, dtype=np.float64).mean()))
 
 
@@ -141,7 +149,7 @@ def test_resuming_from_a_checkpoint_repeats_the_uninterrupted_run_exactly(tmp_pa
     checkpoint = next(c for c in list_checkpoints(tmp_path / "checkpoints") if c.timesteps == 2 * ROLLOUT)
     state: dict[str, Any] = checkpoint.state()
 
-    resumed = PPO.load(checkpoint.model_path, env=make_training_vec_env(MARKET, ENV, REWARD, AGENT.n_envs, 0))
+    resumed = load_model(PPO, checkpoint.model_path, env=make_training_vec_env(MARKET, ENV, REWARD, AGENT.n_envs, 0))
     validation = ValidationCallback(
         lambda m: {"sharpe": float(m.num_timesteps % 3)}, "sharpe", ROLLOUT, tmp_path / "resumed_best"
     )
@@ -163,3 +171,29 @@ def test_checkpoints_keep_the_newest_and_ignore_half_written_folders(tmp_path: P
     checkpoints = RolloutCheckpointCallback(directory, ROLLOUT, 2, {"validation": validation})
     new_model().learn(5 * ROLLOUT, callback=[validation, checkpoints])
     assert [c.timesteps for c in list_checkpoints(directory)] == [3 * ROLLOUT, 4 * ROLLOUT]
+
+
+def test_early_stopping_and_pruning_compose_after_validation_and_resume_their_count(tmp_path: Path) -> None:
+    reporter = Reporter()
+    stopper = StopOnNoImprovement(patience=3)
+    validation = ValidationCallback(
+        Scores([0.5, 0.4, float("nan"), 0.3]),
+        "sharpe",
+        ROLLOUT,
+        tmp_path / "best.zip",
+        after_validation=[stopper, ReportToTrial(reporter)],
+    )
+    new_model().learn(10 * ROLLOUT, callback=validation)
+    # Both run after every validation: the third miss stops training, the NaN score is not reported.
+    assert validation.stopped_early and stopper.without_improvement == 3
+    assert reporter.reports == [(0.5, ROLLOUT), (0.4, 2 * ROLLOUT), (0.3, 4 * ROLLOUT)]
+    state = validation.state_dict()
+    fresh = ValidationCallback(
+        Scores([]),
+        "sharpe",
+        ROLLOUT,
+        tmp_path / "b.zip",
+        after_validation=[StopOnNoImprovement(patience=3), ReportToTrial(Reporter())],
+    )
+    fresh.load_state_dict(state)
+    assert fresh.state_dict() == state

@@ -14,8 +14,10 @@ from conftest import REPO
 from interrupting import start_until_first_checkpoint, stop_with
 from runs import hierl_train, metrics_without_timing, run_ok
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 
-from hierl.agents.sac import REPLAY_BUFFER_FILE
+from hierl.agents.model_files import load_model
+from hierl.agents.sac import REPLAY_BUFFER_FILE, load_replay_buffer
 from hierl.config.loading import load_config
 from hierl.config.run import TrainConfig
 from hierl.data.pipeline import available_asset_classes, load_market_data
@@ -83,9 +85,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     checkpoint = latest_checkpoint(interrupted / CHECKPOINT_DIR)
     assert checkpoint is not None
     # Loaded before resuming: the resumed run prunes old checkpoints as it writes new ones.
-    loaded = SAC.load(checkpoint.model_path, device="cpu")
-    loaded.load_replay_buffer(checkpoint.path / REPLAY_BUFFER_FILE)
-    assert loaded.replay_buffer is not None
+    # train_freq is not stored in plain text (it is the config's); counting transitions does not use it.
+    loaded = load_model(SAC, checkpoint.model_path, known={"train_freq": 1})
+    assert isinstance(loaded.replay_buffer, ReplayBuffer)
+    load_replay_buffer(loaded.replay_buffer, checkpoint.path / REPLAY_BUFFER_FILE)
     saved_state = checkpoint.state()
 
     run_ok(command(signals, interrupted, "resume=true"), cwd=REPO)

@@ -17,9 +17,10 @@ import numpy as np
 
 from hierl.config.cql import BEHAVIOUR_POLICIES
 from hierl.errors import UserError
+from hierl.run.folder import BEST_MODEL_FILE
 from hierl.tracking.run_state import read_state
 
-PPO_BEST_MODEL_FILE = "best_model.zip"
+PPO_BEST_MODEL_FILE = BEST_MODEL_FILE
 
 
 class BehaviourPolicy(Protocol):
@@ -94,6 +95,7 @@ def load_ppo_behaviour(run_dir: Path, observation_shape: tuple[int, ...]) -> Pre
     """The best model of a finished PPO run as a behaviour policy; checked before any episode is collected."""
     from stable_baselines3 import PPO
 
+    from hierl.agents.model_files import load_model
     from hierl.agents.observation_scaling import read_scaling
     from hierl.agents.rollout import predictor
 
@@ -113,7 +115,7 @@ def load_ppo_behaviour(run_dir: Path, observation_shape: tuple[int, ...]) -> Pre
             f"agent.behaviour_ppo_run={run_dir} is not a finished run (run_state.json status: {status}); "
             "pass the folder of a finished PPO run"
         )
-    model = PPO.load(model_path, device="cpu")
+    model = load_model(PPO, model_path)
     shape = tuple(model.observation_space.shape or ())
     if shape != tuple(observation_shape):
         raise UserError(

@@ -31,7 +31,6 @@ from hierl.config.sac import PortfolioEnvConfig
 from hierl.envs.portfolio_env import PortfolioEnv
 from hierl.envs.sleeves import SleeveUniverse, trailing_sleeve_returns
 
-PREFILL_FILE = "prefill.json"
 PREFILL_POLICIES = ("equal_weight", "inverse_volatility", "random")
 PREFILL_SPLIT = "train"
 # Mixed into the run's seed so the prefill's generators never coincide with the training envs' streams.

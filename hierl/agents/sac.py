@@ -11,46 +11,31 @@ boundary instead: one `train_freq` rollout and its gradient steps later.
 from __future__ import annotations
 
 import io
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from hierl.agents.callbacks import (
-    BoundaryCheckpointCallback,
-    Stateful,
-    StopOnSignalCallback,
-    restore_boundary_state,
-)
+from hierl.agents.checkpointing import BoundaryCheckpointCallback, Stateful, restore_boundary_state
 from hierl.agents.replay_prefill import PREFILL_POLICIES
+from hierl.agents.stop_signal import StopOnSignalCallback
 from hierl.config.sac import SACConfig
 from hierl.envs.portfolio_env import PortfolioEnv
-from hierl.errors import ConfigError
+from hierl.errors import ConfigError, UserError
 from hierl.tracking.checkpoints import Checkpoint, save_checkpoint
 from hierl.tracking.logging import get_logger
+from hierl.tracking.state_files import encode_state
 
 log = get_logger("agents")
 
-REPLAY_BUFFER_FILE = "replay_buffer.pkl"
-# PortfolioEnv attributes fixed at construction (the universe and the arrays prepared from it): a checkpoint
-# leaves them out, the resuming run rebuilds them from the same data. Everything else is episode state.
-_ENV_CONSTRUCTION = frozenset(
-    {
-        "universe",
-        "split",
-        "env_cfg",
-        "evaluation",
-        "limits",
-        "_rows",
-        "_market_obs",
-        "_reference",
-        "observation_space",
-        "action_space",
-    }
-)
+# The replay buffer's arrays (npz, read with allow_pickle=False) and its position and fill flag in the npz too;
+# SB3's own `save_replay_buffer` pickles the whole buffer object, which hierl never loads.
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
+_BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
 def _ent_coef(value: str) -> str | float:
@@ -126,11 +111,12 @@ def build_sac(cfg: SACConfig, env: VecEnv, seed: int) -> SAC:
 
 
 def portfolio_env_state(env: VecEnv) -> dict[str, Any]:
-    """The episode state of `DummyVecEnv(PortfolioEnv, ...)`: each env's book and generator, the pending seeds."""
+    """The episode state of `DummyVecEnv(PortfolioEnv, ...)`: each env's `get_state()`, the pending seeds and
+    reset options."""
     if not isinstance(env, DummyVecEnv) or not all(isinstance(e, PortfolioEnv) for e in env.envs):
         raise TypeError(f"SAC checkpoints support DummyVecEnv of PortfolioEnv, not {env!r}")
     return {
-        "envs": [{k: v for k, v in vars(e).items() if k not in _ENV_CONSTRUCTION} for e in env.envs],
+        "envs": [e.get_state() for e in env.envs if isinstance(e, PortfolioEnv)],
         "seeds": list(env._seeds),
         "options": list(env._options),
     }
@@ -141,9 +127,34 @@ def load_portfolio_env_state(env: VecEnv, state: dict[str, Any]) -> None:
     if not isinstance(env, DummyVecEnv) or len(env.envs) != len(state["envs"]):
         raise TypeError(f"the checkpoint holds {len(state['envs'])} PortfolioEnvs; this run has {env!r}")
     for e, episode in zip(env.envs, state["envs"], strict=True):
-        vars(e).update(episode)
+        assert isinstance(e, PortfolioEnv)
+        e.set_state(episode)
     env._seeds = list(state["seeds"])
     env._options = list(state["options"])
+
+
+def save_replay_buffer(buffer: ReplayBuffer, path: Path) -> None:
+    """The buffer's arrays, position and fill flag as one npz."""
+    arrays = {name: getattr(buffer, name) for name in _BUFFER_ARRAYS}
+    with path.open("wb") as handle:
+        np.savez(handle, pos=np.array(buffer.pos), full=np.array(buffer.full), **arrays)
+
+
+def load_replay_buffer(buffer: ReplayBuffer, path: Path) -> None:
+    """Fill `buffer` (built from the same config) with what `save_replay_buffer` wrote."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            for name in _BUFFER_ARRAYS:
+                target = getattr(buffer, name)
+                if saved[name].shape != target.shape or saved[name].dtype != target.dtype:
+                    raise ValueError(f"{name} has shape {saved[name].shape}, this buffer {target.shape}")
+                np.copyto(target, saved[name])
+            buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])
+    except (ValueError, KeyError, OSError) as error:
+        raise UserError(
+            f"{path} is not the replay buffer of this run ({error}); resume with the config it was trained with, or "
+            "start a new run folder"
+        ) from None
 
 
 class StopAtCheckpoint(StopOnSignalCallback):
@@ -158,10 +169,10 @@ class SACCheckpointCallback(BoundaryCheckpointCallback):
     """At rollout boundaries: a checkpoint every `save_freq` timesteps, and one before stopping on a signal.
 
     A checkpoint holds the SB3 zip (policy, target critics, optimisers, entropy coefficient, counters), the
-    replay buffer (SB3's `save_replay_buffer`), and a pickled state: the envs' episodes, the observation the
-    next rollout starts from, every generator (global and the action space's, which draws the warm-up actions),
-    the `stateful` callbacks' state and `extra_state` (what a resume checks). Put it after the validation
-    callback in the list, so a checkpoint holds that boundary's validation.
+    replay buffer's arrays (`save_replay_buffer`), and the state as JSON and npz: the envs' episodes, the
+    observation the next rollout starts from, every generator (global and the action space's, which draws the
+    warm-up actions), the `stateful` callbacks' state and `extra_state` (what a resume checks). Put it after the
+    validation callback in the list, so a checkpoint holds that boundary's validation.
     """
 
     def __init__(
@@ -184,6 +195,8 @@ class SACCheckpointCallback(BoundaryCheckpointCallback):
         assert isinstance(model, SAC)
         env = model.get_env()
         assert env is not None
+        buffer = model.replay_buffer
+        assert isinstance(buffer, ReplayBuffer)
         zipped = io.BytesIO()
         model.save(zipped)
         state = {
@@ -195,9 +208,9 @@ class SACCheckpointCallback(BoundaryCheckpointCallback):
             self.directory,
             int(model.num_timesteps),
             zipped.getvalue(),
-            pickle.dumps(state, pickle.HIGHEST_PROTOCOL),
+            encode_state(state),
             self.keep,
-            write_extra=lambda folder: model.save_replay_buffer(folder / REPLAY_BUFFER_FILE),
+            write_extra=lambda folder: save_replay_buffer(buffer, folder / REPLAY_BUFFER_FILE),
         )
         log.info("checkpoint at %d steps: %s", model.num_timesteps, self.last_checkpoint.path)
         return self.last_checkpoint
@@ -227,7 +240,8 @@ def restore_sac_training(
 
     The generators go last: `SAC.load` re-seeds them.
     """
-    model.load_replay_buffer(checkpoint.path / REPLAY_BUFFER_FILE)
+    assert isinstance(model.replay_buffer, ReplayBuffer)
+    load_replay_buffer(model.replay_buffer, checkpoint.path / REPLAY_BUFFER_FILE)
     env = model.get_env()
     assert env is not None
     load_portfolio_env_state(env, state["env"])

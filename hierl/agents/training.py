@@ -9,8 +9,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, make_output_format
 
-from hierl.agents.callbacks import StopOnSignalCallback
 from hierl.agents.progress import TrainingProgress
+from hierl.agents.stop_signal import StopOnSignalCallback
 from hierl.config.run import TrainConfig
 from hierl.tracking.trackers import TENSORBOARD_DIR, sb3_output_formats
 

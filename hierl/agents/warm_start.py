@@ -24,9 +24,9 @@ from hierl.data.market import MarketData
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
+from hierl.run.folder import INIT_FILE as INIT_FILE  # re-exported: named by the run-folder contract
 from hierl.tracking.run_state import read_state
 
-INIT_FILE = "init.json"
 CLONING_STEPS = 1000
 CLONING_LEARNING_RATE = 1e-2
 CLONING_BATCH_SIZE = 256

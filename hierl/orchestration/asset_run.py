@@ -14,19 +14,16 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 
-from hierl.agents.callbacks import (
-    MetricsCallback,
-    RolloutCheckpointCallback,
-    StopOnSignalCallback,
-    TrainingInterrupted,
-    ValidationCallback,
-    current_trial_reporter,
-    restore_training_state,
-)
+from hierl.agents.checkpointing import RolloutCheckpointCallback, restore_training_state
+from hierl.agents.metrics_callback import MetricsCallback
+from hierl.agents.model_files import load_model
 from hierl.agents.observation_scaling import model_scaling, read_scaling, save_model, scaling_path
 from hierl.agents.ppo import PPOAgentFactory
 from hierl.agents.rollout import predictor
+from hierl.agents.stop_signal import StopOnSignalCallback, TrainingInterrupted
 from hierl.agents.training import VALIDATION_METRIC, learn_to_budget, sb3_logger
+from hierl.agents.trial_reporting import ReportToTrial, current_trial_reporter
+from hierl.agents.validation import StopOnNoImprovement, ValidationCallback
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig
 from hierl.config.run import TrainConfig
@@ -161,7 +158,7 @@ class PPOStage:
         threads = use_ppo_threads(cfg, market)
         vec_env = PPOAgentFactory(agent_cfg).training_env(market, env_cfg, cfg.reward, cfg.seed)
         if checkpoint is not None:
-            model = PPO.load(checkpoint.model_path, env=vec_env, device="cpu")
+            model = load_model(PPO, checkpoint.model_path, env=vec_env)
             log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
         else:
             model = PPOAgentFactory(agent_cfg).build(vec_env, cfg.seed)
@@ -183,13 +180,19 @@ class PPOStage:
             track.log({f"val/{k}": v for k, v in scores.items()}, step=current.num_timesteps)
             return scores
 
+        # After each validation: early stopping, then the sweep's pruner (SB3's callback_after_eval pattern).
+        after_validation: list[BaseCallback] = []
+        if agent_cfg.early_stopping_patience is not None:
+            after_validation.append(StopOnNoImprovement(agent_cfg.early_stopping_patience))
+        reporter = current_trial_reporter()
+        if reporter is not None:
+            after_validation.append(ReportToTrial(reporter))
         validation = ValidationCallback(
             validation_scores,
             VALIDATION_METRIC,
             agent_cfg.eval_freq,
             self.run.best_model_path,
-            patience=agent_cfg.early_stopping_patience,
-            reporter=current_trial_reporter(),
+            after_validation=after_validation,
             evaluate_at_end=False,
         )
         stateful = {"validation": validation}
@@ -226,7 +229,7 @@ class PPOStage:
     ) -> dict[str, float]:
         save_model(trained.model, self.run.model_path)
         best_path = self.run.best_model_path
-        best = predictor(PPO.load(best_path, device="cpu"), read_scaling(best_path))
+        best = predictor(load_model(PPO, best_path), read_scaling(best_path))
         cfg = self.cfg
         title = f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}"
         return evaluate_gated(best, market, cfg, validator, self.run.path, title)

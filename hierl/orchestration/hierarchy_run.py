@@ -27,7 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from hierl.agents.callbacks import TrainingInterrupted, ValidationCallback
+from hierl.agents.model_files import load_model
 from hierl.agents.replay_prefill import prefill_replay_buffer
 from hierl.agents.rollout import Predict, predictor
 from hierl.agents.sac import (
@@ -37,7 +37,9 @@ from hierl.agents.sac import (
     restore_sac_training,
     validate_sac_config,
 )
+from hierl.agents.stop_signal import TrainingInterrupted
 from hierl.agents.training import VALIDATION_METRIC, learn_to_budget, sb3_logger
+from hierl.agents.validation import ValidationCallback
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
@@ -313,7 +315,7 @@ class SACStage:
         assert observation_size is not None and action_size is not None
         threads = use_sac_threads(cfg, observation_size[0], action_size[0])
         if checkpoint is not None:
-            model = SAC.load(checkpoint.model_path, env=vec_env, device="cpu")
+            model = load_model(SAC, checkpoint.model_path, env=vec_env, known={"train_freq": agent_cfg.train_freq})
             log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
         else:
             model = build_sac(agent_cfg, vec_env, cfg.seed)
@@ -381,7 +383,8 @@ class SACStage:
         env_cfg = cfg.env
         assert isinstance(env_cfg, PortfolioEnvConfig)
         trained.model.save(self.run.model_path)
-        best = SAC.load(self.run.best_model_path, device="cpu")
+        assert isinstance(cfg.agent, SACConfig)
+        best = load_model(SAC, self.run.best_model_path, known={"train_freq": cfg.agent.train_freq})
         evaluations = []
         for split in EVALUATED_SPLITS:
             evaluation = evaluate_hierarchy(predictor(best), universe, split, env_cfg, cfg.reward)

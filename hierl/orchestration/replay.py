@@ -6,6 +6,7 @@ from pathlib import Path
 
 from stable_baselines3 import PPO
 
+from hierl.agents.model_files import load_model
 from hierl.agents.observation_scaling import read_scaling
 from hierl.agents.rollout import Predict, predictor
 from hierl.config.cql import CQLConfig
@@ -38,7 +39,7 @@ def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...],
         model_path = source_run / BEST_MODEL_FILE
         if not model_path.is_file():
             raise UserError(f"{source_run} has no {BEST_MODEL_FILE}; point run_dir at a finished PPO run folder")
-        model = PPO.load(model_path, device="cpu")
+        model = load_model(PPO, model_path)
         shape = tuple(model.observation_space.shape or ())
         scaling = read_scaling(model_path)
         if scaling is not None and scaling.mean.shape != shape:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hierl.errors import UserError
+from hierl.safety.report import SAFETY_REPORT_FILE
 from hierl.tracking.checkpoints import CHECKPOINT_DIR
 from hierl.tracking.files import read_json, write_json
 from hierl.tracking.logging import LOG_FILE_NAME
@@ -26,7 +27,6 @@ MODEL_FILE = "model.zip"
 BEST_MODEL_FILE = "best_model.zip"
 RUN_STATE_FILE = STATE_FILE
 LOG_FILE = LOG_FILE_NAME
-SAFETY_REPORT_FILE = "safety_report.json"
 DATA_FINGERPRINT_FILE = "data_fingerprint.json"
 NORMALISATION_FILE = "normalisation.json"
 BACKTEST_FILE = "backtest.parquet"

@@ -1,12 +1,13 @@
-"""Checkpoint folders of a run: `checkpoints/step_<timesteps>/` with the SB3 model zip and a pickled state.
+"""Checkpoint folders of a run: `checkpoints/step_<timesteps>/` with the SB3 model zip and the training state as
+JSON and npz (`state_files`; nothing in a checkpoint is unpickled).
 
 A checkpoint folder is written under a temporary name and renamed when complete, so a run killed while saving
 leaves either the previous checkpoints or a complete new one, never a half checkpoint that resume would trust.
+A checkpoint of an older hierl that pickled its state (`state.pkl`) is refused with one line.
 """
 
 from __future__ import annotations
 
-import pickle
 import random
 import re
 import shutil
@@ -18,9 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from hierl.errors import UserError
+from hierl.tracking.state_files import ARRAYS_FILE, STATE_FILE, read_state, write_state
+
 CHECKPOINT_DIR = "checkpoints"
 MODEL_FILE = "model.zip"
-STATE_FILE = "state.pkl"
+# The pickled state of checkpoints written before state files were JSON and npz; never opened.
+PICKLED_STATE_FILE = "state.pkl"
 _NAME = re.compile(r"^step_(\d+)$")
 
 
@@ -36,9 +41,8 @@ class Checkpoint:
         return self.path / MODEL_FILE
 
     def state(self) -> dict[str, Any]:
-        """The pickled training state (env, RNGs, callbacks, counters) saved beside the model."""
-        with (self.path / STATE_FILE).open("rb") as handle:
-            state: dict[str, Any] = pickle.load(handle)
+        """The training state (env, RNGs, callbacks, counters) saved beside the model."""
+        state: dict[str, Any] = read_state(self.path)
         return state
 
 
@@ -49,7 +53,16 @@ def list_checkpoints(directory: Path) -> list[Checkpoint]:
     found = []
     for child in directory.iterdir():
         match = _NAME.match(child.name)
-        if match and (child / MODEL_FILE).is_file() and (child / STATE_FILE).is_file():
+        if not match:
+            continue
+        complete = all((child / name).is_file() for name in (MODEL_FILE, STATE_FILE, ARRAYS_FILE))
+        if not complete and (child / PICKLED_STATE_FILE).is_file():
+            raise UserError(
+                f"{child / PICKLED_STATE_FILE} is a checkpoint of an older hierl (pickled state, which hierl no "
+                "longer opens: unpickling can run code); resume it with the hierl release that wrote it, or start "
+                "a new run folder"
+            )
+        if complete:
             found.append(Checkpoint(child, int(match.group(1))))
     return sorted(found, key=lambda checkpoint: checkpoint.timesteps)
 
@@ -64,11 +77,11 @@ def save_checkpoint(
     directory: Path,
     timesteps: int,
     model_zip: bytes,
-    state: bytes,
+    state: tuple[bytes, bytes],
     keep: int,
     write_extra: Callable[[Path], None] | None = None,
 ) -> Checkpoint:
-    """Write one checkpoint (SB3 zip bytes, pickled state bytes) atomically, then delete all but the newest `keep`.
+    """Write one checkpoint (SB3 zip bytes, `encode_state` output) atomically, then delete all but the newest `keep`.
 
     `write_extra(folder)` adds further files (SAC's replay buffer) to the temporary folder before it is renamed,
     so they are part of the same atomic checkpoint.
@@ -78,7 +91,7 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / MODEL_FILE).write_bytes(model_zip)
-    (tmp / STATE_FILE).write_bytes(state)
+    write_state(tmp, state)
     if write_extra is not None:
         write_extra(tmp)
     if final.exists():
