@@ -38,7 +38,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("evaluation", "hierl.safety.projection"): "hierl/evaluation/hierarchy_baselines.py: projection from hierl.envs",
     ("evaluation", "hierl.reports.headline"): "hierl/orchestration/pipeline.py: import from hierl.reports.headline, "
     "then delete the re-export hierl/evaluation/headline.py",
-    ("agents", "hydra_plugins.hierl_optuna_sweeper.reporting"): "hierl/agents/callbacks.py: the plugin hands "
+    ("agents", "hydra_plugins.hierl_optuna_sweeper.reporting"): "hierl/agents/trial_reporting.py: the plugin hands "
     "the trial reporter to the library instead of the library importing the plugin",
 }
 
