@@ -47,7 +47,6 @@ ALLOWED_ERROR_CLASSES: frozenset[tuple[str, str]] = frozenset(
     {
         ("hierl/envs/episodes.py", "EnvSetupError"),
         ("hierl/rewards/composite.py", "RewardConfigError"),
-        ("hierl/tracking/files.py", "OutputError"),
         ("hierl/orchestration/pipeline.py", "UnitsFailed"),
     }
 )

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from hierl.errors import UserError
+from hierl.errors import OutputError, UserError
 
 # errno values that mean "the disk cannot take this file", as opposed to a bug in the writer.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -31,10 +31,6 @@ UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _RUST_OS_ERROR = re.compile(r"\(os error (?P<errno>\d+)\)")
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
-
-
-class OutputError(UserError):
-    """A result could not be written: the disk is full or the folder is not writable."""
 
 
 def output_error(path: Path, error: OSError, needed: int | None = None) -> OutputError:
