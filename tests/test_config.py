@@ -23,7 +23,7 @@ from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import LIMIT_NAMES, SafetyLimitOverrides
 from hierl.config.store import register_configs
 
-GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths", "experiment"]
+GROUPS = ["agent", "env", "reward", "data", "asset", "safety", "logger", "debug", "paths", "experiment", "multistage"]
 
 
 def group_options(group: str) -> list[str]:
