@@ -14,7 +14,7 @@ import pytest
 from hierl.config.safety import SafetyConfig
 from hierl.errors import ConfigError
 from hierl.run.folder import RunFolder
-from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
 from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import Checkpoint
 
@@ -139,3 +139,20 @@ def test_a_config_mistake_stops_before_any_data_or_file(tmp_path: Path) -> None:
         run_stage(stage)
     assert stage.calls == ["check"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_tracker_keeps_the_contract_files_by_their_runfolder_names(tmp_path: Path) -> None:
+    logged: dict[str, list[Path]] = {}
+
+    class Artifacts(RecordingTracker):
+        def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+            logged[name] = paths
+
+    (tmp_path / "equity_curve_val.png").write_bytes(b"")
+    (tmp_path / "equity_curve_test.png").write_bytes(b"")
+    log_run_artifacts(Artifacts(), RunFolder(tmp_path), tmp_path / "best_model.zip")
+    assert logged["best_model"] == [tmp_path / "best_model.zip"]
+    names = ["metrics.json", "validation_history.json", "safety_report.json"]
+    assert logged["metrics"] == [tmp_path / name for name in names]
+    assert logged["plots"] == [tmp_path / "equity_curve_test.png", tmp_path / "equity_curve_val.png"]
+    assert logged["results"] == [tmp_path / "backtest.parquet", tmp_path / "positions.parquet"]

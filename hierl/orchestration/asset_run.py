@@ -38,14 +38,14 @@ from hierl.orchestration.policy_evaluation import (
     write_data_fingerprint,
 )
 from hierl.run.folder import BEST_MODEL_FILE, MODEL_FILE, RunFolder
-from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
 from hierl.run.resume import check_checkpoint, find_resume_checkpoint, resume_state
 from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import Checkpoint
 from hierl.tracking.heartbeat import heartbeat
 from hierl.tracking.logging import get_logger
-from hierl.tracking.trackers import Tracker, check_logger, log_run_artifacts, tracked_run
+from hierl.tracking.trackers import Tracker, check_logger, tracked_run
 
 log = get_logger("train")
 
@@ -236,6 +236,6 @@ class PPOStage:
 
     def log_artifacts(self, tracker: Tracker) -> None:
         best_path = self.run.best_model_path
-        log_run_artifacts(tracker, self.run.path, best_path)
+        log_run_artifacts(tracker, self.run, best_path)
         if scaling_path(best_path).is_file():
             tracker.log_artifact("best_model_obs_scaling", "model", [scaling_path(best_path)])

@@ -50,7 +50,7 @@ from hierl.orchestration.policy_evaluation import (
     write_data_fingerprint,
 )
 from hierl.run.folder import RunFolder
-from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
 from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import Checkpoint
@@ -58,7 +58,6 @@ from hierl.tracking.logging import get_logger
 from hierl.tracking.trackers import (
     Tracker,
     check_logger,
-    log_run_artifacts,
     tracked_run,
 )
 
@@ -240,7 +239,7 @@ class CQLStage:
         return evaluate_gated(cql.policy.predict, market, cfg, validator, run_dir, title)
 
     def log_artifacts(self, tracker: Tracker) -> None:
-        log_run_artifacts(tracker, self.run.path, self.run.path / CQL_WEIGHTS_FILE)
+        log_run_artifacts(tracker, self.run, self.run.path / CQL_WEIGHTS_FILE)
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,10 @@ class RunFolder:
     def equity_curve_path(self, split: str) -> Path:
         return self.path / f"equity_curve_{split}.png"
 
+    def equity_curve_paths(self) -> list[Path]:
+        """The equity-curve plots the run wrote, one per evaluated split."""
+        return sorted(self.path.glob("equity_curve_*.png"))
+
     # The JSON files.
     def has_metrics(self) -> bool:
         return self.metrics_path.is_file()

@@ -218,18 +218,6 @@ def start_tracker(
     return WandbTracker(run)
 
 
-def log_run_artifacts(tracker: Tracker, run_dir: Path, best_model: Path) -> None:
-    """The run's results as artefacts: the selected model, the metrics files, the plots."""
-    tracker.log_artifact("best_model", "model", [best_model])
-    tracker.log_artifact(
-        "metrics",
-        "metrics",
-        [run_dir / name for name in ("metrics.json", "validation_history.json", "safety_report.json")],
-    )
-    tracker.log_artifact("plots", "plots", sorted(run_dir.glob("equity_curve_*.png")))
-    tracker.log_artifact("results", "results", [run_dir / "backtest.parquet", run_dir / "positions.parquet"])
-
-
 @contextmanager
 def tracked_run(cfg: TrainConfig, run_dir: Path, scope: str | None = None) -> Iterator[Tracker]:
     """The run's tracker, named, tagged and grouped from its config, finished however the block ends.
