@@ -13,6 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.envs.episodes import EnvSetupError
 from hierl.envs.trading_env import TradingEnv
+from hierl.errors import ConfigError
 from hierl.rewards.composite import RewardConfigError
 
 # 10 bps per unit traded, 1 bp per day on shorts.
@@ -237,8 +238,11 @@ def test_bankrupt_book_terminates_with_a_finite_observation() -> None:
 def test_bad_inputs_raise_one_clear_error(
     env_cfg: EnvConfig, reward_cfg: RewardConfig, split: str, symbol_index: int | None, message: str
 ) -> None:
-    with pytest.raises((EnvSetupError, RewardConfigError), match=message):
+    # User errors (`ConfigError`), printed by the entrypoints as one line.
+    with pytest.raises(ConfigError, match=message) as error:
         TradingEnv(make_market(100, 3, 2), split, env_cfg, reward_cfg, symbol_index=symbol_index)
+    assert isinstance(error.value, EnvSetupError | RewardConfigError)
+    assert "\n" not in str(error.value)
 
 
 def test_non_finite_features_are_rejected() -> None:
