@@ -7,9 +7,11 @@ from datetime import date
 from itertools import pairwise
 
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, UNIT, UNIT_OPEN, Interval, check_ranges, check_value
-from hierl.data.errors import DataError
+from hierl.errors import DataError
 
 DATA_SOURCES = ("sample", "csv", "synthetic")
+# The blocks every asset class is split into, in time order.
+SPLITS = ("train", "val", "test")
 
 
 @dataclass

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SPLITS = ("train", "val", "test")
+# The blocks of every MarketData; their names belong to the data config.
+from hierl.config.data import SPLITS as SPLITS
 
 
 @dataclass(frozen=True)

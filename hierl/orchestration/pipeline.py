@@ -37,8 +37,7 @@ from rich.console import Console
 from hierl.config.run import CQLRunConfig, PPORunConfig, SACRunConfig, TrainConfig
 from hierl.config.stages import cql_run, sac_run
 from hierl.entrypoint import SUMMARY_METRICS, override_key
-from hierl.errors import ConfigError, UserError
-from hierl.evaluation.headline import build_headline, write_headline
+from hierl.errors import ConfigError, UnitsFailed
 from hierl.evaluation.report import results_table
 from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
@@ -59,6 +58,7 @@ from hierl.orchestration.ppo_stage import (
     with_seed,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
+from hierl.reports.headline import build_headline, write_headline
 from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -70,10 +70,6 @@ SUMMARY_FILE = "pipeline_summary.json"
 # Keys CQL and SAC do not take from the command line (they configure the PPO agents or choose the stage's preset).
 NOT_FOR_CQL = ("agent", "experiment")
 NOT_FOR_SAC = ("agent", "env", "reward", "experiment")
-
-
-class UnitsFailed(UserError):
-    """Some units failed; the others' results are written (see `pipeline_summary.json`)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The safety gate: hard risk limits every policy must meet before it is fine-tuned or reported."""
 
 from hierl.safety.gate import apply_safety_gate
-from hierl.safety.limits import limits_for_class, portfolio_limits, validate_safety_config
+from hierl.safety.limits import limits_for_class, portfolio_limits
 from hierl.safety.report import (
     SAFETY_REPORT_FILE,
     SafetyReport,
@@ -29,6 +29,5 @@ __all__ = [
     "load_sectors",
     "portfolio_limits",
     "sector_of",
-    "validate_safety_config",
     "write_safety_report",
 ]

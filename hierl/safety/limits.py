@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import fields, replace
 
-from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimitOverrides, SafetyLimits
-from hierl.data.market import SPLITS
-from hierl.errors import ConfigError
-
-
-def _check_threshold(value: float | None, key: str) -> None:
-    if value is not None and not (math.isfinite(value) and value >= 0.0):
-        raise ConfigError(f"{key} must be a non-negative number or null (not checked), got {value}")
-
-
-def validate_safety_config(cfg: SafetyConfig) -> None:
-    """Fail at startup on a config that would only break, or silently check nothing, after training."""
-    if cfg.split not in SPLITS:
-        raise ConfigError(f"safety.split must be one of {list(SPLITS)}, got {cfg.split!r}")
-    for name in LIMIT_NAMES:
-        _check_threshold(getattr(cfg.limits, name), f"safety.limits.{name}")
-    for asset_class, overrides in cfg.per_asset_class.items():
-        prefix = f"safety.per_asset_class.{asset_class}"
-        for name in LIMIT_NAMES:
-            _check_threshold(getattr(overrides, name), f"{prefix}.{name}")
-        unknown = sorted(set(overrides.disabled) - set(LIMIT_NAMES))
-        if unknown:
-            raise ConfigError(f"{prefix}.disabled names unknown limits {unknown}; valid names are {list(LIMIT_NAMES)}")
+from hierl.config.safety import SafetyConfig, SafetyLimitOverrides, SafetyLimits
 
 
 def _apply(limits: SafetyLimits, overrides: SafetyLimitOverrides) -> SafetyLimits:

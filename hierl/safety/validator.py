@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimits
+from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimits, check_safety_values
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.metrics import annualised_turnover, drawdown_series
-from hierl.safety.limits import limits_for_class, portfolio_limits, validate_safety_config
+from hierl.safety.limits import limits_for_class, portfolio_limits
 from hierl.safety.report import PORTFOLIO, SafetyReport, Violation
 from hierl.safety.sectors import load_sectors, sector_of
 
@@ -126,7 +126,7 @@ class SafetyValidator:
     """Checks backtests against `SafetyConfig`; without sector metadata the sector cap is not checked."""
 
     def __init__(self, cfg: SafetyConfig, sectors: Mapping[str, str] | None = None) -> None:
-        validate_safety_config(cfg)
+        check_safety_values(cfg)
         self.cfg = cfg
         self.sectors = None if sectors is None else dict(sectors)
 
