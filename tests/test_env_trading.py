@@ -11,10 +11,8 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from hierl.config.env import EnvConfig, RewardConfig
-from hierl.envs.episodes import EnvSetupError
 from hierl.envs.trading_env import TradingEnv
-from hierl.errors import ConfigError
-from hierl.rewards.composite import RewardConfigError
+from hierl.errors import ConfigError, EnvSetupError, RewardConfigError
 
 # 10 bps per unit traded, 1 bp per day on shorts.
 COSTLY = EnvConfig(window=1, episode_length=50, cost_bps=8.0, slippage_bps=2.0, borrow_bps_annual=252.0)

@@ -14,9 +14,9 @@ from training_checks import assert_every_parameter_moved, assert_finite_losses, 
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
-from hierl.envs.episodes import EnvSetupError
 from hierl.envs.trading_env import TradingEnv
 from hierl.envs.vector_env import TradingVecEnv
+from hierl.errors import EnvSetupError
 
 ENV = EnvConfig(window=6, episode_length=25, max_leverage=1.5, cost_bps=7.0, slippage_bps=1.0)
 REWARD = RewardConfig(

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from hierl.envs.projection import AllocationLimits
 from hierl.evaluation.hierarchy_baselines import ALLOCATORS, FIT_WINDOW, hierarchy_baseline_weights
-from hierl.safety.projection import AllocationLimits
 from tests.portfolio_fixtures import two_class_universe
 
 LIMITS = AllocationLimits(2, 0.1, 0.8, 1.0, 0.2)

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hierl.errors import ConfigError
-from hierl.safety.projection import (
+from hierl.envs.projection import (
     FEASIBILITY_TOLERANCE,
     AllocationLimits,
     project_allocation,
     project_box_leverage,
 )
+from hierl.errors import ConfigError
 
 finite = st.floats(-50.0, 50.0, allow_nan=False)
 

@@ -15,16 +15,11 @@ import numpy as np
 from hierl.config.env import EnvConfig
 from hierl.data.market import MarketData
 from hierl.envs.market_core import CostModel
-from hierl.errors import ConfigError
+from hierl.errors import EnvSetupError
 
 # Context values appended to the feature window in every observation (see `TradingEnv`).
 CONTEXT_NAMES = ("position_fraction", "drawdown", "log_nav_change", "tradable")
 MIN_NAV_RATIO = 1e-12  # floor inside the log of the NAV change, so a wiped-out book still gives a finite value
-
-
-class EnvSetupError(ConfigError):
-    """An env cannot be built from this market, split or config: a user error, printed as one line naming the
-    value and the fix (still a `ValueError`, as `ConfigError` is)."""
 
 
 def validate_env_config(cfg: EnvConfig) -> None:

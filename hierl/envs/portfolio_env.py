@@ -10,13 +10,12 @@ import numpy as np
 
 from hierl.config.env import RewardConfig
 from hierl.config.sac import PortfolioEnvConfig
-from hierl.envs.episodes import EnvSetupError
 from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
+from hierl.envs.projection import AllocationLimits, project_allocation
 from hierl.envs.sleeves import SleeveUniverse, covariance_snapshot, step_hierarchy
 from hierl.envs.step_info import StepInfo
-from hierl.errors import ConfigError
+from hierl.errors import ConfigError, EnvSetupError
 from hierl.rewards.composite import RewardFunction
-from hierl.safety.projection import AllocationLimits, project_allocation
 
 REWARD_LIMIT_KEY = "reward/allocation_limit"
 

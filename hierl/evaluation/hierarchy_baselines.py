@@ -23,9 +23,9 @@ from skfolio.optimization import (
     RiskBudgeting,
 )
 
+from hierl.envs.projection import AllocationLimits, project_box_leverage
 from hierl.envs.sleeves import SleeveUniverse, trailing_sleeve_returns
 from hierl.evaluation.baselines import month_starts
-from hierl.safety.projection import AllocationLimits, project_box_leverage
 
 FIT_WINDOW = 126
 MIN_OBSERVATIONS = 20

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hierl.config.env import RewardConfig
-from hierl.errors import ConfigError
+from hierl.errors import RewardConfigError
 from hierl.rewards.terms import (
     CVaRTerm,
     DifferentialSharpeTerm,
@@ -21,10 +21,6 @@ from hierl.rewards.terms import (
 INFO_PREFIX = "reward/"
 # What `reward.excess_return` measures the return term against; each env turns the name into a return per step.
 EXCESS_REFERENCES = ("cash", "benchmark")
-
-
-class RewardConfigError(ConfigError):
-    """A reward config value that cannot produce a meaningful reward."""
 
 
 def validate_reward_config(cfg: RewardConfig) -> None:
