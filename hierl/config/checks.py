@@ -16,12 +16,11 @@ from hierl.config.agent import PPOConfig, check_ppo_values
 from hierl.config.cql import check_cql_values
 from hierl.config.data import check_data_values
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_value
-from hierl.config.env import EnvConfig, check_env_values
+from hierl.config.env import EnvConfig, check_env_values, check_reward_values
 from hierl.config.run import AgentConfig, AnyEnvConfig, TrainConfig
 from hierl.config.sac import SACConfig, check_portfolio_env_values, check_sac_values
 from hierl.config.safety import check_safety_values
 from hierl.errors import ConfigError
-from hierl.rewards.composite import validate_reward_config
 
 
 def _unknown_key_error(key: str, schema: type, known: list[str], prefix: str) -> ConfigError:
@@ -89,7 +88,7 @@ def check_train_config(cfg: TrainConfig) -> None:
     """
     check_agent_values(cfg.agent)
     check_env_group(cfg.env)
-    validate_reward_config(cfg.reward)
+    check_reward_values(cfg.reward)
     check_safety_values(cfg.safety)
     check_data_values(cfg.data)
     check_run_values(cfg)

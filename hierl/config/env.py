@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Interval, check_ranges
+from hierl.errors import RewardConfigError
 
 
 @dataclass
@@ -66,3 +68,36 @@ class RewardConfig:
     cvar_penalty: float = 0.0
     cvar_window: int = 63
     cvar_alpha: float = 0.05
+
+
+# What `reward.excess_return` measures the return term against; each env turns the name into a return per step.
+EXCESS_REFERENCES = ("cash", "benchmark")
+
+
+def check_reward_values(cfg: RewardConfig) -> None:
+    """Raise one `RewardConfigError` naming the field and the fix, before any episode runs."""
+    for field_name in ("return_weight", "differential_sharpe_weight", "scale"):
+        value = getattr(cfg, field_name)
+        if not math.isfinite(value):
+            raise RewardConfigError(f"reward.{field_name}={value} must be a finite number")
+    for field_name in ("volatility_penalty", "drawdown_penalty", "turnover_penalty", "cvar_penalty"):
+        value = getattr(cfg, field_name)
+        if not (math.isfinite(value) and value >= 0.0):
+            raise RewardConfigError(
+                f"reward.{field_name}={value}: penalties are subtracted from the reward, "
+                "so use a finite value >= 0 (0 switches the term off)"
+            )
+    if cfg.volatility_window < 2:
+        raise RewardConfigError(
+            f"reward.volatility_window={cfg.volatility_window}: a standard deviation needs at least 2 returns"
+        )
+    if not 0.0 < cfg.dsr_eta < 1.0:
+        raise RewardConfigError(f"reward.dsr_eta={cfg.dsr_eta} must lie in (0, 1), e.g. 0.01")
+    if not 0.0 < cfg.cvar_alpha < 1.0:
+        raise RewardConfigError(f"reward.cvar_alpha={cfg.cvar_alpha} must lie in (0, 1), e.g. 0.05")
+    if cfg.excess_reference not in EXCESS_REFERENCES:
+        raise RewardConfigError(
+            f"reward.excess_reference={cfg.excess_reference!r} is not one of {', '.join(EXCESS_REFERENCES)}"
+        )
+    if cfg.cvar_window < 1:
+        raise RewardConfigError(f"reward.cvar_window={cfg.cvar_window} must be at least 1")

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hierl.config.env import RewardConfig
-from hierl.rewards.composite import INFO_PREFIX, signed_weights, term_arguments, validate_reward_config
+from hierl.config.env import RewardConfig, check_reward_values
+from hierl.rewards.composite import INFO_PREFIX, signed_weights, term_arguments
 
 
 class BatchedRewardTerm(Protocol):
@@ -262,7 +262,7 @@ class BatchedRewardFunction:
     """`RewardFunction` for K episodes: returns the [K] rewards and each term's [K] contributions."""
 
     def __init__(self, cfg: RewardConfig, n_envs: int) -> None:
-        validate_reward_config(cfg)
+        check_reward_values(cfg)
         # Weights as 0-d arrays: multiplying by them is the same float64 product, with less call overhead.
         self._terms = [
             (INFO_PREFIX + name, np.array(weight), make_batched_term(name, cfg, n_envs))

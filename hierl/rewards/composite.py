@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
-from hierl.config.env import RewardConfig
+from hierl.config.env import EXCESS_REFERENCES as EXCESS_REFERENCES
+from hierl.config.env import RewardConfig, check_reward_values
 from hierl.errors import RewardConfigError
 from hierl.rewards.terms import (
     CVaRTerm,
@@ -19,37 +19,6 @@ from hierl.rewards.terms import (
 )
 
 INFO_PREFIX = "reward/"
-# What `reward.excess_return` measures the return term against; each env turns the name into a return per step.
-EXCESS_REFERENCES = ("cash", "benchmark")
-
-
-def validate_reward_config(cfg: RewardConfig) -> None:
-    """Raise one `RewardConfigError` naming the field and the fix, before any episode runs."""
-    for field_name in ("return_weight", "differential_sharpe_weight", "scale"):
-        value = getattr(cfg, field_name)
-        if not math.isfinite(value):
-            raise RewardConfigError(f"reward.{field_name}={value} must be a finite number")
-    for field_name in ("volatility_penalty", "drawdown_penalty", "turnover_penalty", "cvar_penalty"):
-        value = getattr(cfg, field_name)
-        if not (math.isfinite(value) and value >= 0.0):
-            raise RewardConfigError(
-                f"reward.{field_name}={value}: penalties are subtracted from the reward, "
-                "so use a finite value >= 0 (0 switches the term off)"
-            )
-    if cfg.volatility_window < 2:
-        raise RewardConfigError(
-            f"reward.volatility_window={cfg.volatility_window}: a standard deviation needs at least 2 returns"
-        )
-    if not 0.0 < cfg.dsr_eta < 1.0:
-        raise RewardConfigError(f"reward.dsr_eta={cfg.dsr_eta} must lie in (0, 1), e.g. 0.01")
-    if not 0.0 < cfg.cvar_alpha < 1.0:
-        raise RewardConfigError(f"reward.cvar_alpha={cfg.cvar_alpha} must lie in (0, 1), e.g. 0.05")
-    if cfg.excess_reference not in EXCESS_REFERENCES:
-        raise RewardConfigError(
-            f"reward.excess_reference={cfg.excess_reference!r} is not one of {', '.join(EXCESS_REFERENCES)}"
-        )
-    if cfg.cvar_window < 1:
-        raise RewardConfigError(f"reward.cvar_window={cfg.cvar_window} must be at least 1")
 
 
 def signed_weights(cfg: RewardConfig) -> dict[str, float]:
@@ -108,7 +77,7 @@ class RewardFunction:
     """
 
     def __init__(self, cfg: RewardConfig) -> None:
-        validate_reward_config(cfg)
+        check_reward_values(cfg)
         weights = signed_weights(cfg)
         self._terms = [(INFO_PREFIX + name, weight, make_term(name, cfg)) for name, weight in weights.items()]
         self.info_keys = tuple(key for key, _, _ in self._terms)
