@@ -50,12 +50,10 @@ def job_for(config: TrainConfig, run_dir: Path) -> Callable[[], Outcome]:
 def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = typed_config(cfg)
-    return run_job(
-        run_dir,
-        config.optimized_metric,
-        job_for(config, run_dir),
-        title=f"{config.asset.name} / {config.agent.name} / seed {config.seed}",
-    )
+    from hierl.evaluation.report import run_title  # after the config check: the report imports the metrics
+
+    title = run_title(config.agent.name, config.asset.name, config.seed, config.multistage.asset_classes)
+    return run_job(run_dir, config.optimized_metric, job_for(config, run_dir), title=title)
 
 
 def main() -> None:

@@ -66,7 +66,9 @@ def commands(root: Path) -> dict[str, list[str]]:
         "sweep": train(
             "hparams_search=ppo_optuna", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={root / 'sweep'}", multirun=True
         ),
-        "pipeline": script("train_all_agents", "data=synthetic", "seeds=[0]", f"hydra.run.dir={root / 'pipeline'}"),
+        "pipeline": script(
+            "train_all_agents", "data=synthetic", "multistage.seeds=[0]", f"hydra.run.dir={root / 'pipeline'}"
+        ),
     }
 
 
@@ -80,7 +82,9 @@ def output_folder(root: Path, name: str) -> Path:
 
 def run_all(root: Path) -> None:
     """Run every command in order (the replay needs the train run); a failure stops with its stderr."""
+    # PYTHONPATH: the scripts of experiments/ import this checkout's hierl, not whichever one is installed.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    env["PYTHONPATH"] = str(REPO)
     env.setdefault("HIERL_CACHE", str(root / "cache"))
     for name, command in commands(root).items():
         result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
