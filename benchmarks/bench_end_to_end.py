@@ -5,7 +5,8 @@
 
 Scenarios, each run as a user runs it (a fresh process, progress off):
 - `default`: `python -m hierl.train agent=ppo asset=equity` (the README's first command);
-- `hierarchy`: `python experiments/train_all_agents.py multistage.stages=[ppo,sac] debug=smoke` (three PPO sleeves, then SAC);
+- `hierarchy`: `python experiments/train_all_agents.py multistage.stages=[ppo,sac] debug=smoke` (three PPO sleeves,
+  then SAC);
 - `sweep`: a 4-trial `hparams_search=ppo_optuna debug=smoke` sweep, two trials at a time (joblib launcher).
 The floor of a scenario is `floor_run.py` over the scenario's own run folders: SB3 with the same algorithm,
 hyperparameters and steps on a no-op env with the same spaces, in as many processes as the scenario ran at once,
@@ -74,7 +75,13 @@ def scenarios(out: Path, quick: bool) -> list[Scenario]:
         ),
         Scenario(
             "hierarchy",
-            [python, str(REPO / "experiments" / "train_all_agents.py"), "multistage.stages=[ppo,sac]", "debug=smoke", *run_dir],
+            [
+                python,
+                str(REPO / "experiments" / "train_all_agents.py"),
+                "multistage.stages=[ppo,sac]",
+                "debug=smoke",
+                *run_dir,
+            ],
             1,
         ),
         Scenario("sweep", [python, "-m", "hierl.train", "-m", *sweep, f"hydra.sweep.dir={out / 'sweep'}"], 2),
