@@ -49,8 +49,19 @@ from hierl.tracking.trackers import Tracker, check_logger, tracked_run
 
 log = get_logger("train")
 
-# Re-exported: other modules name these files by the stage that writes them.
-__all__ = ["BEST_MODEL_FILE", "MODEL_FILE", "RunOutcome", "load_run_market", "sb3_logger", "train_asset_agent"]
+# BEST_MODEL_FILE, MODEL_FILE, RunOutcome and sb3_logger are re-exported for the modules that import them from here.
+__all__ = [
+    "BEST_MODEL_FILE",
+    "MODEL_FILE",
+    "PPOStage",
+    "RunOutcome",
+    "check_trainable",
+    "load_run_market",
+    "ppo_parameters",
+    "sb3_logger",
+    "train_asset_agent",
+    "use_ppo_threads",
+]
 
 
 def load_run_market(cfg: TrainConfig, normalisation: dict[str, dict[str, float | bool]] | None = None) -> MarketData:
