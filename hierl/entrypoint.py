@@ -22,6 +22,7 @@ from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
 from hierl.errors import UserError
 from hierl.evaluation.report import results_table
+from hierl.tracking.files import disk_errno, output_error
 from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
 from hierl.tracking.run_state import mark_failed, mark_finished, mark_running
 
@@ -59,6 +60,16 @@ def run_folder_bookkeeping(run_dir: Path) -> Iterator[None]:
     mark_running(run_dir)
     try:
         yield
+    except OSError as error:
+        # A write that bypassed hierl's writers (a library's own file) on a full or read-only disk: the same one
+        # line as hierl's, not a traceback.
+        if disk_errno(error) is None:
+            mark_failed(run_dir, error)
+            raise
+        target = Path(error.filename) if error.filename else run_dir / "the run's outputs"
+        converted = output_error(target, error)
+        mark_failed(run_dir, converted)
+        raise converted from None
     except BaseException as error:
         mark_failed(run_dir, error)
         raise

@@ -23,7 +23,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from hierl.errors import UserError
-from hierl.tracking.files import read_json, write_json
+from hierl.tracking.files import read_json, write_atomic, write_json
 
 SCALING_SUFFIX = ".obs_scaling.json"
 # SB3's default bound: features are already standardised, so only outliers of the running scaling are clipped.
@@ -101,6 +101,16 @@ def scaling_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.stem + SCALING_SUFFIX)
 
 
+def write_model(model: BaseAlgorithm, model_path: Path) -> None:
+    """SB3's zip written atomically: a run killed, or a disk filled, while saving never leaves a truncated model."""
+
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            model.save(handle)
+
+    write_atomic(model_path, save)
+
+
 def save_model(model: BaseAlgorithm, model_path: Path) -> None:
     """`model.save`, plus the current observation statistics beside it when the model trains with `VecNormalize`.
 
@@ -108,7 +118,7 @@ def save_model(model: BaseAlgorithm, model_path: Path) -> None:
     statistics that are not its own.
     """
     scaling = model_scaling(model)
-    model.save(model_path)
+    write_model(model, model_path)
     if scaling is not None:
         write_json(scaling_path(model_path), scaling.to_json())
     else:

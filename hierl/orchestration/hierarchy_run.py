@@ -28,6 +28,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from hierl.agents.model_files import load_model
+from hierl.agents.observation_scaling import write_model
 from hierl.agents.replay_prefill import prefill_replay_buffer
 from hierl.agents.rollout import Predict, predictor
 from hierl.agents.sac import (
@@ -382,7 +383,7 @@ class SACStage:
         cfg, run_dir = self.cfg, self.run.path
         env_cfg = cfg.env
         assert isinstance(env_cfg, PortfolioEnvConfig)
-        trained.model.save(self.run.model_path)
+        write_model(trained.model, self.run.model_path)
         assert isinstance(cfg.agent, SACConfig)
         best = load_model(SAC, self.run.best_model_path, known={"train_freq": cfg.agent.train_freq})
         evaluations = []
