@@ -1,13 +1,16 @@
 """Trial reporting: each validation score goes to the running Optuna trial, whose pruner may stop the run.
 
-The reporter comes from the `hierl_optuna` sweeper plugin when hierl runs inside one of its sweeps; the library
-finds it through the plugin's `current_trial_reporter` (see `tests/test_import_layers.py` for the pending change
-that hands it to the library instead).
+The reporter comes from a sweeper when hierl runs inside one of its sweeps. The library does not import any sweeper:
+a sweeper registers a finder (a function returning the running trial's reporter, or None) under the entry-point
+group `hierl.trial_reporters`, as hierl's own `hierl_optuna` plugin does in pyproject.toml, so the library sits
+below its plugins and another sweeper can report to hierl the same way.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Protocol
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -19,13 +22,26 @@ class ScoreReporter(Protocol):
     def report(self, value: float, step: int) -> None: ...
 
 
+REPORTER_GROUP = "hierl.trial_reporters"
+
+
+def _finders() -> list[Callable[[], ScoreReporter | None]]:
+    finders = []
+    for entry in sorted(entry_points(group=REPORTER_GROUP), key=lambda e: e.name):
+        try:
+            finders.append(entry.load())
+        except ImportError:  # a sweeper whose own dependencies are missing cannot be running this job
+            continue
+    return finders
+
+
 def current_trial_reporter() -> ScoreReporter | None:
-    """The running Optuna trial's reporter, or None outside a hierl Optuna sweep (or without the plugin)."""
-    try:
-        from hydra_plugins.hierl_optuna_sweeper.reporting import current_trial_reporter as find_reporter
-    except ImportError:
-        return None
-    return find_reporter()
+    """The running trial's reporter from the first registered sweeper that has one, or None outside a sweep."""
+    for find in _finders():
+        reporter = find()
+        if reporter is not None:
+            return reporter
+    return None
 
 
 class ReportToTrial(BaseCallback):

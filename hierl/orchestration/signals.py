@@ -22,6 +22,7 @@ import polars as pl
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from hierl.agents.model_files import load_model
 from hierl.agents.observation_scaling import ObservationScaling, read_scaling
 from hierl.agents.rollout import Predict, predictor, rollout_positions
 from hierl.config.env import EnvConfig, RewardConfig
@@ -85,7 +86,8 @@ def saved_model_signals(
 ) -> pl.DataFrame:
     """The signals of a saved PPO model, with the observation statistics saved beside it (if any), so the signals
     are the positions its validation and test backtests took."""
-    return signals_frame(PPO.load(model_path, device="cpu"), market, env_cfg, reward_cfg, read_scaling(model_path))
+    model = load_model(PPO, model_path)
+    return signals_frame(model, market, env_cfg, reward_cfg, read_scaling(model_path))
 
 
 def validate_signals(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
