@@ -15,6 +15,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from hierl.config.moved_keys import rename_moved_keys, renamed
 from hierl.config.paths import config_dir
 from hierl.config.store import register_configs
 from hierl.entrypoint import override_key, run_job, typed_config
@@ -71,7 +72,9 @@ def main() -> None:
     saved = yaml.safe_load((source / ".hydra" / "overrides.yaml").read_text()) or []
     _source_run = source
     out_dir = source.parent / f"{source.name}_replay_${{now:%Y-%m-%d_%H-%M-%S}}"
-    sys.argv = [sys.argv[0], *merge_overrides(saved, given), f"hydra.run.dir={out_dir}"]
+    # A run saved before the multistage group existed spells its keys the old way; both get today's names.
+    overrides = merge_overrides([renamed(o) for o in saved], rename_moved_keys(given))
+    sys.argv = [sys.argv[0], *overrides, f"hydra.run.dir={out_dir}"]
     _hydra_main()
 
 
