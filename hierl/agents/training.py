@@ -1,8 +1,9 @@
-"""What PPO and SAC training share around `model.learn`: SB3's logger for the run folder, and a budget that
-counts the steps a resumed model already has."""
+"""What PPO and SAC training share around `model.learn`: SB3's logger for the run folder, a budget that counts the
+steps a resumed model already has, and what a finished training hands to selection."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -11,7 +12,10 @@ from stable_baselines3.common.logger import Logger, make_output_format
 
 from hierl.agents.progress import TrainingProgress
 from hierl.agents.stop_signal import StopOnSignalCallback
+from hierl.agents.validation import ValidationCallback
 from hierl.config.run import TrainConfig
+from hierl.run.lifecycle import TrainedPolicy
+from hierl.runtime import ThreadChoice
 from hierl.tracking.trackers import TENSORBOARD_DIR, sb3_output_formats
 
 VALIDATION_METRIC = "sharpe"
@@ -52,3 +56,20 @@ def learn_to_budget(
         )
     finally:
         interrupt.restore_handlers()
+
+
+def finished_training(
+    model: BaseAlgorithm, validation: ValidationCallback, started: float, threads: ThreadChoice
+) -> TrainedPolicy:
+    """The model, its validation record and the `train/*` metrics; `started` is `time.perf_counter()` at the
+    start of training."""
+    return TrainedPolicy(
+        model,
+        validation.history,
+        {
+            "train/timesteps": float(model.num_timesteps),
+            "train/seconds": time.perf_counter() - started,
+            "train/best_timestep": float(validation.best_timestep),
+            "train/torch_threads": float(threads.threads),
+        },
+    )

@@ -21,7 +21,7 @@ from hierl.agents.observation_scaling import model_scaling, read_scaling, save_m
 from hierl.agents.ppo import PPOAgentFactory
 from hierl.agents.rollout import predictor
 from hierl.agents.stop_signal import StopOnSignalCallback, TrainingInterrupted
-from hierl.agents.training import VALIDATION_METRIC, learn_to_budget, sb3_logger
+from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to_budget, sb3_logger
 from hierl.agents.trial_reporting import ReportToTrial, current_trial_reporter
 from hierl.agents.validation import StopOnNoImprovement, ValidationCallback
 from hierl.config.agent import PPOConfig
@@ -224,16 +224,7 @@ class PPOStage:
         if interrupt.received is not None:
             raise TrainingInterrupted(interrupt.received, checkpoints.write_snapshot())
         validation.evaluate_final()
-        return TrainedPolicy(
-            model,
-            validation.history,
-            {
-                "train/timesteps": float(model.num_timesteps),
-                "train/seconds": time.perf_counter() - started,
-                "train/best_timestep": float(validation.best_timestep),
-                "train/torch_threads": float(threads.threads),
-            },
-        )
+        return finished_training(model, validation, started, threads)
 
     def select_and_test(
         self, market: MarketData, trained: TrainedPolicy, validator: SafetyValidator, tracker: Tracker

@@ -39,7 +39,7 @@ from hierl.agents.sac import (
     validate_sac_config,
 )
 from hierl.agents.stop_signal import TrainingInterrupted
-from hierl.agents.training import VALIDATION_METRIC, learn_to_budget, sb3_logger
+from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to_budget, sb3_logger
 from hierl.agents.validation import ValidationCallback
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
@@ -365,16 +365,7 @@ class SACStage:
         if interrupt.received is not None:
             raise TrainingInterrupted(interrupt.received, checkpoints.last_checkpoint)
         validation.evaluate_final()
-        return TrainedPolicy(
-            model,
-            validation.history,
-            {
-                "train/timesteps": float(model.num_timesteps),
-                "train/seconds": time.perf_counter() - started,
-                "train/best_timestep": float(validation.best_timestep),
-                "train/torch_threads": float(threads.threads),
-            },
-        )
+        return finished_training(model, validation, started, threads)
 
     def select_and_test(
         self, data: Sleeves, trained: TrainedPolicy, validator: SafetyValidator, tracker: Tracker
