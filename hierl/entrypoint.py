@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,7 +87,16 @@ def typed_config(cfg: DictConfig) -> TrainConfig:
     except UserError as error:
         if in_multirun():
             raise
+        remove_unstarted_run_folder(Path(HydraConfig.get().runtime.output_dir))
         raise SystemExit(f"error: {error}") from None
+
+
+def remove_unstarted_run_folder(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a run that a config mistake stopped before it began: it holds only Hydra's
+    `.hydra/`, and a run folder with no run in it only misleads `hierl.compare` and a later `resume=true`.
+    A folder that holds anything else (a resumed run's files) is left as it is."""
+    if run_dir.is_dir() and {entry.name for entry in run_dir.iterdir()} <= {".hydra"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], title: str) -> float:

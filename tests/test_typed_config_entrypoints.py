@@ -59,3 +59,18 @@ def test_a_bad_value_stops_at_once_with_one_line_naming_the_key(command: list[st
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0] and lines[0].startswith("error: "), result.stderr[-2000:]
     assert elapsed < SECONDS, f"took {elapsed:.1f} s"
+    # Nothing half-made is left behind: not even the folder Hydra created for the run with its .hydra/.
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_mistake_keeps_a_folder_that_holds_a_run(tmp_path: Path) -> None:
+    from hierl.entrypoint import remove_unstarted_run_folder
+
+    unstarted, resumed = tmp_path / "unstarted", tmp_path / "resumed"
+    for folder in (unstarted, resumed):
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (resumed / "run_state.json").write_text('{"status": "interrupted"}')
+    remove_unstarted_run_folder(unstarted)
+    remove_unstarted_run_folder(resumed)
+    assert not unstarted.exists() and (resumed / "run_state.json").is_file()
