@@ -121,11 +121,6 @@ class RunSettings:
     resume: bool = False
     multistage: MultiStageConfig = field(default_factory=MultiStageConfig)
 
-    @property
-    def asset_classes(self) -> list[str] | None:
-        """`multistage.asset_classes`, under the name the hierarchy's stage reads."""
-        return self.multistage.asset_classes
-
 
 @dataclass(kw_only=True)
 class TrainConfig(RunSettings, Generic[AgentT, EnvT]):

@@ -25,12 +25,11 @@ from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to
 from hierl.agents.trial_reporting import ReportToTrial, current_trial_reporter
 from hierl.agents.validation import StopOnNoImprovement, ValidationCallback
 from hierl.config.agent import PPOConfig
-from hierl.config.env import EnvConfig
-from hierl.config.run import TrainConfig
+from hierl.config.run import PPORunConfig, TrainConfig
+from hierl.config.stages import ppo_run
 from hierl.data.market import MarketData
 from hierl.data.pipeline import load_market_data
 from hierl.envs.episodes import CONTEXT_NAMES
-from hierl.errors import ConfigError
 from hierl.orchestration.policy_evaluation import (
     check_safety_split,
     evaluate_gated,
@@ -78,19 +77,16 @@ def ppo_parameters(agent: PPOConfig, n_observations: int) -> int:
     return mlp_parameters(n_observations, agent.net_arch, 1) + mlp_parameters(n_observations, agent.net_arch, 1)
 
 
-def use_ppo_threads(cfg: TrainConfig, market: MarketData) -> ThreadChoice:
+def use_ppo_threads(cfg: PPORunConfig, market: MarketData) -> ThreadChoice:
     """The thread policy for this run's PPO network (`runtime.torch_threads`)."""
-    assert isinstance(cfg.agent, PPOConfig)
     n_observations = cfg.env.window * market.n_features + len(CONTEXT_NAMES)
     return apply_thread_policy(cfg.runtime.torch_threads, ppo_parameters(cfg.agent, n_observations))
 
 
-def check_trainable(cfg: TrainConfig) -> PPOConfig:
-    """Every config mistake this stage can see, raised before data is loaded or a model is built."""
-    if not isinstance(cfg.agent, PPOConfig):
-        raise ConfigError(f"agent={cfg.agent.name} is not trainable by `hierl.train` yet; use agent=ppo")
-    if not isinstance(cfg.env, EnvConfig):
-        raise ConfigError(f"agent=ppo trains single assets in env=trading, not env={cfg.env.name}")
+def check_trainable(config: TrainConfig) -> PPORunConfig:
+    """Every config mistake this stage can see, raised before data is loaded or a model is built; returns the
+    config as this stage's typed config."""
+    cfg = ppo_run(config)
     check_safety_split(cfg.safety.split)
     PPOAgentFactory(cfg.agent).validate()
     check_logger(cfg.logger)
@@ -100,7 +96,7 @@ def check_trainable(cfg: TrainConfig) -> PPOConfig:
         from hierl.agents.warm_start import check_cql_folder
 
         check_cql_folder(cfg.agent.init_from)
-    return cfg.agent
+    return cfg
 
 
 def train_asset_agent(cfg: TrainConfig, run_dir: Path, market: MarketData | None = None) -> RunOutcome:
@@ -109,7 +105,7 @@ def train_asset_agent(cfg: TrainConfig, run_dir: Path, market: MarketData | None
     `market` is this config's `load_run_market(cfg)` when the caller already holds it (the PPO stage loads it
     once for training and signals); by default it is loaded here, after the config checks.
     """
-    return run_stage(PPOStage(cfg, RunFolder(run_dir), market))
+    return run_stage(PPOStage(ppo_run(cfg), RunFolder(run_dir), market))
 
 
 @dataclass
@@ -117,7 +113,7 @@ class PPOStage:
     """The PPO steps of the run lifecycle: one agent per asset class on `TradingVecEnv`, validated every
     `agent.eval_freq` steps, checkpointed at rollout boundaries."""
 
-    cfg: TrainConfig
+    cfg: PPORunConfig
     run: RunFolder
     market: MarketData | None = None
 
@@ -165,7 +161,6 @@ class PPOStage:
     ) -> TrainedPolicy:
         cfg, run_dir = self.cfg, self.run.path
         agent_cfg, env_cfg = cfg.agent, cfg.env
-        assert isinstance(agent_cfg, PPOConfig) and isinstance(env_cfg, EnvConfig)
         threads = use_ppo_threads(cfg, market)
         vec_env = PPOAgentFactory(agent_cfg).training_env(market, env_cfg, cfg.reward, cfg.seed)
         if checkpoint is not None:

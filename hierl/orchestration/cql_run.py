@@ -37,11 +37,10 @@ from hierl.agents.offline_dataset import (
 )
 from hierl.agents.training import VALIDATION_METRIC
 from hierl.config.cql import CQLConfig
-from hierl.config.env import EnvConfig
-from hierl.config.run import TrainConfig
+from hierl.config.run import CQLRunConfig, TrainConfig
+from hierl.config.stages import cql_run
 from hierl.data.market import MarketData
 from hierl.envs.episodes import CONTEXT_NAMES
-from hierl.errors import ConfigError
 from hierl.orchestration.asset_run import load_run_market
 from hierl.orchestration.policy_evaluation import (
     check_safety_split,
@@ -64,12 +63,9 @@ from hierl.tracking.trackers import (
 log = get_logger("cql")
 
 
-def check_cql_run(cfg: TrainConfig) -> CQLConfig:
+def check_cql_run(config: TrainConfig) -> CQLConfig:
     """Every config mistake this stage can see, raised before data is loaded."""
-    if not isinstance(cfg.agent, CQLConfig):
-        raise ConfigError(f"pretrain_cql needs agent=cql, got agent={cfg.agent.name}")
-    if not isinstance(cfg.env, EnvConfig):
-        raise ConfigError(f"agent=cql pretrains single-asset policies in env=trading, not env={cfg.env.name}")
+    cfg = cql_run(config)
     check_safety_split(cfg.safety.split)
     check_cql_config(cfg.agent)
     check_mix(cfg.agent.behaviour_mix, cfg.agent.behaviour_ppo_run)
@@ -87,7 +83,7 @@ def use_cql_threads(cfg: TrainConfig, agent: CQLConfig, n_observations: int) -> 
 
 def pretrain_cql(cfg: TrainConfig, run_dir: Path) -> RunOutcome:
     """The whole CQL pretraining run (see `hierl.run.lifecycle.run_stage`)."""
-    return run_stage(CQLStage(cfg, RunFolder(run_dir)))
+    return run_stage(CQLStage(cql_run(cfg), RunFolder(run_dir)))
 
 
 @dataclass(frozen=True)
@@ -100,13 +96,12 @@ class CQLData:
 
 
 def collect_dataset(
-    cfg: TrainConfig, agent: CQLConfig, market: MarketData, ppo: PredictorPolicy | None
+    cfg: CQLRunConfig, agent: CQLConfig, market: MarketData, ppo: PredictorPolicy | None
 ) -> OfflineDataset:
     """The offline dataset of the run's training block, logged with its actual policy shares."""
     shares = check_mix(agent.behaviour_mix, agent.behaviour_ppo_run)
     spec = OfflineDatasetSpec(agent.total_timesteps, shares, agent.behaviour_noise, cfg.seed)
     policies = make_behaviour_policies(shares, agent.momentum_lookback, agent.reversion_lookback, ppo)
-    assert isinstance(cfg.env, EnvConfig)
     dataset = build_offline_dataset(market, cfg.env, cfg.reward, spec, policies)
     log.info(
         "offline dataset: %d transitions in %d episodes of the %s block (%s)",
@@ -123,12 +118,11 @@ class CQLStage:
     """The CQL steps of the run lifecycle: collect an offline dataset, train d3rlpy's CQL, validate every epoch,
     keep the best weights. A CQL run has no checkpoint to resume."""
 
-    cfg: TrainConfig
+    cfg: CQLRunConfig
     run: RunFolder
 
     @property
     def agent(self) -> CQLConfig:
-        assert isinstance(self.cfg.agent, CQLConfig)
         return self.cfg.agent
 
     def check(self) -> None:
@@ -165,7 +159,6 @@ class CQLStage:
         """Collect the dataset, train CQL, validate each epoch and keep the best weights (`cql_weights.pt`)."""
         cfg, agent, run_dir, market = self.cfg, self.agent, self.run.path, data.market
         env_cfg = cfg.env
-        assert isinstance(env_cfg, EnvConfig)
         started = time.perf_counter()
         dataset = collect_dataset(cfg, agent, market, data.ppo)
         write_offline_dataset(dataset, market, run_dir)

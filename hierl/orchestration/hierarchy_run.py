@@ -41,16 +41,16 @@ from hierl.agents.sac import (
 from hierl.agents.stop_signal import TrainingInterrupted
 from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to_budget, sb3_logger
 from hierl.agents.validation import ValidationCallback
-from hierl.config.env import EnvConfig, RewardConfig
-from hierl.config.run import TrainConfig
+from hierl.config.env import RewardConfig
+from hierl.config.run import SACRunConfig, TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
+from hierl.config.stages import ppo_run, sac_run
 from hierl.data.market import MarketData
 from hierl.data.pipeline import available_asset_classes, load_market_data
 from hierl.envs.episodes import cost_model
 from hierl.envs.market_core import simulate_portfolio
 from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
 from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
-from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
@@ -95,12 +95,9 @@ class HierarchyEvaluation:
         return split_metrics(self.split, self.agent, self.baselines)
 
 
-def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
+def check_config(config: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
     """Both schemas and every value that can be checked before data is loaded."""
-    if not isinstance(cfg.agent, SACConfig):
-        raise ConfigError(f"the meta-controller needs agent=sac, got agent={cfg.agent.name}")
-    if not isinstance(cfg.env, PortfolioEnvConfig):
-        raise ConfigError(f"agent=sac allocates across sleeves in env=portfolio, not env={cfg.env.name}")
+    cfg = sac_run(config)
     validate_sac_config(cfg.agent)
     validate_portfolio_config(cfg.env)
     check_safety_split(cfg.safety.split)
@@ -108,9 +105,8 @@ def check_config(cfg: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
     return cfg.agent, cfg.env
 
 
-def use_sac_threads(cfg: TrainConfig, n_observations: int, n_actions: int) -> ThreadChoice:
+def use_sac_threads(cfg: SACRunConfig, n_observations: int, n_actions: int) -> ThreadChoice:
     """The thread policy for the meta-controller: SB3's SAC has an actor and two critics of `agent.net_arch`."""
-    assert isinstance(cfg.agent, SACConfig)
     actor = mlp_parameters(n_observations, cfg.agent.net_arch, 2 * n_actions)
     critics = 2 * mlp_parameters(n_observations + n_actions, cfg.agent.net_arch, 1)
     return apply_thread_policy(cfg.runtime.torch_threads, actor + critics)
@@ -183,17 +179,17 @@ def evaluate_hierarchy(
 
 
 def load_universe(
-    cfg: TrainConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
+    cfg: SACRunConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
 ) -> tuple[SleeveUniverse, dict[str, MarketData]]:
     """Signals (read or trained here), each class's market and costs, aligned into one `SleeveUniverse`.
 
     `class_cfgs` are the PPO configs the signals were produced with (their env.window decides each class's split
     blocks, their env the costs); by default each class's own `class_config`.
     """
-    assert isinstance(cfg.env, PortfolioEnvConfig) and isinstance(cfg.agent, SACConfig)
     cache_dir = Path(cfg.paths.cache_dir)
     if class_cfgs is None:
-        classes = list(cfg.asset_classes) if cfg.asset_classes else available_asset_classes(cfg.data, cache_dir)
+        chosen = cfg.multistage.asset_classes
+        classes = list(chosen) if chosen else available_asset_classes(cfg.data, cache_dir)
         class_cfgs = {name: class_config(cfg, name) for name in classes}
     classes = list(class_cfgs)
     if cfg.agent.signals_path is not None:
@@ -203,11 +199,11 @@ def load_universe(
     write_parquet(run_dir / SIGNALS_FILE, frame)
     markets, signals, costs = {}, {}, {}
     for name, class_cfg in class_cfgs.items():
-        assert isinstance(class_cfg.env, EnvConfig)
+        class_env = ppo_run(class_cfg).env
         # The class's own env.window, so its split blocks are those its PPO signals were produced on.
-        markets[name] = load_market_data(cfg.data, name, class_cfg.env.window, cache_dir, class_cfg.asset.symbols)
+        markets[name] = load_market_data(cfg.data, name, class_env.window, cache_dir, class_cfg.asset.symbols)
         signals[name] = class_signals(frame, markets[name])
-        costs[name] = cost_model(class_cfg.env)
+        costs[name] = cost_model(class_env)
     return build_universe(markets, signals, costs, cfg.env.window), markets
 
 
@@ -245,7 +241,7 @@ def train_meta_controller(
     With `resume=true` training continues from the run folder's newest checkpoint; a pipeline unit without one
     starts afresh.
     """
-    return run_stage(SACStage(cfg, RunFolder(run_dir), class_cfgs))
+    return run_stage(SACStage(sac_run(cfg), RunFolder(run_dir), class_cfgs))
 
 
 Sleeves = tuple[SleeveUniverse, dict[str, MarketData]]
@@ -256,7 +252,7 @@ class SACStage:
     """The SAC steps of the run lifecycle: a meta-controller over the PPO sleeves, validated every
     `agent.eval_freq` steps, checkpointed at rollout boundaries with its replay buffer."""
 
-    cfg: TrainConfig
+    cfg: SACRunConfig
     run: RunFolder
     class_cfgs: Mapping[str, TrainConfig] | None = None
 
@@ -271,7 +267,6 @@ class SACStage:
 
     def load_data(self) -> Sleeves:
         universe, markets = load_universe(self.cfg, self.run.path, self.class_cfgs)
-        assert isinstance(self.cfg.env, PortfolioEnvConfig)
         allocation_limits(self.cfg.env, universe.n_sleeves)  # impossible limits fail before training
         return universe, markets
 
@@ -283,7 +278,6 @@ class SACStage:
     def check_checkpoint(self, checkpoint: Checkpoint, state: dict[str, Any], data: Sleeves) -> None:
         """Same hierl, observation shape, data and signals, and config as the run that wrote it."""
         universe, markets = data
-        assert isinstance(self.cfg.env, PortfolioEnvConfig)
         expected = PortfolioEnv(universe, "train", self.cfg.env, self.cfg.reward).observation_space.shape
         assert expected is not None
         check_checkpoint(
@@ -306,7 +300,6 @@ class SACStage:
         universe, markets = data
         cfg, run_dir = self.cfg, self.run.path
         agent_cfg, env_cfg = cfg.agent, cfg.env
-        assert isinstance(agent_cfg, SACConfig) and isinstance(env_cfg, PortfolioEnvConfig)
 
         def make_env(seed: int) -> PortfolioEnv:
             return PortfolioEnv(universe, "train", env_cfg, cfg.reward, seed=seed)
@@ -373,9 +366,7 @@ class SACStage:
         universe, _ = data
         cfg, run_dir = self.cfg, self.run.path
         env_cfg = cfg.env
-        assert isinstance(env_cfg, PortfolioEnvConfig)
         write_model(trained.model, self.run.model_path)
-        assert isinstance(cfg.agent, SACConfig)
         best = load_model(SAC, self.run.best_model_path, known={"train_freq": cfg.agent.train_freq})
         evaluations = []
         for split in EVALUATED_SPLITS:

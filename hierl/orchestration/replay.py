@@ -9,9 +9,9 @@ from stable_baselines3 import PPO
 from hierl.agents.model_files import load_model
 from hierl.agents.observation_scaling import read_scaling
 from hierl.agents.rollout import Predict, predictor
-from hierl.config.cql import CQLConfig
 from hierl.config.env import EnvConfig
 from hierl.config.run import TrainConfig
+from hierl.config.stages import is_cql_run, ppo_run
 from hierl.data.market import MarketData
 from hierl.envs.episodes import CONTEXT_NAMES
 from hierl.envs.trading_env import TradingEnv
@@ -64,12 +64,12 @@ def load_policy(source_run: Path, agent: str) -> tuple[Predict, tuple[int, ...],
 
 def use_replay_threads(cfg: TrainConfig, market: MarketData) -> None:
     """The thread policy for the replayed network, as its training stage chose it."""
-    if isinstance(cfg.agent, CQLConfig):
+    if is_cql_run(cfg):
         from hierl.orchestration.cql_run import use_cql_threads
 
         use_cql_threads(cfg, cfg.agent, cfg.env.window * market.n_features + len(CONTEXT_NAMES))
     else:
-        use_ppo_threads(cfg, market)
+        use_ppo_threads(ppo_run(cfg), market)
 
 
 def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
