@@ -129,3 +129,20 @@ def test_unknown_group_option_names_the_choices(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "asset" in result.stderr and "equity" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("asset", "leverage", "cost_bps", "borrow_bps"),
+    [("equity", 1.0, 5.0, 50.0), ("index", 2.0, 1.0, 25.0), ("commodity", 0.5, 10.0, 100.0)],
+)
+def test_each_class_sets_its_single_asset_env_and_never_the_portfolio_env(
+    asset: str, leverage: float, cost_bps: float, borrow_bps: float
+) -> None:
+    trading = load_config([f"asset={asset}"]).env
+    assert isinstance(trading, EnvConfig)
+    assert (trading.max_leverage, trading.cost_bps, trading.borrow_bps_annual) == (leverage, cost_bps, borrow_bps)
+    # The meta-controller's env keeps its own leverage cap whichever asset group is composed beside it.
+    portfolio = load_config(["experiment=hierarchy", f"asset={asset}"]).env
+    assert isinstance(portfolio, PortfolioEnvConfig)
+    assert portfolio.max_leverage == PortfolioEnvConfig().max_leverage
+    assert not {"cost_bps", "slippage_bps", "borrow_bps_annual"} & {f.name for f in fields(PortfolioEnvConfig)}

@@ -126,7 +126,7 @@ def test_old_command_lines_configure_the_multistage_section(capsys: pytest.Captu
 
 def test_the_hierarchy_reads_its_sleeve_classes_from_the_multistage_section() -> None:
     cfg = load_config(["experiment=hierarchy", "multistage.asset_classes=[equity]"])
-    assert cfg.multistage.asset_classes == ["equity"] and cfg.asset_classes == ["equity"]
+    assert cfg.multistage.asset_classes == ["equity"]
 
 
 SMOKE = {"total_timesteps": 2048, "batch_size": 64, "eval_freq": 1024, "checkpoint_freq": 1024, "net_arch": [16, 16]}

@@ -58,8 +58,8 @@ class PortfolioEnvConfig:
     action asked for and the projected, feasible ones.
 
     `window` rows feed trailing realised volatilities; `cov_window` realised sleeve returns feed the Ledoit-Wolf
-    covariance snapshot. `cost_bps`, `slippage_bps` and `borrow_bps_annual` are not read: each sleeve pays its
-    own asset class's costs (conf/asset/<class>.yaml); the fields exist because the `asset` group sets them.
+    covariance snapshot. There are no costs here: each sleeve pays its own asset class's costs
+    (conf/env_asset/trading_<class>.yaml).
     """
 
     name: str = "portfolio"
@@ -72,9 +72,6 @@ class PortfolioEnvConfig:
     turnover_budget: float = 0.2
     limit_penalty: float = 1.0
     initial_nav: float = 1.0
-    cost_bps: float = 5.0
-    slippage_bps: float = 0.0
-    borrow_bps_annual: float = 50.0
 
 
 SAC_RANGES: dict[str, Interval] = {
@@ -106,9 +103,6 @@ PORTFOLIO_ENV_RANGES: dict[str, Interval] = {
     "turnover_budget": NON_NEGATIVE,
     "limit_penalty": NON_NEGATIVE,
     "initial_nav": POSITIVE,
-    "cost_bps": NON_NEGATIVE,
-    "slippage_bps": NON_NEGATIVE,
-    "borrow_bps_annual": NON_NEGATIVE,
 }
 
 

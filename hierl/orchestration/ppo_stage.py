@@ -145,7 +145,8 @@ def compose_ppo_config(overrides: Sequence[str]) -> PPORunConfig:
 
 
 def resolve_classes(outer: TrainConfig) -> list[str]:
-    """`multistage.asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml."""
+    """`multistage.asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml
+    and conf/env_asset/trading_<class>.yaml."""
     available = available_asset_classes(outer.data, Path(outer.paths.cache_dir))
     wanted = outer.multistage.asset_classes
     classes = list(wanted) if wanted is not None else available
