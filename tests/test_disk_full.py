@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import socket
 import subprocess
 import sys
 import zipfile
@@ -23,6 +22,7 @@ from conftest import REPO
 from runs import hierl_train
 
 from hierl.tracking.files import (
+    HOST_TAG,
     OutputError,
     atomic_path,
     disk_errno,
@@ -51,6 +51,12 @@ def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+def train_into(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    """`python -m hierl.train debug=smoke` into `run_dir`, as a user runs it."""
+    command = hierl_train("debug=smoke", *overrides, f"hydra.run.dir={run_dir}")
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
 
 
 def fill(disk: Path, leave_bytes: int) -> None:
@@ -126,10 +132,7 @@ def test_other_errors_of_a_writer_are_not_disguised(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def _temp_name(final: str, pid: int, host: str | None = None) -> str:
-    import re
-
-    host = host or re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+def _temp_name(final: str, pid: int, host: str = HOST_TAG) -> str:
     return f".{final}.{host}.{pid}.abc123.tmp"
 
 
@@ -155,14 +158,7 @@ def test_only_the_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None
 @pytest.mark.parametrize("small_disk", ["768k"], indirect=True)
 def test_a_training_run_on_a_full_disk_is_one_line_and_leaves_no_truncated_file(small_disk: Path) -> None:
     run_dir = small_disk / "run"
-    result = subprocess.run(
-        [*hierl_train("debug=smoke", f"hydra.run.dir={run_dir}")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-        check=False,
-    )
+    result = train_into(run_dir)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -183,14 +179,7 @@ def test_a_training_run_on_a_full_disk_is_one_line_and_leaves_no_truncated_file(
 @pytest.mark.parametrize("small_disk", ["128k"], indirect=True)
 def test_a_disk_too_full_to_start_is_refused_before_hydra_writes(small_disk: Path) -> None:
     run_dir = small_disk / "run"
-    result = subprocess.run(
-        [*hierl_train("debug=smoke", f"hydra.run.dir={run_dir}")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
+    result = train_into(run_dir)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot write run outputs to {run_dir}")
@@ -206,13 +195,6 @@ def test_the_next_run_in_a_folder_cleans_what_a_killed_one_left(tmp_path: Path) 
     leftover = run_dir / _temp_name("equity_curve_test.png", dead.pid)
     leftover.write_text("half a plot")
     # A config mistake stops the run right after the output-folder callback: enough to see the cleaning.
-    result = subprocess.run(
-        [*hierl_train("debug=smoke", "env.cost_bps=-1", f"hydra.run.dir={run_dir}")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
+    result = train_into(run_dir, "env.cost_bps=-1")
     assert result.returncode != 0 and "cost_bps" in result.stderr
     assert not leftover.exists()

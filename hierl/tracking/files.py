@@ -28,7 +28,8 @@ from hierl.errors import OutputError, UserError
 # errno values that mean "the disk cannot take this file", as opposed to a bug in the writer.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+# This host in temp-file names (letters, digits and dashes only, so the name splits on dots).
+HOST_TAG = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _RUST_OS_ERROR = re.compile(r"\(os error (?P<errno>\d+)\)")
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
@@ -72,7 +73,7 @@ def atomic_path(path: Path, needed: int | None = None) -> Iterator[Path]:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{path.name}.{_HOST}.{os.getpid()}."
+        prefix = f".{path.name}.{HOST_TAG}.{os.getpid()}."
         handle, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     except OSError as error:
         if disk_errno(error) is not None:
@@ -98,15 +99,13 @@ def atomic_path(path: Path, needed: int | None = None) -> Iterator[Path]:
 
 def _writer_alive(host: str, pid: int) -> bool:
     """Whether the process that named a temp file may still be writing it (another host's is assumed alive)."""
-    if host != _HOST:
-        return True
-    if pid == os.getpid():
+    if host != HOST_TAG or pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # alive, owned by another user
         return True
     return True
 
