@@ -53,6 +53,8 @@ class SyntheticConfig:
     n_days: int = 3000
     asset_classes: list[str] = field(default_factory=lambda: ["equity", "commodity"])
     signal_strength: float = 0.0
+    # AR(1) coefficient phi of the signal: signal[t] = phi * signal[t-1] + sqrt(1 - phi^2) * eps[t]; 0 = i.i.d.
+    signal_persistence: float = 0.0
     seed: int = 0
 
 
@@ -98,6 +100,8 @@ SYNTHETIC_RANGES: dict[str, Interval] = {
     # One return needs two days.
     "n_days": Interval(2.0),
     "signal_strength": UNIT,
+    # phi = 1 is a random walk: no stationary distribution, and sqrt(1 - phi^2) = 0 would freeze the signal.
+    "signal_persistence": Interval(0.0, 1.0, high_open=True),
     "seed": NON_NEGATIVE,
 }
 
@@ -123,7 +127,7 @@ def check_split_fractions(cfg: SplitConfig) -> None:
 
 
 def check_synthetic_values(cfg: SyntheticConfig) -> None:
-    """The generator's sizes and signal strength in range, and one asset or more for each distinct class."""
+    """The generator's sizes, signal strength and persistence in range, and one asset or more for each class."""
     check_ranges(cfg, SYNTHETIC_RANGES, "data.synthetic", DataError)
     if not cfg.asset_classes or cfg.n_assets < len(cfg.asset_classes):
         raise DataError(

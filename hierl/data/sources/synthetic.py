@@ -4,6 +4,11 @@ A shared two-state Markov regime (calm / turbulent) sets drift and volatility; e
 and a class factor plus idiosyncratic noise. With `signal_strength = k > 0` the column `signal` (published at
 the close of t) carries a share k of the standardised shock of the return from t to t + 1:
 `r[t+1] = mu + sigma * (k * signal[t] + sqrt(1 - k^2) * noise[t+1])`, so corr(signal[t], r[t+1]) ~ k.
+
+With `signal_persistence = phi > 0` the signal is an AR(1) of each asset,
+`signal[t] = phi * signal[t-1] + sqrt(1 - phi^2) * eps[t]`, started from its stationary distribution: it stays
+unit-variance (so corr(signal[t], r[t+1]) stays ~k) but its sign flips less often, as a slow real-world signal
+(value, carry, trend) does, and an agent that trades it needs less turnover. phi = 0 is the i.i.d. signal.
 """
 
 from __future__ import annotations
@@ -30,6 +35,23 @@ def _regimes(rng: np.random.Generator, n_days: int) -> np.ndarray:
     return states
 
 
+def _persistent(eps: np.ndarray, phi: float) -> np.ndarray:
+    """AR(1) of unit variance along axis 0 (days), driven by the standard normal draws `eps` [days, assets].
+
+    Row 0 is `eps[0]` itself, a draw from the stationary distribution N(0, 1), so no burn-in is needed and
+    every row has variance 1. With phi = 0 each row is `0 * previous + 1 * eps[t]`, which is `eps[t]` exactly,
+    so the output is bit-identical to the i.i.d. signal. A loop over days (vectorised over assets) rather than
+    scipy.signal.lfilter: it is a few thousand numpy operations, reads as the formula, and its arithmetic order
+    is ours, not a library's, so the numbers cannot move with a scipy release.
+    """
+    innovation = np.sqrt(1.0 - phi**2)
+    signal = np.empty_like(eps)
+    signal[0] = eps[0]
+    for day in range(1, len(eps)):  # an AR(1) is sequential by nature
+        signal[day] = phi * signal[day - 1] + innovation * eps[day]
+    return signal
+
+
 def generate_synthetic(cfg: SyntheticConfig) -> pl.DataFrame:
     """Long OHLCV table with `asset_class` and `signal` columns; identical for identical configs."""
     check_synthetic_values(cfg)
@@ -44,7 +66,8 @@ def generate_synthetic(cfg: SyntheticConfig) -> pl.DataFrame:
     class_factor = rng.standard_normal((n_days, len(cfg.asset_classes)))[:, classes]
     idio = rng.standard_normal((n_days, n_assets))
     shock = (beta * market + class_loading * class_factor + idio) / np.sqrt(beta**2 + class_loading**2 + 1.0)
-    signal = rng.standard_normal((n_days, n_assets))
+    # The same draw as the i.i.d. signal, so persistence moves no other random number of the generator.
+    signal = _persistent(rng.standard_normal((n_days, n_assets)), cfg.signal_persistence)
     strength = cfg.signal_strength
     predictable = np.zeros_like(shock)
     predictable[1:] = signal[:-1]
