@@ -44,7 +44,12 @@ def test_default_preset_composes_into_the_schema(config_dir: Path) -> None:
     assert limits_for_class(cfg, "index").max_sector_weight is None
     assert limits_for_class(cfg, "index").max_asset_weight == 2.0
     assert limits_for_class(cfg, "equity") == cfg.limits
+    assert cfg.turnover_cost_coverage == SafetyConfig().turnover_cost_coverage == 2.0
     SafetyValidator(cfg)
+
+
+def test_turnover_cost_coverage_can_be_switched_off(config_dir: Path) -> None:
+    assert compose_safety(config_dir, ["safety.turnover_cost_coverage=null"]).turnover_cost_coverage is None
 
 
 def test_command_line_overrides_are_type_checked(config_dir: Path) -> None:
@@ -96,6 +101,10 @@ def test_class_overrides_set_disable_and_inherit() -> None:
             r"safety.per_asset_class.index.disabled names unknown limits \['max_sector_cap'\]",
         ),
         (SafetyConfig(split="validation"), "safety.split"),
+        (
+            SafetyConfig(turnover_cost_coverage=0.5),
+            r"^safety\.turnover_cost_coverage=0\.5 must be a finite number >= 1, or null$",
+        ),
     ],
 )
 def test_bad_config_is_refused_with_the_key_to_fix(cfg: SafetyConfig, message: str) -> None:

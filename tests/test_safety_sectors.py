@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hierl.errors import UserError
-from hierl.safety import UNKNOWN_SECTOR, load_sector_table, load_sectors, sector_of
+from hierl.safety import load_sector_table, load_sectors, sector_of
 
 SAMPLE_EQUITIES = (
     "AAPL",
@@ -62,8 +62,10 @@ def test_gics_sectors_of_the_sample() -> None:
         assert {s for s in SAMPLE_EQUITIES if sectors[s] == sector} == symbols
 
 
-def test_unlisted_symbol_falls_into_unknown() -> None:
-    assert sector_of("EQU000", load_sectors()) == UNKNOWN_SECTOR
+def test_unlisted_symbol_has_no_sector_rather_than_a_made_up_one() -> None:
+    sectors = load_sectors()
+    assert sector_of("EQU000", sectors) is None
+    assert sector_of("XOM", sectors) == "Energy"
 
 
 def test_user_file_loads_without_asset_class_column(tmp_path: Path) -> None:

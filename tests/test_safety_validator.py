@@ -147,19 +147,34 @@ def test_sector_cap_sums_absolute_weights_within_a_sector() -> None:
     assert violation.breach_days == 1
 
 
-def test_symbols_without_a_sector_are_capped_together_as_unknown() -> None:
-    weights = [[0.1, 0.1, 0.35, 0.35]]
-    backtest = flat_backtest(weights)
-    report = SafetyValidator(only("max_sector_weight", 0.6), {"AAPL": "Information Technology"}).check(
-        backtest, "equity"
-    )
-    assert [(v.symbol_or_group, v.value) for v in report.violations] == [("unknown", pytest.approx(0.8))]
+def test_symbols_without_a_sector_are_listed_as_unchecked_not_pooled_into_one_sector() -> None:
+    # JPM and XOM have no sector here: pooled they would hold 0.5 + 0.5 = 1.0 > 0.6 of one made-up sector.
+    sectors = {"AAPL": "Information Technology", "MSFT": "Information Technology"}
+    backtest = flat_backtest([[0.3, 0.2, 0.5, 0.5], [0.35, 0.35, 0.5, 0.5]])
+    report = SafetyValidator(only("max_sector_weight", 0.6), sectors).check(backtest, "equity")
+    # The symbols that have a sector are still capped: Information Technology 0.7 on the second row.
+    assert [(v.symbol_or_group, v.value, v.date) for v in report.violations] == [
+        ("Information Technology", pytest.approx(0.7), realised_date(1))
+    ]
+    assert report.checked == ("max_sector_weight",)
+    (exemption,) = report.exemptions
+    assert (exemption.limit, exemption.status, exemption.subjects) == ("max_sector_weight", "unchecked", ("JPM", "XOM"))
+    assert exemption.setting.startswith("safety.sector_file=")
+    assert "2 symbol(s) without a sector" in exemption.reason
 
 
 def test_without_sector_metadata_the_sector_cap_is_not_checked() -> None:
     report = SafetyValidator(only("max_sector_weight", 0.6)).check(flat_backtest([[0.5, 0.5, 0.0, 0.0]]), "equity")
     assert report.passed
     assert report.checked == ()
+    assert [(e.limit, e.subjects) for e in report.exemptions] == [("max_sector_weight", SYMBOLS)]
+
+
+def test_a_sector_cap_that_is_off_leaves_no_symbol_unchecked() -> None:
+    cfg = only("max_asset_weight", 1.0, per_asset_class={"index": SafetyLimitOverrides(disabled=["max_sector_weight"])})
+    assert SafetyValidator(cfg, {}).check(flat_backtest([[0.5, 0.5, 0.0, 0.0]]), "equity").exemptions == ()
+    cfg.limits.max_sector_weight = 0.6
+    assert SafetyValidator(cfg, {}).check(flat_backtest([[0.5, 0.5, 0.0, 0.0]]), "index").exemptions == ()
 
 
 def test_asset_class_cap_holds_each_class_to_its_own_limit() -> None:
@@ -196,6 +211,105 @@ def test_annual_turnover_breach_is_measured_over_the_block() -> None:
     assert violation.value == pytest.approx(expected)
     assert violation.excess == pytest.approx(expected - 30.0)
     assert (violation.date, violation.breach_days) == (None, None)
+
+
+def alternating_market_backtest(costs: CostModel) -> Backtest:
+    """One asset whose return alternates +1% / -1%, and a book that holds +0.5 before each rise and -0.5 before
+    each fall: it earns 0.5% before costs every row and flips (turnover ~1) every row."""
+    n_rows = 40
+    returns = np.zeros((n_rows + 1, 1))
+    returns[1:, 0] = [0.01 if k % 2 == 0 else -0.01 for k in range(n_rows)]
+    weights = 0.5 * np.sign(returns[1:])
+    return run_backtest("agent", make_market(returns), "val", weights, costs)
+
+
+@pytest.mark.parametrize("coverage", [2.0, None])
+def test_a_turnover_over_the_cap_that_the_edge_does_not_cover_enough_is_refused(coverage: float | None) -> None:
+    """Edge 0.5% a row against costs of ~30 bps a row: it pays its costs 1.67 times, short of 2."""
+    costs = CostModel(cost_bps=30.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    backtest = alternating_market_backtest(costs)
+    edge = 0.005 * 252  # independent of the accounting: 0.5 x 1% every row, cash pays nothing
+    violation = single_violation(only("max_annual_turnover", 100.0, turnover_cost_coverage=coverage), backtest)
+    cost = violation.value * costs.trade_rate  # turnover a year x the cost of a unit traded
+    assert 1.5 < edge / cost < 2.0
+    assert violation.limit == "max_annual_turnover"
+    assert violation.value == pytest.approx(252 * backtest.result.turnover.mean())
+    assert violation.setting == "safety.limits.max_annual_turnover"
+    assert violation.note is not None
+    assert (
+        f"its return over cash before costs is {edge:.2%} a year against costs of {cost:.2%} a year" in violation.note
+    )
+    if coverage is None:
+        assert "safety.turnover_cost_coverage=null holds every policy to the cap" in violation.note
+    else:
+        assert f"beyond 2 times the costs it earns {edge - 2 * cost:.2%} a year" in violation.note
+        assert "a waiver needs that above 0 with t >= 2 (safety.turnover_cost_coverage=2)" in violation.note
+
+
+def test_a_turnover_over_the_cap_that_the_edge_pays_for_is_waived_and_reported() -> None:
+    costs = CostModel(cost_bps=30.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    backtest = alternating_market_backtest(costs)
+    report = SafetyValidator(only("max_annual_turnover", 100.0, turnover_cost_coverage=1.5), SECTORS).check(
+        backtest, "equity"
+    )
+    assert report.passed, report.summary()
+    assert report.checked == ("max_annual_turnover",)
+    (waiver,) = report.exemptions
+    assert (waiver.limit, waiver.status, waiver.subjects) == ("max_annual_turnover", "waived", ("portfolio",))
+    turnover = 252 * backtest.result.turnover.mean()
+    assert f"turnover {turnover:.4g} is over safety.limits.max_annual_turnover=100, but the edge pays" in waiver.reason
+    assert f"its return over cash before costs is {0.005 * 252:.2%} a year" in waiver.reason
+    assert "t = inf" not in waiver.reason  # the drift of the weights moves the cost a little from row to row
+    assert waiver.setting.startswith("safety.turnover_cost_coverage=null")
+
+
+def test_an_edge_that_covers_the_costs_only_by_luck_buys_no_waiver() -> None:
+    """A book that earns 5 times its costs on average, but with so much noise around it that the surplus is
+    nowhere near two standard errors from zero: the cap binds."""
+    n_rows = 40
+    side = np.array([1.0 if k % 2 == 0 else -1.0 for k in range(n_rows)])
+    noise = np.array([0.03, 0.03, -0.03, -0.03] * (n_rows // 4))  # mean zero, independent of the side
+    returns = np.zeros((n_rows + 1, 1))
+    returns[1:, 0] = side * (0.001 + noise)  # the book below earns 0.5 x (0.1% + noise) every row
+    costs = CostModel(cost_bps=1.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    backtest = run_backtest("agent", make_market(returns), "val", 0.5 * side[:, None], costs)
+    gross = 0.5 * (0.001 + noise)
+    surplus = gross - 2.0 * backtest.result.cost
+    t_stat = surplus.mean() / (surplus.std(ddof=1) / np.sqrt(n_rows))
+    assert gross.mean() > 4.0 * backtest.result.cost.mean()  # the point estimate alone would waive the cap
+    assert 0.0 < t_stat < 0.5
+    violation = single_violation(only("max_annual_turnover", 100.0), backtest)
+    assert violation.note is not None
+    assert f"beyond 2 times the costs it earns {surplus.mean() * 252:.2%} a year, t = {t_stat:.2f}" in violation.note
+
+
+def test_a_churning_book_without_edge_is_refused_even_when_trading_is_free() -> None:
+    """No costs and no edge: nothing pays for the turnover, so the cap binds (0 >= 2 x 0 is no waiver)."""
+    weights = [[0.1 if k % 2 == 0 else -0.1, 0.0, 0.0, 0.0] for k in range(10)]
+    violation = single_violation(only("max_annual_turnover", 30.0, turnover_cost_coverage=2.0), flat_backtest(weights))
+    assert violation.limit == "max_annual_turnover"
+
+
+def test_each_breach_names_the_key_its_threshold_came_from() -> None:
+    cfg = SafetyConfig(
+        limits=SafetyLimits(max_asset_weight=0.5, max_annual_turnover=None),
+        per_asset_class={
+            "commodity": SafetyLimitOverrides(max_asset_weight=0.2, max_drawdown=0.1),
+            "index": SafetyLimitOverrides(max_annual_turnover=5.0),
+        },
+    )
+    classes = {"AAPL": "equity", "MSFT": "equity", "JPM": "equity", "XOM": "commodity"}
+    spanning = SafetyValidator(cfg, SECTORS).check(flat_backtest([[0.1, 0.1, 0.1, 0.3]]), classes)
+    assert [(v.limit, v.symbol_or_group, v.setting) for v in spanning.violations] == [
+        ("max_asset_weight", "XOM", "safety.per_asset_class.commodity.max_asset_weight")
+    ]
+    equity = SafetyValidator(cfg, SECTORS).check(flat_backtest([[0.6, 0.0, 0.0, 0.0]]), "equity")
+    assert [v.setting for v in equity.violations] == ["safety.limits.max_asset_weight"]
+    churn = [[0.2 if k % 2 == 0 else -0.2, 0.0, 0.0, 0.0] for k in range(10)]
+    index = SafetyValidator(cfg, SECTORS).check(flat_backtest(churn), "index")
+    assert [(v.limit, v.setting) for v in index.violations] == [
+        ("max_annual_turnover", "safety.per_asset_class.index.max_annual_turnover")
+    ]
 
 
 def test_a_class_override_applies_to_a_one_class_book_but_not_to_a_book_spanning_classes() -> None:

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from hierl.config.data import SPLITS
+from hierl.config.domains import Interval, check_value
 from hierl.errors import ConfigError
 
 
@@ -34,7 +35,9 @@ class SafetyLimits:
         max_asset_class_weight: sum of |w| over the symbols of one asset class on any row (portfolios spanning
             classes; each class is held to its own value of this limit).
         max_daily_turnover: traded notional on any row.
-        max_annual_turnover: mean traded notional per row times 252, over the whole block.
+        max_annual_turnover: mean traded notional per row times 252, over the whole block. A cost budget, not a
+            risk limit: it binds only while the policy's edge does not pay for its costs (see
+            `SafetyConfig.turnover_cost_coverage`).
     """
 
     max_drawdown: float | None = 0.5
@@ -71,14 +74,21 @@ class SafetyConfig:
 
     `allow_violations` is the explicit opt-out: breaches are still written to `safety_report.json` and logged
     as warnings, but the run goes on. `sector_file` is a CSV with columns `symbol,sector[,asset_class]`; null
-    uses the sectors shipped with the package for the sample symbols. A symbol without a sector belongs to the
-    sector "unknown", which is capped like any other.
+    uses the sectors shipped with the package for the sample symbols. The sector cap is not checked for a symbol
+    without a sector (the report lists it as unchecked): pooling unlabelled symbols into one made-up sector would
+    refuse any diversified book of the user's own or synthetic symbols for a concentration it does not have.
+
+    `turnover_cost_coverage` (c, >= 1; null: the turnover cap always binds): `max_annual_turnover` is a budget
+    for trading costs, so a policy over it still passes when its return over cash before costs, on the checked
+    block, exceeds c times its costs (trading and borrow) two standard errors clear of zero: it would still make
+    money if costs were c times those modelled, and not by luck. The report records the waiver.
     """
 
     enabled: bool = True
     allow_violations: bool = False
     split: str = "val"
     sector_file: str | None = None
+    turnover_cost_coverage: float | None = 2.0
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     per_asset_class: dict[str, SafetyLimitOverrides] = field(default_factory=dict)
 
@@ -92,6 +102,8 @@ def check_safety_values(cfg: SafetyConfig) -> None:
     """Fail at startup on a config that would only break, or silently check nothing, after training."""
     if cfg.split not in SPLITS:
         raise ConfigError(f"safety.split must be one of {list(SPLITS)}, got {cfg.split!r}")
+    # Below 1 the waiver would pass a policy whose edge does not even pay for its modelled costs.
+    check_value("safety.turnover_cost_coverage", cfg.turnover_cost_coverage, Interval(1.0, optional=True))
     for name in LIMIT_NAMES:
         _check_threshold(getattr(cfg.limits, name), f"safety.limits.{name}")
     for asset_class, overrides in cfg.per_asset_class.items():

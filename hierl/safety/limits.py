@@ -29,3 +29,21 @@ def portfolio_limits(cfg: SafetyConfig, asset_classes: set[str]) -> SafetyLimits
     if len(asset_classes) == 1:
         return limits_for_class(cfg, next(iter(asset_classes)))
     return cfg.limits
+
+
+def limit_setting(cfg: SafetyConfig, limit: str, asset_class: str | None) -> str:
+    """The config key whose value is the threshold of `limit` for `asset_class` (None: a book spanning classes).
+
+    A refusal names this key, so the user changes the number that actually bound: the class's override when it
+    sets one, the global `safety.limits.<limit>` otherwise.
+    """
+    if asset_class is not None:
+        overrides = cfg.per_asset_class.get(asset_class)
+        if overrides is not None and getattr(overrides, limit) is not None:
+            return f"safety.per_asset_class.{asset_class}.{limit}"
+    return f"safety.limits.{limit}"
+
+
+def portfolio_class(asset_classes: set[str]) -> str | None:
+    """The class whose limits bind the whole book (see `portfolio_limits`): its one class, or None for several."""
+    return next(iter(asset_classes)) if len(asset_classes) == 1 else None

@@ -12,6 +12,8 @@ from hierl.tracking.files import write_json
 
 SAFETY_REPORT_FILE = "safety_report.json"
 PORTFOLIO = "portfolio"
+# An exemption's summary line names at most this many symbols (the JSON lists them all).
+SHOWN_SUBJECTS = 5
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Violation:
             None for a limit measured over the whole block.
         symbol_or_group: the symbol, sector or asset class that breached, or "portfolio" for the whole book.
         breach_days: rows on which the limit was breached anywhere; None for a whole-block limit.
+        setting: the config key the threshold came from (`safety.limits.<limit>` or
+            `safety.per_asset_class.<class>.<limit>`): the one to change to let the policy through.
+        note: why the limit applied where that is not obvious (the turnover cap: the edge against the costs).
     """
 
     limit: str
@@ -36,14 +41,44 @@ class Violation:
     date: str | None
     symbol_or_group: str
     breach_days: int | None
+    setting: str
+    note: str | None = None
 
     def describe(self) -> str:
         when = f"on {self.date}" if self.date is not None else "over the block"
         days = "" if self.breach_days is None else f", {self.breach_days} breaching day(s)"
+        note = "" if self.note is None else f"; {self.note}"
         return (
             f"{self.limit}: {self.value:.4g} > {self.threshold:.4g} (by {self.excess:.4g}) {when} "
-            f"[{self.symbol_or_group}{days}]"
+            f"[{self.symbol_or_group}{days}], set by {self.setting}={self.threshold:g}{note}"
         )
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A limit that was not held against part of the book, why, and the setting that decides it.
+
+    Attributes:
+        limit: the limit's name, as in `safety.limits`.
+        status: "unchecked" (nothing to measure it on, e.g. symbols without a sector) or "waived" (measured over
+            its threshold but let through by a rule of the config, e.g. a turnover paid for by the edge).
+        subjects: the symbols concerned, or ("portfolio",) for the whole book.
+        reason: one sentence with the numbers.
+        setting: the config key (and the value to give it) that changes the outcome.
+    """
+
+    limit: str
+    status: str
+    subjects: tuple[str, ...]
+    reason: str
+    setting: str
+
+    def describe(self) -> str:
+        shown = ", ".join(self.subjects[:SHOWN_SUBJECTS])
+        more = len(self.subjects) - SHOWN_SUBJECTS
+        if more > 0:
+            shown += f" and {more} more"
+        return f"{self.limit} {self.status} for {shown}: {self.reason}; {self.setting}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,8 @@ class SafetyReport:
         n_days: rows checked.
         checked: names of the limits that were checked (the others were null or had no data to apply to).
         violations: one per broken limit, in the order of `checked`.
+        exemptions: limits not held against part of the book (symbols without a sector) or waived (a turnover
+            paid for by the edge), each with the setting that decides it.
     """
 
     strategy: str
@@ -66,14 +103,19 @@ class SafetyReport:
     n_days: int
     checked: tuple[str, ...]
     violations: tuple[Violation, ...]
+    exemptions: tuple[Exemption, ...] = ()
 
     @property
     def passed(self) -> bool:
         return not self.violations
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: plain str, int, float, None, lists and dicts."""
-        return {
+        """JSON-ready: plain str, int, float, None, lists and dicts.
+
+        `exemptions` is written only when there is one, so the report of a book every limit was held against
+        reads exactly as before the key existed (the output record hashes it).
+        """
+        payload: dict[str, Any] = {
             "strategy": self.strategy,
             "asset_classes": list(self.asset_classes),
             "start": self.start,
@@ -83,10 +125,18 @@ class SafetyReport:
             "passed": self.passed,
             "violations": [asdict(v) for v in self.violations],
         }
+        if self.exemptions:
+            payload["exemptions"] = [asdict(e) for e in self.exemptions]
+        return payload
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> SafetyReport:
-        """Inverse of `to_dict` (`passed` is derived, so it is not read back)."""
+        """Inverse of `to_dict` (`passed` is derived, so it is not read back).
+
+        A report written before violations named their setting gets the global key, the only one it could
+        have named then."""
+        violations = tuple(Violation(**{"setting": f"safety.limits.{v['limit']}", **v}) for v in payload["violations"])
+        exemptions = tuple(Exemption(**{**e, "subjects": tuple(e["subjects"])}) for e in payload.get("exemptions", []))
         return cls(
             strategy=payload["strategy"],
             asset_classes=tuple(payload["asset_classes"]),
@@ -94,25 +144,46 @@ class SafetyReport:
             end=payload["end"],
             n_days=int(payload["n_days"]),
             checked=tuple(payload["checked"]),
-            violations=tuple(Violation(**v) for v in payload["violations"]),
+            violations=violations,
+            exemptions=exemptions,
         )
 
     def summary(self) -> str:
         scope = f"{self.strategy!r} ({'+'.join(self.asset_classes)}, {self.start}..{self.end}, {self.n_days} days)"
-        if self.passed:
-            return f"safety check passed: {scope} meets all {len(self.checked)} limits ({', '.join(self.checked)})"
-        lines = [f"safety check FAILED: {scope} breaks {len(self.violations)} of {len(self.checked)} limits"]
-        lines.extend(f"  {v.describe()}" for v in self.violations)
+        waived = [e.limit for e in self.exemptions if e.status == "waived"]
+        if self.passed and not waived:
+            lines = [f"safety check passed: {scope} meets all {len(self.checked)} limits ({', '.join(self.checked)})"]
+        elif self.passed:
+            met = [name for name in self.checked if name not in waived]
+            lines = [
+                f"safety check passed: {scope} meets {len(met)} of {len(self.checked)} limits ({', '.join(met)}); "
+                f"{', '.join(waived)} waived"
+            ]
+        else:
+            lines = [f"safety check FAILED: {scope} breaks {len(self.violations)} of {len(self.checked)} limits"]
+            lines.extend(f"  {v.describe()}" for v in self.violations)
+        lines.extend(f"  {e.describe()}" for e in self.exemptions)
         return "\n".join(lines)
 
 
+def _relax(violation: Violation, asset_classes: tuple[str, ...]) -> str:
+    """The key to change for one breach, with its current value and the value measured; for a one-class book
+    whose global limit bound, also the class-only key."""
+    text = f"{violation.setting}={violation.threshold:g} (measured {violation.value:.4g}"
+    if violation.setting.startswith("safety.limits.") and len(asset_classes) == 1:
+        text += f"; or safety.per_asset_class.{asset_classes[0]}.{violation.limit} for {asset_classes[0]} only"
+    return text + ")"
+
+
 def enforce(report: SafetyReport, cfg: SafetyConfig) -> None:
-    """Stop the run on a failed report unless the user opted out; the caller logs the opted-out breach."""
+    """Stop the run on a failed report unless the user opted out; the caller logs the opted-out breach.
+
+    The message names, for each breach, the exact key whose value bound (with its value) and the opt-out."""
     if report.passed or cfg.allow_violations:
         return
-    names = ", ".join(f"safety.limits.{v.limit}" for v in report.violations)
+    fixes = " and ".join(_relax(v, report.asset_classes) for v in report.violations)
     raise SafetyViolationError(
-        f"{report.summary()}\nFix the policy, relax {names} (or a per_asset_class override), "
+        f"{report.summary()}\nFix the policy, relax {fixes}, "
         "or set safety.allow_violations=true to continue despite the breach."
     )
 

@@ -1,9 +1,11 @@
 """Sector (and asset class) of each symbol, for the sector caps of the safety gate.
 
 The package ships `hierl/data/reference/sectors.csv` with the GICS sectors of the sample symbols; users with
-their own data point `safety.sector_file` at a CSV of the same shape. A symbol missing from the table belongs
-to the sector `UNKNOWN_SECTOR`, which is capped like any other sector: an unlabelled book is treated as one
-concentrated bet rather than as perfectly diversified.
+their own data point `safety.sector_file` at a CSV of the same shape. A symbol missing from the table has no
+sector: the sector cap is not checked for it, and the safety report says so, naming `safety.sector_file`.
+Pooling such symbols into one made-up sector would cap a diversified book of 500 unlabelled stocks as if it were
+a single bet, and refuse every policy on synthetic or user data for a concentration nobody measured; the
+single-asset cap (`max_asset_weight`) still holds every symbol.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 
 from hierl.errors import UserError
 
-UNKNOWN_SECTOR = "unknown"
 PACKAGED_SECTORS = "reference/sectors.csv"
 REQUIRED_COLUMNS = ("symbol", "sector")
 
@@ -71,5 +72,6 @@ def load_sectors(path: str | Path | None = None) -> dict[str, str]:
     return load_sector_table(path).sectors
 
 
-def sector_of(symbol: str, sectors: dict[str, str]) -> str:
-    return sectors.get(symbol, UNKNOWN_SECTOR)
+def sector_of(symbol: str, sectors: dict[str, str]) -> str | None:
+    """The symbol's sector, or None when the table has none for it (the sector cap is then not checked)."""
+    return sectors.get(symbol)
