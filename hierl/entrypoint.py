@@ -22,7 +22,7 @@ from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.store import register_configs
 from hierl.errors import UserError
-from hierl.evaluation.report import results_table
+from hierl.evaluation.report import block_title, results_table
 from hierl.tracking.files import disk_errno, output_error
 from hierl.tracking.logging import get_logger, log_to_run_folder, stop_logging_to
 from hierl.tracking.run_state import mark_failed, mark_finished, mark_running
@@ -119,6 +119,8 @@ def run_job(run_dir: Path, optimized_metric: str, job: Callable[[], Outcome], ti
 
 
 SUMMARY_METRICS = ("sharpe", "ann_return", "ann_volatility", "max_drawdown", "cvar_95", "turnover")
+# The console table adds the costs paid per year (single-class runs report it; other runs leave the column out).
+CONSOLE_METRICS = (*SUMMARY_METRICS, "cost_annual")
 
 
 def in_multirun() -> bool:
@@ -127,17 +129,23 @@ def in_multirun() -> bool:
 
 
 def print_results(outcome: Outcome, title: str) -> None:
-    """A short table of test metrics, agent against baselines, and where the run folder is."""
+    """A short table of test metrics, agent against baselines, titled with the test block's dates, and where the
+    run folder is."""
+    # Imported here: the run-folder module pulls in torch, which a config mistake must not wait for.
+    from hierl.run.folder import RunFolder
+
     rows: dict[str, dict[str, float]] = {}
     for key, value in outcome.metrics.items():
         parts = key.split("/")
-        if parts[0] != "test" or parts[-1] not in SUMMARY_METRICS:
+        if parts[0] != "test" or parts[-1] not in CONSOLE_METRICS:
             continue
         name = "agent" if len(parts) == 2 else parts[2]
         rows.setdefault(name, {})[parts[-1]] = value
-    console = Console(file=sys.stdout, width=max(100, Console().width))
+    # 120 columns hold the whole table (strategy names included) however narrow the terminal or log is.
+    console = Console(file=sys.stdout, width=max(120, Console().width))
     if rows:
-        console.print(results_table(rows, f"{title}: test block"))
+        dates = RunFolder(outcome.run_dir).split_dates("test")
+        console.print(results_table(rows, block_title(title, "test", dates)))
     console.print(f"run folder: {outcome.run_dir}")
 
 

@@ -52,6 +52,17 @@ def test_the_run_folder_contract_is_written_with_the_baselines(run_dir: Path) ->
 
 
 @pytest.mark.slow
+def test_the_selection_keys_and_the_learning_curve_come_from_the_validation_history(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = json.loads((run_dir / "validation_history.json").read_text())
+    assert metrics["val/n_evaluations"] == len(history) >= 1
+    assert metrics["val/sharpe_final"] == history[-1]["sharpe"]
+    assert metrics["val/sharpe"] == pytest.approx(max(row["sharpe"] for row in history), rel=1e-12)
+    assert all(np.isfinite(row["train_mean_reward"]) for row in history)
+    assert (run_dir / "learning_curve.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.slow
 def test_files_agree_with_each_other(run_dir: Path) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     backtest = pl.read_parquet(run_dir / "backtest.parquet").filter(pl.col("split") == "test").sort("date")

@@ -148,11 +148,12 @@ def test_the_tracker_keeps_the_contract_files_by_their_runfolder_names(tmp_path:
         def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
             logged[name] = paths
 
-    (tmp_path / "equity_curve_val.png").write_bytes(b"")
-    (tmp_path / "equity_curve_test.png").write_bytes(b"")
+    plots = ["equity_curve_test.png", "equity_curve_val.png", "positions_test.png", "learning_curve.png"]
+    for name in plots:
+        (tmp_path / name).write_bytes(b"")
     log_run_artifacts(Artifacts(), RunFolder(tmp_path), tmp_path / "best_model.zip")
     assert logged["best_model"] == [tmp_path / "best_model.zip"]
     names = ["metrics.json", "validation_history.json", "safety_report.json"]
     assert logged["metrics"] == [tmp_path / name for name in names]
-    assert logged["plots"] == [tmp_path / "equity_curve_test.png", tmp_path / "equity_curve_val.png"]
+    assert logged["plots"] == [tmp_path / name for name in plots]
     assert logged["results"] == [tmp_path / "backtest.parquet", tmp_path / "positions.parquet"]

@@ -34,6 +34,26 @@ def test_paths_are_inside_the_folder(tmp_path: Path) -> None:
     assert run.checkpoints_dir == tmp_path / "checkpoints"
     assert run.config_path == tmp_path / ".hydra" / "config.yaml"
     assert run.equity_curve_path("test") == tmp_path / "equity_curve_test.png"
+    assert run.positions_plot_path("val") == tmp_path / "positions_val.png"
+    assert run.learning_curve_path == tmp_path / "learning_curve.png"
+
+
+def test_plot_paths_list_every_figure_the_run_wrote(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path)
+    assert run.plot_paths() == []
+    for name in ("learning_curve.png", "positions_val.png", "equity_curve_val.png", "equity_curve_test.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "positions.parquet").write_bytes(b"")
+    names = ["equity_curve_test.png", "equity_curve_val.png", "positions_val.png", "learning_curve.png"]
+    assert run.plot_paths() == [tmp_path / name for name in names]
+
+
+def test_split_dates_are_the_blocks_in_the_data_fingerprint(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path)
+    assert run.split_dates("test") is None
+    run.write_data_fingerprint({"splits": {"test": {"start": "2017-09-18", "end": "2018-12-31", "rows": 324}}})
+    assert run.split_dates("test") == ("2017-09-18", "2018-12-31")
+    assert run.split_dates("val") is None
 
 
 def test_a_missing_or_garbled_metrics_file_is_one_line_naming_it(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from stable_baselines3.common.logger import Logger, make_output_format
 
 from hierl.agents.progress import TrainingProgress
 from hierl.agents.stop_signal import StopOnSignalCallback
-from hierl.agents.validation import ValidationCallback
+from hierl.agents.validation import ValidationCallback, selection_metrics
 from hierl.config.run import TrainConfig
 from hierl.run.lifecycle import TrainedPolicy
 from hierl.runtime import ThreadChoice
@@ -61,8 +61,9 @@ def learn_to_budget(
 def finished_training(
     model: BaseAlgorithm, validation: ValidationCallback, started: float, threads: ThreadChoice
 ) -> TrainedPolicy:
-    """The model, its validation record and the `train/*` metrics; `started` is `time.perf_counter()` at the
-    start of training."""
+    """The model, its validation record and the `train/*` metrics, with `selection_metrics` (the last model's
+    validation score and the number of validations the selected one was chosen among); `started` is
+    `time.perf_counter()` at the start of training."""
     return TrainedPolicy(
         model,
         validation.history,
@@ -71,5 +72,6 @@ def finished_training(
             "train/seconds": time.perf_counter() - started,
             "train/best_timestep": float(validation.best_timestep),
             "train/torch_threads": float(threads.threads),
+            **selection_metrics(validation.history, validation.metric),
         },
     )

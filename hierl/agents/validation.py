@@ -4,15 +4,19 @@ best model; what happens after each validation (early stopping, a sweep's prunin
 The composition follows SB3's `EvalCallback(callback_after_eval=...)`: after each validation the
 `after_validation` callbacks run with the validation callback as their `parent` (its `last_score`,
 `improved`, `best_score`), and any of them returning False stops training at the next step.
+
+The selected model's validation score is the best of several: `selection_metrics` reports how many, and the
+last model's score, beside it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
@@ -21,6 +25,10 @@ from hierl.agents.schedule import BoundarySchedule
 from hierl.tracking.logging import get_logger
 
 log = get_logger("agents")
+
+# The key of a validation row (validation_history.json) that holds the mean training reward per env step over the
+# steps since the previous validation: the learning curve draws it against the validation score.
+TRAIN_REWARD_KEY = "train_mean_reward"
 
 
 class ValidationCallback(BaseCallback):
@@ -31,6 +39,8 @@ class ValidationCallback(BaseCallback):
     only when the caller asks (`evaluate_final`), so an interrupted run does not score a half-trained one.
     A model trained with `VecNormalize` is saved with its observation statistics of that moment beside it.
     `after_validation` (e.g. `StopOnNoImprovement`, `ReportToTrial`) run after every validation, in order.
+    Each row of `history` also holds `TRAIN_REWARD_KEY`, the raw env reward per step trained since the previous
+    validation (absent when no step was), so the run's learning curve needs no logger output.
     """
 
     def __init__(
@@ -58,6 +68,9 @@ class ValidationCallback(BaseCallback):
         self.improved = False
         self.history: list[dict[str, float]] = []
         self.stopped_early = False
+        # The training reward since the previous validation: the sum over every env step, and the count.
+        self.reward_sum = 0.0
+        self.reward_steps = 0
 
     def init_callback(self, model: BaseAlgorithm) -> None:
         super().init_callback(model)
@@ -72,6 +85,8 @@ class ValidationCallback(BaseCallback):
             "stopped_early": self.stopped_early,
             "next_eval": self.schedule.next_due,
             "after_validation": [_state_of(callback) for callback in self.after_validation],
+            "reward_sum": self.reward_sum,
+            "reward_steps": self.reward_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -80,6 +95,9 @@ class ValidationCallback(BaseCallback):
         self.history = [dict(row) for row in state["history"]]
         self.stopped_early = state["stopped_early"]
         self.schedule.next_due = state["next_eval"]
+        # A checkpoint written before the training reward was recorded resumes with an empty sum.
+        self.reward_sum = float(state.get("reward_sum", 0.0))
+        self.reward_steps = int(state.get("reward_steps", 0))
         for callback, saved in zip(self.after_validation, state["after_validation"], strict=True):
             if saved is not None:
                 callback.load_state_dict(saved)  # type: ignore[attr-defined]
@@ -88,7 +106,11 @@ class ValidationCallback(BaseCallback):
         """Score the current policy, save it when it is the best so far, then run the after-validation callbacks."""
         scores = self.score_fn(self.model)
         score = scores[self.metric]
-        self.history.append({"timestep": float(self.num_timesteps), **scores})
+        row = {"timestep": float(self.num_timesteps), **scores}
+        if self.reward_steps > 0:
+            row[TRAIN_REWARD_KEY] = self.reward_sum / self.reward_steps
+        self.reward_sum, self.reward_steps = 0.0, 0
+        self.history.append(row)
         for key, value in scores.items():
             self.logger.record(f"val/{key}", value)
         self.last_score = score
@@ -119,11 +141,26 @@ class ValidationCallback(BaseCallback):
             self.evaluate_now()
 
     def _on_step(self) -> bool:
+        # SB3 hands every env's raw reward of this step (before any bootstrapping of truncated episodes).
+        rewards = np.asarray(self.locals["rewards"])
+        self.reward_sum += float(np.sum(rewards, dtype=np.float64))
+        self.reward_steps += rewards.size
         return not self.stopped_early
 
     def _on_training_end(self) -> None:
         if self.evaluate_at_end:
             self.evaluate_final()
+
+
+def selection_metrics(history: Sequence[Mapping[str, float]], metric: str) -> dict[str, float]:
+    """`val/<metric>_final` and `val/n_evaluations` of a validation history (empty for an empty history).
+
+    The selected model's `val/<metric>` is the best of `n_evaluations` scores, so it is biased upwards; the last
+    model's score (the model training ended with, validated last) and the count let a reader see by how much.
+    """
+    if not history:
+        return {}
+    return {f"val/{metric}_final": float(history[-1][metric]), "val/n_evaluations": float(len(history))}
 
 
 def _state_of(callback: BaseCallback) -> dict[str, Any] | None:

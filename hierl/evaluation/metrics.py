@@ -175,6 +175,32 @@ def annualised_turnover(turnover: np.ndarray, periods_per_year: int = PERIODS_PE
     return float(turnover.mean() * periods_per_year)
 
 
+def annualised_cost(cost: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Costs paid per period (trading costs and borrow fees) as a fraction of NAV, averaged and scaled to a year
+    (mean x periods_per_year, as `annualised_turnover`): what the book pays to trade, beside what it earns."""
+    cost = _validated(cost, "cost")
+    return float(cost.mean() * periods_per_year)
+
+
+def gross_sharpe_ratio(
+    returns: np.ndarray,
+    cost: np.ndarray,
+    risk_free: np.ndarray | float = 0.0,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> float:
+    """`sharpe_ratio` of the returns before costs (net return + cost of each period), over the same cash rate.
+
+    Set against the net Sharpe ratio it tells whether a strategy has no edge or has one that its costs eat.
+    """
+    returns = _validated(returns, "returns")
+    cost = _validated(cost, "cost")
+    if cost.shape != returns.shape:
+        raise MetricInputError(
+            f"cost has shape {cost.shape} but returns has {returns.shape}; pass one value per period"
+        )
+    return sharpe_ratio(returns + cost, risk_free, periods_per_year)
+
+
 def compute_metrics(
     returns: np.ndarray,
     turnover: np.ndarray,

@@ -9,7 +9,7 @@ from rich.table import Table
 from hierl.evaluation.metrics import METRIC_KEYS
 
 # Metrics that read best as percentages in the console; the stored values stay fractions.
-_PERCENT_KEYS = frozenset({"ann_return", "ann_volatility", "max_drawdown", "cvar_95", "total_return"})
+_PERCENT_KEYS = frozenset({"ann_return", "ann_volatility", "max_drawdown", "cvar_95", "total_return", "cost_annual"})
 
 
 def metrics_namespace(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
@@ -33,6 +33,15 @@ def run_title(agent: str, asset: str, seed: int, asset_classes: Sequence[str] | 
         sleeves = ", ".join(asset_classes) if asset_classes else "every asset class"
         return f"hierarchy: SAC over {sleeves} / seed {seed}"
     return f"{asset} / {agent} / seed {seed}"
+
+
+def block_title(title: str, split: str, dates: tuple[str, str] | None) -> str:
+    """The results table's title: what ran, which block, and that block's first and last date when known, so
+    that a table read on its own says which period its numbers cover."""
+    if dates is None:
+        return f"{title}: {split} block"
+    first, last = dates
+    return f"{title}: {split} block {first}..{last}"
 
 
 def _format(key: str, value: float) -> str:

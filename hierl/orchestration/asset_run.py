@@ -35,6 +35,7 @@ from hierl.orchestration.policy_evaluation import (
     evaluate_gated,
     policy_backtest,
     write_data_fingerprint,
+    write_learning_curve,
 )
 from hierl.run.folder import BEST_MODEL_FILE, MODEL_FILE, RunFolder
 from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
@@ -229,7 +230,9 @@ class PPOStage:
         best = predictor(load_model(PPO, best_path), read_scaling(best_path))
         cfg = self.cfg
         title = f"{cfg.asset.name} / {cfg.agent.name} / seed {cfg.seed}"
-        return evaluate_gated(best, market, cfg, validator, self.run.path, title)
+        metrics = evaluate_gated(best, market, cfg, validator, self.run.path, title)
+        write_learning_curve(self.run, trained, metrics, title)
+        return metrics
 
     def log_artifacts(self, tracker: Tracker) -> None:
         best_path = self.run.best_model_path

@@ -61,6 +61,7 @@ from hierl.orchestration.policy_evaluation import (
     check_safety_split,
     split_metrics,
     write_backtest_tables,
+    write_learning_curve,
 )
 from hierl.orchestration.signals import read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
@@ -378,7 +379,9 @@ class SACStage:
                 }
                 apply_safety_gate(validator, evaluation.asset_level, classes, run_dir)
             evaluations.append(evaluation)
-        return write_hierarchy_evaluation(run_dir, universe, evaluations)
+        metrics = write_hierarchy_evaluation(run_dir, universe, evaluations)
+        write_learning_curve(self.run, trained, metrics, hierarchy_title(universe))
+        return metrics
 
     def log_artifacts(self, tracker: Tracker) -> None:
         """The hierarchy keeps its results in the tracker's summary only."""
@@ -402,6 +405,11 @@ def _positions_frame(universe: SleeveUniverse, evaluation: HierarchyEvaluation) 
     return frame.with_columns(pl.lit(evaluation.split).alias("split")).select(["split", *columns])
 
 
+def hierarchy_title(universe: SleeveUniverse) -> str:
+    """What the hierarchy's figures are titled with: the meta-controller and the sleeves it allocates across."""
+    return f"hierarchy / SAC over {', '.join(universe.classes)}"
+
+
 def write_hierarchy_evaluation(
     run_dir: Path, universe: SleeveUniverse, evaluations: list[HierarchyEvaluation]
 ) -> dict[str, float]:
@@ -420,7 +428,7 @@ def write_hierarchy_evaluation(
         plot_equity_curves(
             [evaluation.agent, *evaluation.baselines.values()],
             run_dir / f"equity_curve_{split}.png",
-            f"hierarchy / SAC over {', '.join(universe.classes)} ({split})",
+            f"{hierarchy_title(universe)} ({split})",
         )
         plot_sleeve_weights(
             evaluation.agent.dates,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from hierl.agents.rollout import Predict, rollout_positions
+from hierl.agents.training import VALIDATION_METRIC
+from hierl.agents.validation import TRAIN_REWARD_KEY
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import TrainConfig
 from hierl.data.market import MarketData
@@ -16,10 +20,12 @@ from hierl.envs.episodes import cost_model
 from hierl.errors import ConfigError
 from hierl.evaluation.backtest import Backtest, run_backtest
 from hierl.evaluation.baselines import baseline_weights
-from hierl.evaluation.plots import plot_equity_curves
+from hierl.evaluation.diagnostics import RowReturns, backtest_diagnostics
+from hierl.evaluation.plots import plot_equity_curves, plot_learning_curve, plot_positions
 from hierl.evaluation.report import metrics_namespace
 from hierl.run.folder import NORMALISATION_FILE as NORMALISATION_FILE  # re-exported for older callers
 from hierl.run.folder import RunFolder
+from hierl.run.lifecycle import TrainedPolicy
 from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_parquet
 
@@ -43,14 +49,22 @@ def policy_backtest(
 
 @dataclass(frozen=True)
 class SplitEvaluation:
-    """The agent and its baselines on one split, on the same decision rows and costs."""
+    """The agent and its baselines on one split, on the same decision rows and costs; `assets` are the symbols'
+    returns over those rows, which the position diagnostics compare every strategy's weights with."""
 
     split: str
     agent: Backtest
     baselines: dict[str, Backtest]
+    assets: RowReturns
 
     def metrics(self) -> dict[str, float]:
-        return split_metrics(self.split, self.agent, self.baselines)
+        """`split_metrics`, and the diagnostics (`hierl.evaluation.diagnostics`) of the agent and each baseline
+        under the same keys."""
+        flat = split_metrics(self.split, self.agent, self.baselines)
+        flat.update(metrics_namespace(self.split, backtest_diagnostics(self.agent, self.assets)))
+        for name, backtest in self.baselines.items():
+            flat.update(metrics_namespace(f"{self.split}/baseline/{name}", backtest_diagnostics(backtest, self.assets)))
+        return flat
 
 
 def split_metrics(split: str, agent: Backtest, baselines: dict[str, Backtest]) -> dict[str, float]:
@@ -73,7 +87,7 @@ def evaluate_split(
         name: run_backtest(name, market, split, weights, costs, rows)
         for name, weights in baseline_weights(market, split, rows, env_cfg.max_leverage, costs).items()
     }
-    return SplitEvaluation(split, agent, baselines)
+    return SplitEvaluation(split, agent, baselines, RowReturns.of(market, rows))
 
 
 def _with_split(frame: pl.DataFrame, split: str, strategy: str | None = None) -> pl.DataFrame:
@@ -101,7 +115,9 @@ def evaluate_gated(
 
 
 def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: str) -> dict[str, float]:
-    """Write backtest.parquet, positions.parquet, baselines.parquet and one equity-curve PNG per split."""
+    """Write backtest.parquet, positions.parquet, baselines.parquet, and per split an equity-curve and a positions
+    PNG."""
+    run = RunFolder(run_dir)
     metrics: dict[str, float] = {}
     backtests, positions, baselines = [], [], []
     for evaluation in evaluations:
@@ -112,11 +128,41 @@ def write_evaluation(run_dir: Path, evaluations: list[SplitEvaluation], title: s
             baselines.append(_with_split(backtest.to_frame(), evaluation.split, name))
         plot_equity_curves(
             [evaluation.agent, *evaluation.baselines.values()],
-            RunFolder(run_dir).equity_curve_path(evaluation.split),
+            run.equity_curve_path(evaluation.split),
             f"{title} ({evaluation.split})",
+        )
+        plot_positions(
+            evaluation.agent, run.positions_plot_path(evaluation.split), f"{title}: positions ({evaluation.split})"
         )
     write_backtest_tables(run_dir, backtests, positions, baselines)
     return metrics
+
+
+def write_learning_curve(
+    run: RunFolder, trained: TrainedPolicy, metrics: Mapping[str, float], title: str
+) -> Path | None:
+    """learning_curve.png of a PPO or SAC run, from what the run already records: its validation history (the
+    validation score and `TRAIN_REWARD_KEY` at every evaluation), `train/best_timestep` (the selected evaluation)
+    and the split metrics (`val/baseline/<name>/sharpe` of each baseline). None, and no file, for a run that was
+    never validated."""
+    history = trained.history
+    if not history:
+        return None
+    prefix, suffix = "val/baseline/", f"/{VALIDATION_METRIC}"
+    baselines = {
+        key[len(prefix) : -len(suffix)]: value
+        for key, value in metrics.items()
+        if key.startswith(prefix) and key.endswith(suffix)
+    }
+    return plot_learning_curve(
+        np.array([row["timestep"] for row in history]),
+        np.array([row[VALIDATION_METRIC] for row in history]),
+        np.array([row.get(TRAIN_REWARD_KEY, np.nan) for row in history]),
+        baselines,
+        trained.train_metrics["train/best_timestep"],
+        run.learning_curve_path,
+        f"{title}: validation {VALIDATION_METRIC} and training reward",
+    )
 
 
 def write_backtest_tables(

@@ -35,6 +35,8 @@ POSITIONS_FILE = "positions.parquet"
 INIT_FILE = "init.json"
 PREFILL_FILE = "prefill.json"
 SIGNALS_FILE = "signals.parquet"
+# PPO and SAC: validation Sharpe and training reward against steps (validation_history.json), baselines as lines.
+LEARNING_CURVE_FILE = "learning_curve.png"
 # Written by `hierl.evaluate` into every replay folder: which run and which policy file it replayed.
 SOURCE_RUN_FILE = "source_run.json"
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "DATA_FINGERPRINT_FILE",
     "HYDRA_DIR",
     "INIT_FILE",
+    "LEARNING_CURVE_FILE",
     "LOG_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
@@ -158,6 +161,20 @@ class RunFolder:
         """The equity-curve plots the run wrote, one per evaluated split."""
         return sorted(self.path.glob("equity_curve_*.png"))
 
+    def positions_plot_path(self, split: str) -> Path:
+        """Single-class runs: exposure and the per-symbol position heatmap of one evaluated split."""
+        return self.path / f"positions_{split}.png"
+
+    @property
+    def learning_curve_path(self) -> Path:
+        return self.path / LEARNING_CURVE_FILE
+
+    def plot_paths(self) -> list[Path]:
+        """Every run figure the run wrote: equity curves, then position plots, then the learning curve."""
+        positions = sorted(self.path.glob("positions_*.png"))
+        learning_curve = [self.learning_curve_path] if self.learning_curve_path.is_file() else []
+        return [*self.equity_curve_paths(), *positions, *learning_curve]
+
     # The JSON files.
     def has_metrics(self) -> bool:
         return self.metrics_path.is_file()
@@ -187,6 +204,16 @@ class RunFolder:
 
     def write_data_fingerprint(self, payload: dict[str, Any]) -> Path:
         return write_json(self.data_fingerprint_path, payload)
+
+    def split_dates(self, split: str) -> tuple[str, str] | None:
+        """The first and last date of a split's block as data_fingerprint.json records them (ISO strings); None
+        for a folder without the file (a multi-stage run's own folder) or without that split."""
+        if not self.data_fingerprint_path.is_file():
+            return None
+        bounds = self.read_data_fingerprint().get("splits", {}).get(split)
+        if not isinstance(bounds, dict) or "start" not in bounds or "end" not in bounds:
+            return None
+        return str(bounds["start"]), str(bounds["end"])
 
     def read_normalisation(self) -> dict[str, Any] | None:
         """The saved feature scaling as written (None for runs that predate the file); see

@@ -96,7 +96,7 @@ def log_run_artifacts(tracker: Tracker, run: RunFolder, best_model: Path) -> Non
     """The run's results as artefacts: the selected model, the metrics files, the plots, the tables."""
     tracker.log_artifact("best_model", "model", [best_model])
     tracker.log_artifact("metrics", "metrics", [run.metrics_path, run.validation_history_path, run.safety_report_path])
-    tracker.log_artifact("plots", "plots", run.equity_curve_paths())
+    tracker.log_artifact("plots", "plots", run.plot_paths())
     tracker.log_artifact("results", "results", [run.backtest_path, run.positions_path])
 
 
