@@ -5,22 +5,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Interval, check_ranges
-from hierl.errors import RewardConfigError
+from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_OPEN_BELOW, Interval, check_ranges
+from hierl.errors import ConfigError, RewardConfigError, UserError
 
 
 @dataclass
 class EnvConfig:
-    """Market simulation settings shared by every env; asset classes override costs and bounds."""
+    """Market simulation settings shared by every env; asset classes override costs and bounds.
+
+    The action designs (`hierl.envs.action_design`) change how an action becomes the weight traded to, and are off
+    at their defaults (trade to the target in full at every row):
+    `no_trade_band` (fraction of NAV): no trade while |target - drifted weight| <= band;
+    `partial_adjustment` in (0, 1]: move this fraction of the way from the drifted weight to the target;
+    `decision_interval` (rows): the action counts on every k-th row of an episode, the position is held between.
+    """
 
     name: str = "trading"
-    window: int = 32
+    window: int = 1
     episode_length: int = 252
     max_leverage: float = 1.0
     cost_bps: float = 5.0
     slippage_bps: float = 0.0
     borrow_bps_annual: float = 50.0
     initial_nav: float = 1.0
+    no_trade_band: float = 0.0
+    partial_adjustment: float = 1.0
+    decision_interval: int = 1
 
 
 ENV_RANGES: dict[str, Interval] = {
@@ -32,12 +42,31 @@ ENV_RANGES: dict[str, Interval] = {
     "slippage_bps": NON_NEGATIVE,
     "borrow_bps_annual": NON_NEGATIVE,
     "initial_nav": POSITIVE,
+    # A negative band would be no band at all; a fraction of 0 would never trade, above 1 would overshoot.
+    "no_trade_band": NON_NEGATIVE,
+    "partial_adjustment": UNIT_OPEN_BELOW,
+    "decision_interval": AT_LEAST_ONE,
 }
+
+# The keys of the action designs: envs built straight from an `EnvConfig` check these themselves.
+ACTION_DESIGN_KEYS = ("no_trade_band", "partial_adjustment", "decision_interval")
 
 
 def check_env_values(cfg: EnvConfig) -> None:
     """Every `env.*` number of env=trading within its range (ConfigError naming the key otherwise)."""
     check_ranges(cfg, ENV_RANGES, "env")
+    check_action_design_values(cfg)
+
+
+def check_action_design_values(cfg: EnvConfig, error: type[UserError] = ConfigError) -> None:
+    """The action-design keys within their ranges, and `decision_interval` a whole number of rows.
+
+    The schema's int type stops `env.decision_interval=1.5` on the command line; an `EnvConfig` built in code
+    skips that check, and `TradingEnv` calls this with its own error type."""
+    interval = cfg.decision_interval
+    if isinstance(interval, bool) or not isinstance(interval, int):
+        raise error(f"env.decision_interval={interval!r} must be a whole number of rows >= 1")
+    check_ranges(cfg, {key: ENV_RANGES[key] for key in ACTION_DESIGN_KEYS}, "env", error)
 
 
 @dataclass

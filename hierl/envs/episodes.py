@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-from hierl.config.env import EnvConfig
+from hierl.config.env import EnvConfig, check_action_design_values
 from hierl.data.market import MarketData
 from hierl.envs.market_core import CostModel
 from hierl.errors import EnvSetupError
@@ -36,6 +36,7 @@ def validate_env_config(cfg: EnvConfig) -> None:
             raise EnvSetupError(f"env.{field_name}={value} must be a finite number >= 0")
     if not (math.isfinite(cfg.initial_nav) and cfg.initial_nav > 0.0):
         raise EnvSetupError(f"env.initial_nav={cfg.initial_nav} must be a finite number > 0")
+    check_action_design_values(cfg, EnvSetupError)
 
 
 def cost_model(cfg: EnvConfig) -> CostModel:

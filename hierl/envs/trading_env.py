@@ -10,6 +10,7 @@ import numpy as np
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
+from hierl.envs.action_design import ActionDesign, traded_weight
 from hierl.envs.episodes import (
     MIN_NAV_RATIO,
     EnvSetupError,
@@ -34,12 +35,15 @@ class TradingEnv(gymnasium.Env):
     position is then forced to 0).
 
     Action: Box[-1, 1] of shape (1,); target position = clip(action) * max_leverage, in fractions of NAV.
+    The action designs `env.no_trade_band`, `env.partial_adjustment` and `env.decision_interval` turn the target
+    into the weight traded to (`action_design.traded_weight`); at their defaults that is the target itself.
 
     Step at decision row t: trade from the drifted weight to the target at the close of t (paying
     cost_bps + slippage_bps per unit traded and borrow on a short), earn `returns[t + 1]` on the position and
-    the cash rate on the rest (see `market_core.step_single_asset`). `info` holds `row`, `position`,
-    `net_return`, `turnover`, `cost`, `nav` and `reward/<term>` for each active reward term (contributions that
-    add up to the reward); it is a `StepInfo`, a dict that SB3's `DummyVecEnv` deep-copies cheaply.
+    the cash rate on the rest (see `market_core.step_single_asset`). `info` holds `row`, `position` (the weight
+    traded to, held over the row), `net_return`, `turnover`, `cost`, `nav` and `reward/<term>` for each active
+    reward term (contributions that add up to the reward); it is a `StepInfo`, a dict that SB3's `DummyVecEnv`
+    deep-copies cheaply.
 
     Training mode (`symbol_index` None): each reset draws an asset with data in the block and a start row;
     `reset(options={"symbol_index": i, "start_row": t})` pins both. The episode is truncated after
@@ -84,6 +88,8 @@ class TradingEnv(gymnasium.Env):
         self._trade_rate = costs.trade_rate
         self._borrow_rate = costs.borrow_rate_daily
         self._max_leverage = float(env_cfg.max_leverage)
+        # None at the defaults, so that the default step skips the action design altogether.
+        self._action_design = ActionDesign.of(env_cfg)
         self._initial_nav = env_cfg.initial_nav
         self._window = env_cfg.window
         self._window_size = env_cfg.window * self._n_features
@@ -228,6 +234,8 @@ class TradingEnv(gymnasium.Env):
             fraction = 1.0 if fraction > 1.0 else -1.0
         k = self._k
         target = fraction * self._max_leverage if self._mask[k] else 0.0
+        if self._action_design is not None:
+            target = traded_weight(target, self._weight, self._mask[k], k, self._action_design)
         k += 1
         next_cash = self._cash[k]
         net_return, turnover, cost, weight_after = step_single_asset(

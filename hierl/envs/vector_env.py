@@ -12,6 +12,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
+from hierl.envs.action_design import ActionDesign, traded_weight
 from hierl.envs.episodes import (
     MIN_NAV_RATIO,
     EnvSetupError,
@@ -90,10 +91,12 @@ class StepInfos(Sequence[dict[str, Any]]):
 class TradingVecEnv(VecEnv):
     """`n_envs` training-mode `TradingEnv` episodes with shared arrays and one accounting call per step.
 
-    Observations, actions, accounting, rewards and `info` keys are those of `TradingEnv` (training mode); an
-    episode that ends is reset at once with a new random asset and start, SB3 style (`terminal_observation`
-    and `TimeLimit.truncated` in its info). `set_options([{"symbol_index": i, "start_row": t}, ...])` before
-    `reset()` pins the episodes of that reset. The infos of a step are a `StepInfos`, built when first read.
+    Observations, actions (with the same action design), accounting, rewards and `info` keys are those of
+    `TradingEnv` (training mode); an episode that ends is reset at once with a new random asset and start, SB3
+    style (`terminal_observation` and `TimeLimit.truncated` in its info).
+    `set_options([{"symbol_index": i, "start_row": t}, ...])` before `reset()` pins the episodes of that reset.
+    The infos of a step are a `StepInfos`, built when first read. An episode's step count, which decides the
+    rows where its action counts under `env.decision_interval`, is `row - start_row`, so the state holds it.
 
     Each episode is located by its flat index `asset * n_days + row` into the market arrays (see
     `AssetArrays`), so the lookups of a step are 1-D gathers. `get_state`/`set_state` save and restore the
@@ -145,6 +148,8 @@ class TradingVecEnv(VecEnv):
         # The largest position each (asset, row) allows: max_leverage where the asset trades, 0 where it does not,
         # so a step's targets are one gather and one product.
         self._position_limit = np.where(self._arrays.mask, self._max_leverage, 0.0)
+        # None at the defaults, so that the default step skips the action design altogether (see TradingEnv).
+        self._action_design = ActionDesign.of(env_cfg)
         self._initial_nav = np.array(float(env_cfg.initial_nav))
         self._window_size = env_cfg.window * self._arrays.n_features
         self._windows = self._arrays.windows(env_cfg.window)
@@ -268,6 +273,9 @@ class TradingVecEnv(VecEnv):
         arrays = self._arrays
         index = self._index
         target = self._actions * self._position_limit[index]
+        if self._action_design is not None:
+            steps = self._row - self._start_row
+            target = traded_weight(target, self._weight, arrays.mask[index], steps, self._action_design)
         next_index = index + _ONE_ROW
         next_cash = arrays.cash_return[next_index]
         next_returns = arrays.returns[next_index]
