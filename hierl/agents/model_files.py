@@ -102,7 +102,7 @@ def _float_schedule(entry: dict[str, Any], origin: str) -> FloatSchedule:
 
 
 def _policy_kwargs(entry: dict[str, Any], origin: str) -> dict[str, Any]:
-    """hierl's PPO policy kwargs: `net_arch` (plain JSON) and an activation of `ACTIVATIONS`."""
+    """hierl's PPO policy kwargs: `net_arch` (plain JSON), an activation of `ACTIVATIONS` and `log_std_init`."""
     known = {str(cls): cls for cls in ACTIVATIONS.values()}
     kwargs: dict[str, Any] = {}
     for key, value in entry.items():
@@ -112,6 +112,8 @@ def _policy_kwargs(entry: dict[str, Any], origin: str) -> dict[str, Any]:
             kwargs[key] = known[value]
         elif key == "net_arch" and isinstance(value, list | dict):
             kwargs[key] = value
+        elif key == "log_std_init" and isinstance(value, int | float) and not isinstance(value, bool):
+            kwargs[key] = float(value)
         else:
             raise ModelFileError(f"{origin}: policy_kwargs.{key}={value!r} is not one hierl writes")
     return kwargs

@@ -109,7 +109,11 @@ class PPOAgentFactory:
             "vf_coef": cfg.vf_coef,
             "max_grad_norm": cfg.max_grad_norm,
             "target_kl": cfg.target_kl,
-            "policy_kwargs": {"net_arch": list(cfg.net_arch), "activation_fn": ACTIVATIONS[cfg.activation]},
+            "policy_kwargs": {
+                "net_arch": list(cfg.net_arch),
+                "activation_fn": ACTIVATIONS[cfg.activation],
+                "log_std_init": cfg.log_std_init,
+            },
             "tensorboard_log": str(tensorboard_log) if tensorboard_log else None,
             "seed": seed,
             "device": "cpu",

@@ -42,6 +42,9 @@ class PPOConfig:
     keep_checkpoints: int = 2
     init_from: str | None = None
     normalize_observations: bool = False
+    # Initial log standard deviation of the Gaussian policy. SB3's default, 0.0, explores with std 1 on actions in
+    # [-1, 1]: most draws are clipped to a full position and every step trades, so costs drown the reward's signal.
+    log_std_init: float = -1.0
 
 
 PPO_RANGES: dict[str, Interval] = {
@@ -64,6 +67,7 @@ PPO_RANGES: dict[str, Interval] = {
     "early_stopping_patience": Interval(1.0, optional=True),
     "checkpoint_freq": AT_LEAST_ONE,
     "keep_checkpoints": AT_LEAST_ONE,
+    "log_std_init": Interval(),
 }
 
 
