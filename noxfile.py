@@ -104,3 +104,15 @@ def bench(session: nox.Session) -> None:
     for script in scripts:
         session.run(python, f"benchmarks/{script}", *session.posargs, external=True)
     session.run(python, "benchmarks/report.py", external=True)
+
+
+@nox.session(venv_backend="none")
+def learn(session: nox.Session) -> None:
+    """Does default PPO learn? A planted signal against oracles, and the sample data against naive baselines.
+
+    Tens of minutes on two cores (27 runs, one per worker process); `nox -s learn -- --quick --out <dir>` for a
+    smoke run that leaves README.md and docs/ alone. Results go to benchmarks/results/learning.{json,md}; see
+    benchmarks/learn.py and docs/learning.md.
+    """
+    python = project_python(session)
+    session.run(python, "benchmarks/learn.py", *session.posargs, env={"WANDB_MODE": "offline"}, external=True)

@@ -163,17 +163,36 @@ def render(
 
 
 REPO = RESULTS_DIR.parent.parent
-BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
 
-def replace_generated(path: Path, content: str) -> None:
-    """Put `content` between the performance markers of `path`; the text around them is left as it is."""
+def markers(block: str) -> tuple[str, str]:
+    """The HTML comments that fence a generated block, e.g. `<!-- performance:begin -->`; invisible on GitHub."""
+    return f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+
+
+def check_generated(path: Path, block: str = "performance") -> str:
+    """The text of `path`, refused unless it holds exactly one `block` begin marker followed by one end marker.
+
+    Benchmarks call this before they start (a long run must not fail at its last step) and again when they fill
+    the block; a missing, repeated or reversed marker would otherwise overwrite hand-written text or append a
+    second copy of the block.
+    """
+    begin, end = markers(block)
     text = path.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path} has no {BEGIN} ... {END} block to fill")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{content.strip()}\n{END}{tail}")
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(
+            f"{path} has no {begin} ... {end} block to fill (each marker exactly once, begin first); add the two "
+            "lines where the generated results belong"
+        )
+    return text
+
+
+def replace_generated(path: Path, content: str, block: str = "performance") -> None:
+    """Put `content` between the `block` markers of `path`; the text around them is left as it is."""
+    begin, end = markers(block)
+    head, rest = check_generated(path, block).split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{content.strip()}\n{end}{tail}")
 
 
 def readme_summary(end_to_end: dict[str, Any] | None, envs: dict[str, Any] | None, training: Any) -> str:
