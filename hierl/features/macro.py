@@ -59,15 +59,37 @@ def monthly_releases(reference: pl.DataFrame, feature: str, release_lag_days: di
     return values.select(monthly_published(pl.col("period"), lag).alias("published"), feature)
 
 
+# After the last published month of the risk-free rate (the shipped Fama-French series ends in 2018-11), the last
+# known rate carries forward for this many months: a one-month T-bill rate moves little from one month to the next,
+# while 0 would hand every strategy a cash rate of zero exactly where the data stops. Beyond it the rate is unknown.
+CASH_CARRY_MONTHS = 3
+
+
 def daily_cash_return(calendar: pl.DataFrame, reference: pl.DataFrame) -> pl.DataFrame:
     """Daily cash return from the Fama-French risk-free rate.
 
     RF is the one-month T-bill return of month m, known at the start of m (the bill is bought then), so it is
-    applied to the days of m at 21 trading days a month; 0 where the rate is unknown. `cash_return` on date t
-    is the return of cash from the previous row to t.
+    applied to the days of m at 21 trading days a month. A month without a published rate takes the latest earlier
+    month's rate, at most `CASH_CARRY_MONTHS` months back (known at the start of that month, so still causal);
+    0 where no rate is known (before the series starts, or longer after it ends). `cash_return` on date t is the
+    return of cash from the previous row to t.
     """
     rf = _series(reference, "ff_rf")
     daily = rf.select("period", ((1.0 + pl.col("ff_rf") / 100.0) ** (1.0 / 21.0) - 1.0).alias("cash_return"))
     keyed = calendar.select("date").with_columns(pl.col("date").dt.month_start().alias("period"))
-    joined = keyed.join(daily, on="period", how="left").sort("date")
+    months = keyed.select("period").unique().sort("period")
+    # Each calendar month takes the latest published month at or before it, if that is recent enough.
+    carried = months.join_asof(
+        daily.rename({"period": "published_period"}).sort("published_period"),
+        left_on="period",
+        right_on="published_period",
+        strategy="backward",
+    )
+    age_months = (pl.col("period").dt.year() - pl.col("published_period").dt.year()) * 12 + (
+        pl.col("period").dt.month() - pl.col("published_period").dt.month()
+    )
+    rates = carried.select(
+        "period", pl.when(age_months <= CASH_CARRY_MONTHS).then(pl.col("cash_return")).alias("cash_return")
+    )
+    joined = keyed.join(rates, on="period", how="left").sort("date")
     return joined.select("date", pl.col("cash_return").fill_null(0.0))
