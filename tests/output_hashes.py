@@ -72,6 +72,14 @@ def commands(root: Path) -> dict[str, list[str]]:
     }
 
 
+# The runs in two groups that need nothing of each other (the replay needs the train run), so two pytest workers can
+# run them side by side: `tests/test_output_hashes.py` and `tests/test_output_hashes_multi.py`, one group each.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "single": ("train", "evaluate", "cql"),
+    "multi": ("hierarchy", "sweep", "pipeline"),
+}
+
+
 def output_folder(root: Path, name: str) -> Path:
     """The folder a run wrote; a replay writes `<run>_replay_<time>` beside the run it replays."""
     if name == "evaluate":
@@ -80,13 +88,16 @@ def output_folder(root: Path, name: str) -> Path:
     return root / name
 
 
-def run_all(root: Path) -> None:
-    """Run every command in order (the replay needs the train run); a failure stops with its stderr."""
+def run_all(root: Path, names: tuple[str, ...] | None = None) -> None:
+    """Run every command (or those of `names`) in order (the replay needs the train run); a failure stops with its
+    stderr."""
     # PYTHONPATH: the scripts of experiments/ import this checkout's hierl, not whichever one is installed.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     env["PYTHONPATH"] = str(REPO)
     env.setdefault("HIERL_CACHE", str(root / "cache"))
     for name, command in commands(root).items():
+        if names is not None and name not in names:
+            continue
         result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{name} failed ({' '.join(command)}):\n{result.stderr[-3000:]}")
@@ -173,11 +184,20 @@ def folder_hashes(folder: Path, root: Path) -> dict[str, str]:
     return {str(path.relative_to(folder)): _content_hash(path, str(root)) for path in _output_files(folder)}
 
 
-def current_hashes(root: Path, run: bool = True) -> dict[str, dict[str, str]]:
-    """Run everything under `root` (unless `run` is False: the runs are there) and hash each run's folder."""
+def current_hashes(root: Path, run: bool = True, names: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
+    """Run everything (or the runs of `names`) under `root` (unless `run` is False: the runs are there) and hash
+    each run's folder."""
     if run:
-        run_all(root)
-    return {name: folder_hashes(output_folder(root, name), root) for name in commands(root)}
+        run_all(root, names)
+    chosen = [name for name in commands(root) if names is None or name in names]
+    return {name: folder_hashes(output_folder(root, name), root) for name in chosen}
+
+
+def assert_matches_record(hashes: dict[str, dict[str, str]], run: str) -> None:
+    """Every file of `run` hashes as recorded: no file new, gone or changed."""
+    recorded = json.loads(RECORD.read_text())
+    assert recorded[run], f"the record holds no file of the {run} run"
+    assert differences({run: recorded[run]}, {run: hashes[run]}) == []
 
 
 def differences(recorded: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> list[str]:
