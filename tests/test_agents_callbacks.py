@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pytest
 import torch
 from envs_fixtures import make_market
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import CallbackList
+from training_checks import RolloutRewards
 
 from hierl.agents.checkpointing import RolloutCheckpointCallback, restore_training_state
 from hierl.agents.metrics_callback import MetricsCallback
@@ -105,21 +105,6 @@ class Sink:
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.logged.append((dict(metrics), step))
-
-
-class RolloutRewards(BaseCallback):
-    """Mean raw reward of each rollout, read from SB3's buffer (no episode ends, so no bootstrapped rewards)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.means: list[float] = []
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        assert isinstance(self.model, PPO)
-        self.means.append(float(np.asarray(self.model.rollout_buffer.rewards, dtype=np.float64).mean()))
 
 
 def test_metrics_callback_logs_reward_terms_that_add_up_to_the_rollouts_reward_and_the_update_statistics() -> None:

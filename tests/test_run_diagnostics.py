@@ -25,7 +25,8 @@ from plot_checks import svg_backend  # noqa: F401  (a fixture)
 from runs import hierl_train, run_ok
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import CallbackList
+from training_checks import RolloutRewards
 
 import hierl
 from hierl.agents.checkpointing import RolloutCheckpointCallback, restore_training_state
@@ -315,21 +316,6 @@ MARKET = make_market(n_days=400, n_assets=3, n_features=2)
 ENV = EnvConfig(window=8, episode_length=500)
 AGENT = PPOConfig(n_steps=32, batch_size=32, n_envs=2, n_epochs=1, net_arch=[8])
 ROLLOUT = AGENT.n_steps * AGENT.n_envs
-
-
-class RolloutRewards(BaseCallback):
-    """Each rollout's mean raw reward, read from SB3's rollout buffer after the rollout."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.means: list[float] = []
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        assert isinstance(self.model, PPO)
-        self.means.append(float(np.asarray(self.model.rollout_buffer.rewards, dtype=np.float64).mean()))
 
 
 @pytest.mark.slow

@@ -7,8 +7,11 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
 import torch
+from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
 
@@ -54,3 +57,19 @@ def assert_finite_losses(model: BaseAlgorithm, recorder: LossRecorder, keys: tup
         values = recorder.values.get(key, [])
         assert values, f"{key} was never logged"
         assert all(math.isfinite(v) for v in values), f"{key}: {values}"
+
+
+class RolloutRewards(BaseCallback):
+    """Each rollout's mean raw reward, read from a PPO's rollout buffer after the rollout (with no episode ending
+    inside it, the buffer holds the raw rewards: no bootstrapped value is added at a truncation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.means: list[float] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        assert isinstance(self.model, PPO)
+        self.means.append(float(np.asarray(self.model.rollout_buffer.rewards, dtype=np.float64).mean()))
