@@ -1,63 +1,15 @@
-"""`python experiments/train_ppo_agents.py [overrides]`: one PPO agent per asset class (and seed), then the signals.
+"""`python experiments/train_ppo_agents.py [overrides]`: the same as `python -m hierl.train_ppo_agents`
+(`hierl-train-ppo-agents`).
 
-Every class is composed once, exactly as `python -m hierl.train asset=<class>` with the same overrides (so the
-class's own agent, env, reward and safety settings apply), and each seed's unit is a copy of that config with its
-seed. Units train in `<run>/ppo/<class>/` (`.../seed_<s>/` with several `multistage.seeds`), and each selected
-model's deterministic actions on every split are written to `<run>/signals.parquet`. With several seeds,
-`<run>/ppo/<class>/seeds_summary.json` holds the spread of the test Sharpe ratio over seeds, and the signals come
-from the seed with the best validation Sharpe ratio (never chosen on test). The work is
-`hierl.orchestration.ppo_stage`; `multistage.distributed=true multistage.num_workers=<n>` runs the (class, seed)
-units as Ray tasks.
+One PPO agent per asset class (and seed) in `<run>/ppo/<class>/`, then `<run>/signals.parquet`; see
+`hierl/train_ppo_agents.py` and docs/hierarchy.md.
 
     python experiments/train_ppo_agents.py data=synthetic multistage.asset_classes=[equity,commodity] \\
         multistage.seeds=[0,1,2]
     python experiments/train_ppo_agents.py hydra.run.dir=<that run>               # reuse its finished units
-    python experiments/train_ppo_agents.py resume=true hydra.run.dir=<that run>   # and continue interrupted ones
 """
 
-from __future__ import annotations
-
-import math
-from pathlib import Path
-
-from hierl.config.run import TrainConfig
-from hierl.entrypoint import Outcome, stage_entrypoint
-from hierl.errors import UserError
-
-
-def train_ppo_agents(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Outcome:
-    """Every (class, seed) job, then the seed summaries and the signals table.
-
-    The PPO stage (torch, SB3) is imported here, once the config is checked."""
-    from hierl.orchestration.asset_run import RunOutcome
-    from hierl.orchestration.ppo_stage import (
-        compose_ppo_config,
-        execution_config,
-        passed_on,
-        plan_ppo_jobs,
-        resolve_classes,
-        resolve_seeds,
-        train_ppo_stage,
-    )
-    from hierl.orchestration.signals import SIGNALS_FILE
-    from hierl.run.folder import RunFolder
-
-    base = passed_on(overrides)
-    # Each class's YAML is composed once under the user's overrides; every seed's unit is a copy of it.
-    class_cfgs = {c: compose_ppo_config([*base, f"asset={c}"]) for c in resolve_classes(outer)}
-    jobs = plan_ppo_jobs(class_cfgs, resolve_seeds(outer), run_dir / "ppo")
-    result = train_ppo_stage(jobs, run_dir / "ppo", run_dir / SIGNALS_FILE, execution_config(outer))
-    if result.errors:
-        raise UserError("PPO failed for " + "; ".join(f"{name}: {error}" for name, error in result.errors.items()))
-    metrics = dict(result.metrics)
-    # The sweep objective: the optimised metric averaged over every class and seed (not the best seed's).
-    values = [m.get(outer.optimized_metric, math.nan) for m in result.per_job.values()]
-    metrics[outer.optimized_metric] = sum(values) / len(values)
-    RunFolder(run_dir).write_metrics(metrics)
-    return RunOutcome(run_dir, metrics)
-
-
-main = stage_entrypoint(train_ppo_agents, title="PPO agents per asset class")
+from hierl.train_ppo_agents import main
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,8 @@ wrong shape handed between two functions) stay `ValueError`s beside the code tha
 
 from __future__ import annotations
 
+import importlib.util
+
 
 class UserError(ValueError):
     """A mistake in the user's config, data or files, with the fix in its message."""
@@ -59,3 +61,18 @@ class HeadlineInputError(UserError):
 
 class StudyInputError(UserError):
     """Run folders the warm-start study cannot pair (a missing file, seed or evaluation step)."""
+
+
+class MissingExtraError(UserError):
+    """An optional package the config asks for is not installed; the message names the extra that installs it."""
+
+
+def require_extra(module: str, extra: str, needed_for: str) -> None:
+    """Raise `MissingExtraError` unless `module` can be imported, naming `pip install 'hierl[<extra>]'`.
+
+    Ray, W&B and TensorBoard are extras, so a lean install has none of them: the entrypoint checks what its config
+    will use before any work starts (a missing package found mid-run would cost the run). `find_spec` looks the
+    package up without importing it (wandb alone takes a second to import).
+    """
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(f"{needed_for} needs {module}, which is not installed: pip install 'hierl[{extra}]'")

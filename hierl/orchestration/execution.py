@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from hierl.errors import UserError
+from hierl.errors import UserError, require_extra
 from hierl.tracking.heartbeat import heartbeat
 from hierl.tracking.logging import get_logger
 
@@ -87,6 +87,11 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def require_ray() -> None:
+    """Ray is an extra (`hierl[ray]`): without it, `multistage.distributed=true` is one line naming the extra."""
+    require_extra("ray", "ray", "multistage.distributed=true")
+
+
 def _connect_ray(config: ExecutionConfig) -> None:
     import ray
 
@@ -112,6 +117,7 @@ def _connect_ray(config: ExecutionConfig) -> None:
 
 
 def _run_on_ray(units: Sequence[Unit[T]], config: ExecutionConfig) -> list[UnitOutcome[T]]:
+    require_ray()
     import ray
 
     if config.num_workers < 1 or config.cpus_per_worker <= 0:

@@ -8,9 +8,9 @@ block (the same dates in every seed), net of costs, with `compute_metrics`, the 
 
 Statistics (stated in the report as well):
 - point estimates are means over seeds of the per-seed metrics;
-- the Sharpe ratio's 95% interval is a stationary bootstrap (Politis and Romano, 1994) of the test block's days:
-  blocks of geometric length (mean `MEAN_BLOCK` days) drawn with wrap-around, the same days for every seed, the
-  mean over seeds of each resample's Sharpe ratio, and the 2.5% / 97.5% quantiles of those means;
+- the Sharpe ratio's 95% interval is a stationary bootstrap (Politis and Romano, 1994; `arch.bootstrap`) of the
+  test block's days: blocks of geometric length (mean `MEAN_BLOCK` days) drawn with wrap-around, the same days for
+  every seed, the mean over seeds of each resample's Sharpe ratio, and the 2.5% / 97.5% quantiles of those means;
 - a difference is significant when the paired bootstrap of the Sharpe difference (hierarchy minus the other
   strategy, on the same resampled days) has a 95% interval excluding 0; the p-value is two-sided,
   2 x min(share of differences <= 0, share >= 0).
@@ -115,16 +115,15 @@ def collect_returns(run_dir: Path) -> dict[str, dict[int, SeedReturns]]:
 
 
 def stationary_bootstrap_indices(n_days: int, n_resamples: int, mean_block: int, seed: int) -> np.ndarray:
-    """[n_resamples, n_days] day indices: blocks start anywhere, continue with probability 1 - 1/mean_block."""
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n_days, size=(n_resamples, n_days))
-    new_block = rng.random((n_resamples, n_days)) < 1.0 / mean_block
-    new_block[:, 0] = True
-    indices = np.empty((n_resamples, n_days), dtype=np.int64)
-    indices[:, 0] = starts[:, 0]
-    for k in range(1, n_days):
-        indices[:, k] = np.where(new_block[:, k], starts[:, k], (indices[:, k - 1] + 1) % n_days)
-    return indices
+    """[n_resamples, n_days] day indices of `arch.bootstrap.StationaryBootstrap`: blocks start anywhere and
+    continue with probability 1 - 1/mean_block, wrapping around. Indices rather than resampled returns, so every
+    seed and strategy is resampled on the same days (the paired comparisons need that)."""
+    # Imported here: `arch` imports its whole univariate package (over a second), which the pipeline that imports
+    # this module needs only once the runs are done.
+    from arch.bootstrap import StationaryBootstrap
+
+    bootstrap = StationaryBootstrap(mean_block, np.arange(n_days), seed=seed)
+    return np.stack([days for (days,), _ in bootstrap.bootstrap(n_resamples)])
 
 
 def resampled_sharpe(excess: np.ndarray, indices: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ curves are written by Stable-Baselines3's own logger (`sb3_output_formats`), so 
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import secrets
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any, Protocol
 
 from hierl.config.loading import flat_config
 from hierl.config.run import LoggerConfig, TrainConfig
-from hierl.errors import ConfigError
+from hierl.errors import ConfigError, require_extra
 from hierl.tracking.files import write_atomic
 from hierl.tracking.logging import get_logger
 from hierl.tracking.secrets import redact_config
@@ -27,6 +26,8 @@ from hierl.tracking.secrets import redact_config
 log = get_logger("tracking")
 
 LOGGERS = ("none", "csv", "tensorboard", "wandb")
+# The loggers whose package is an extra of the same name (`pip install 'hierl[wandb]'`).
+EXTRA_LOGGERS = ("tensorboard", "wandb")
 TENSORBOARD_DIR = "tensorboard"
 VERSIONED_PACKAGES = ("torch", "stable-baselines3", "hierl")
 
@@ -143,11 +144,11 @@ def default_group(cfg: LoggerConfig, experiment_name: str | None) -> str:
 
 
 def check_logger(cfg: LoggerConfig) -> None:
-    """Fail before any work when the logger cannot be used."""
+    """Fail before any work when the logger cannot be used (W&B and TensorBoard are extras of hierl)."""
     if cfg.name not in LOGGERS:
         raise ConfigError(f"logger={cfg.name!r} is not one of {', '.join(LOGGERS)}")
-    if cfg.name == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("logger=tensorboard needs the tensorboard package: pip install tensorboard")
+    if cfg.name in EXTRA_LOGGERS:
+        require_extra(cfg.name, cfg.name, f"logger={cfg.name}")
     if cfg.mode not in ("online", "offline", "disabled"):
         raise ConfigError(f"logger.mode={cfg.mode!r} is not one of online, offline, disabled")
 
