@@ -11,6 +11,7 @@ from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.run import AssetConfig, ComposedConfig, LoggerConfig, MultiStageConfig, PathsConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
+from hierl.config.walk_forward import WalkForwardConfig
 
 SCHEMAS: dict[tuple[str | None, str], type] = {
     (None, "train_schema"): ComposedConfig,
@@ -26,6 +27,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("asset", "asset_schema"): AssetConfig,
     ("safety", "safety_schema"): SafetyConfig,
     ("multistage", "multistage_schema"): MultiStageConfig,
+    ("walk_forward", "walk_forward_schema"): WalkForwardConfig,
 }
 
 

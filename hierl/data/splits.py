@@ -92,7 +92,8 @@ def walk_forward_splits(
     """Folds whose test blocks tile the end of the calendar, each preceded by an embargo and its train block.
 
     With `expanding` every train block starts at row 0; otherwise it is a rolling block as long as the first
-    fold's. The last fold's test block ends at `n_rows`.
+    fold's. The last fold's test block ends at `n_rows`. Train and test only: `walk_forward_folds` adds each
+    fold's validation block and is what `python -m hierl.walk_forward` runs.
     """
     if n_folds < 1 or test_rows < 1 or embargo < 0:
         raise DataError(
@@ -112,4 +113,94 @@ def walk_forward_splits(
         train_stop = test_start - embargo
         train_start = 0 if expanding else train_stop - first_train_rows
         folds.append(Fold(train=(train_start, train_stop), test=(test_start, test_start + test_rows)))
+    return folds
+
+
+@dataclass(frozen=True)
+class WalkForwardFold:
+    """One fold of a walk-forward study: half-open row ranges of one calendar, in time order.
+
+    `train` and `val` are the data's train and validation blocks. `test` holds the rows whose returns the fold
+    records (its scored days); its first decision is taken at the close of the row before, `test[0] - 1`, and the
+    data's test block (`test_block`) starts `lead` rows earlier still, rows that only fill the first observation
+    window (an env decides at row t only once the `window` rows up to t lie inside the block, so
+    lead = window - 1). The test blocks of consecutive folds therefore overlap by `lead + 1` rows, but their scored
+    rows tile the calendar with no gap and no overlap. `embargo` rows lie between the end of `train` and the start
+    of `val`, and between the end of `val` and the start of `test_block`, as in `compute_split_bounds`.
+    """
+
+    index: int
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+    lead: int = 0
+
+    @property
+    def first_decision(self) -> int:
+        """The row at whose close the fold first decides: the day before its first scored day."""
+        return self.test[0] - 1
+
+    @property
+    def test_block(self) -> tuple[int, int]:
+        """The data's test block: the lead rows, the first decision row, then the scored rows."""
+        return (self.first_decision - self.lead, self.test[1])
+
+
+def walk_forward_folds(
+    n_rows: int,
+    n_folds: int,
+    val_rows: int,
+    test_rows: int,
+    embargo: int,
+    train_rows: int | None = None,
+    expanding: bool = False,
+    min_block_rows: int = 1,
+    lead: int = 0,
+) -> list[WalkForwardFold]:
+    """Folds whose scored test rows tile the end of a calendar of `n_rows`, each preceded by its validation and
+    training blocks with `embargo` rows between blocks (see `WalkForwardFold` for `lead`).
+
+    The first fold trains on `train_rows` (None: every row from 0); `expanding` keeps that start in every fold,
+    otherwise each fold trains on as many rows as the first (rolling). Every block of the data (train, val, and
+    the whole test block) must hold `min_block_rows` rows; a DataError names the shortfall.
+    """
+    if n_folds < 1 or val_rows < 1 or test_rows < 1 or embargo < 0 or lead < 0:
+        raise DataError(
+            f"walk-forward needs folds >= 1, val_rows >= 1, test_rows >= 1, embargo >= 0, lead >= 0; got {n_folds}, "
+            f"{val_rows}, {test_rows}, {embargo}, {lead}."
+        )
+    for name, rows in (("validation", val_rows), ("test", test_rows + 1 + lead)):
+        if rows < min_block_rows:
+            raise DataError(
+                f"walk-forward {name} blocks of {rows} rows are shorter than the {min_block_rows} rows a block needs "
+                "(env.window + data.splits.min_block_steps). Fix: longer walk_forward blocks, or a smaller env.window."
+            )
+    folds = []
+    first_train: tuple[int, int] | None = None
+    for index in range(n_folds):
+        test_start = n_rows - (n_folds - index) * test_rows
+        val_stop = test_start - 1 - lead - embargo
+        val_start = val_stop - val_rows
+        train_stop = val_start - embargo
+        if first_train is None:
+            train_start = 0 if train_rows is None else train_stop - train_rows
+            first_train = (train_start, train_stop)
+            if train_start < 0 or train_stop - train_start < min_block_rows:
+                wanted = train_stop if train_rows is None else train_rows
+                raise DataError(
+                    f"walk-forward with {n_folds} folds of {test_rows} test rows, {val_rows} validation rows, an "
+                    f"embargo of {embargo} and {wanted} training rows needs more than the {n_rows} rows of the "
+                    f"calendar (the first fold's training block would start at row {train_start} and hold "
+                    f"{train_stop - max(train_start, 0)} rows, at least {min_block_rows} needed). Fix: fewer "
+                    "walk_forward.folds, shorter walk_forward blocks, or more data (data.start, data.end)."
+                )
+        elif expanding:
+            train_start = first_train[0]
+        else:
+            train_start = train_stop - (first_train[1] - first_train[0])
+        folds.append(
+            WalkForwardFold(
+                index, (train_start, train_stop), (val_start, val_stop), (test_start, test_start + test_rows), lead
+            )
+        )
     return folds

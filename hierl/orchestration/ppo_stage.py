@@ -147,31 +147,36 @@ def compose_ppo_config(overrides: Sequence[str]) -> PPORunConfig:
 def resolve_classes(outer: TrainConfig) -> list[str]:
     """`multistage.asset_classes` (null: every class of the data source), each with its conf/asset/<class>.yaml
     and conf/env_asset/trading_<class>.yaml."""
+    return checked_classes(outer, outer.multistage.asset_classes, "multistage.asset_classes")
+
+
+def checked_classes(outer: TrainConfig, wanted: Sequence[str] | None, key: str) -> list[str]:
+    """`wanted` (null: every class of the data source), each a class of the data with its conf/asset/<class>.yaml;
+    a mistake is one ConfigError naming `key`."""
     available = available_asset_classes(outer.data, Path(outer.paths.cache_dir))
-    wanted = outer.multistage.asset_classes
     classes = list(wanted) if wanted is not None else available
     unknown = [c for c in classes if c not in available]
     if unknown or not classes:
-        raise ConfigError(
-            f"multistage.asset_classes={classes} must name classes of the data source; available: {available}"
-        )
+        raise ConfigError(f"{key}={classes} must name classes of the data source; available: {available}")
     for asset_class in classes:
         if not (config_dir() / "asset" / f"{asset_class}.yaml").is_file():
             raise ConfigError(
                 f"asset class {asset_class!r} has no conf/asset/{asset_class}.yaml; add one (copy equity.yaml) "
-                "or leave it out of multistage.asset_classes"
+                f"or leave it out of {key}"
             )
     return classes
 
 
 def resolve_seeds(outer: TrainConfig) -> list[int]:
     """`multistage.seeds`, or just `seed` when it is null."""
-    wanted = outer.multistage.seeds
+    return checked_seeds(outer, outer.multistage.seeds, "multistage.seeds")
+
+
+def checked_seeds(outer: TrainConfig, wanted: Sequence[int] | None, key: str) -> list[int]:
+    """`wanted`, or just `seed` when it is null; a mistake is one ConfigError naming `key`."""
     seeds = list(wanted) if wanted is not None else [outer.seed]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(
-            f"multistage.seeds={seeds} must be a non-empty list without repeats (or null for just `seed`)"
-        )
+        raise ConfigError(f"{key}={seeds} must be a non-empty list without repeats (or null for just `seed`)")
     return seeds
 
 

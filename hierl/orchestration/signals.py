@@ -8,6 +8,10 @@ The SAC meta-controller and the pipeline read `signals.parquet` in exactly this 
 signal dated d is decided at the close of d from data published up to d: each split is one deterministic
 evaluation episode per symbol (the env's own rollout), starting flat at the split's first decision row.
 
+Out-of-fold tables (a walk-forward's, `hierl.orchestration.oof_signals`) add two provenance columns, kept by the
+validator when both are present: `source_fold` (str, the unit whose model produced the row) and
+`source_train_end` (Date, the last day that model trained on), which must lie before the row's date.
+
 One validator (`validate_signals`) guards both directions: tables this package writes and files a user hands
 to `agent.signals_path`, so a table that passes it is usable by the meta-controller whatever produced it.
 """
@@ -39,6 +43,10 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "split": pl.String(),
 }
 SIGNAL_KEY = ["date", "asset_class", "symbol"]
+# Optional provenance of out-of-fold signals: which unit's model produced a row, and the last day it trained on.
+SOURCE_FOLD = "source_fold"
+SOURCE_TRAIN_END = "source_train_end"
+PROVENANCE_SCHEMA: dict[str, pl.DataType] = {SOURCE_FOLD: pl.String(), SOURCE_TRAIN_END: pl.Date()}
 
 
 def policy_signals(
@@ -90,17 +98,34 @@ def saved_model_signals(
     return signals_frame(model, market, env_cfg, reward_cfg, read_scaling(model_path))
 
 
+def _schema_of(frame: pl.DataFrame, origin: str) -> dict[str, pl.DataType]:
+    """The contract's columns, plus the provenance columns when the frame has them (both or neither)."""
+    provenance = [name for name in PROVENANCE_SCHEMA if name in frame.columns]
+    if provenance and len(provenance) != len(PROVENANCE_SCHEMA):
+        raise UserError(
+            f"{origin} has {provenance} but not {sorted(set(PROVENANCE_SCHEMA) - set(provenance))}; out-of-fold "
+            f"signals carry both {list(PROVENANCE_SCHEMA)}"
+        )
+    return {**SIGNAL_SCHEMA, **PROVENANCE_SCHEMA} if provenance else dict(SIGNAL_SCHEMA)
+
+
 def validate_signals(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
     """The frame cast to the contract's schema, or one UserError naming what is wrong and how to fix it."""
     missing = [name for name in SIGNAL_SCHEMA if name not in frame.columns]
     if missing:
         raise UserError(f"{origin} lacks columns {missing}; a signals table has {list(SIGNAL_SCHEMA)}")
+    schema = _schema_of(frame, origin)
     try:
-        frame = frame.select([pl.col(name).cast(dtype, strict=True) for name, dtype in SIGNAL_SCHEMA.items()])
+        frame = frame.select([pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items()])
     except pl.exceptions.PolarsError as error:
-        raise UserError(f"{origin}: columns must have types {SIGNAL_SCHEMA} ({error})") from error
+        raise UserError(f"{origin}: columns must have types {schema} ({error})") from error
     if frame.null_count().sum_horizontal().item() > 0 or not frame["signal"].is_finite().all():
-        raise UserError(f"{origin} has null or non-finite values; every row needs all five columns")
+        raise UserError(f"{origin} has null or non-finite values; every row needs all {len(schema)} columns")
+    if SOURCE_TRAIN_END in schema and (frame[SOURCE_TRAIN_END] >= frame["date"]).any():
+        raise UserError(
+            f"{origin} has rows whose {SOURCE_TRAIN_END} is not before their date: out-of-fold signals come from "
+            "models trained on earlier days only"
+        )
     if (frame["signal"].abs() > 1.0).any():
         raise UserError(f"{origin} has signals outside [-1, 1]; signals are deterministic PPO actions")
     unknown = sorted(set(frame["split"].unique().to_list()) - set(SPLITS))

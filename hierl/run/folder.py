@@ -39,6 +39,13 @@ SIGNALS_FILE = "signals.parquet"
 LEARNING_CURVE_FILE = "learning_curve.png"
 # Written by `hierl.evaluate` into every replay folder: which run and which policy file it replayed.
 SOURCE_RUN_FILE = "source_run.json"
+# A walk-forward run (`python -m hierl.walk_forward`): its folds, and the test segments stitched into one
+# out-of-sample record (agent, baselines, positions) with its figure.
+WALK_FORWARD_FILE = "walk_forward.json"
+OOS_BACKTEST_FILE = "oos_backtest.parquet"
+OOS_BASELINES_FILE = "oos_baselines.parquet"
+OOS_POSITIONS_FILE = "oos_positions.parquet"
+OOS_EQUITY_FILE = "oos_equity.png"
 __all__ = [
     "BACKTEST_FILE",
     "BASELINES_FILE",
@@ -53,6 +60,10 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "NORMALISATION_FILE",
+    "OOS_BACKTEST_FILE",
+    "OOS_BASELINES_FILE",
+    "OOS_EQUITY_FILE",
+    "OOS_POSITIONS_FILE",
     "OVERRIDES_FILE",
     "POSITIONS_FILE",
     "PREFILL_FILE",
@@ -61,6 +72,7 @@ __all__ = [
     "SIGNALS_FILE",
     "SOURCE_RUN_FILE",
     "VALIDATION_HISTORY_FILE",
+    "WALK_FORWARD_FILE",
     "RunFolder",
 ]
 
@@ -154,6 +166,26 @@ class RunFolder:
     def source_run_path(self) -> Path:
         return self.path / SOURCE_RUN_FILE
 
+    @property
+    def walk_forward_path(self) -> Path:
+        return self.path / WALK_FORWARD_FILE
+
+    @property
+    def oos_backtest_path(self) -> Path:
+        return self.path / OOS_BACKTEST_FILE
+
+    @property
+    def oos_baselines_path(self) -> Path:
+        return self.path / OOS_BASELINES_FILE
+
+    @property
+    def oos_positions_path(self) -> Path:
+        return self.path / OOS_POSITIONS_FILE
+
+    @property
+    def oos_equity_path(self) -> Path:
+        return self.path / OOS_EQUITY_FILE
+
     def equity_curve_path(self, split: str) -> Path:
         return self.path / f"equity_curve_{split}.png"
 
@@ -238,6 +270,14 @@ class RunFolder:
 
     def write_prefill(self, record: dict[str, Any]) -> Path:
         return write_json(self.prefill_path, record)
+
+    def read_walk_forward(self) -> dict[str, Any]:
+        """A walk-forward run's folds: each fold's block dates, seeds and status."""
+        record: dict[str, Any] = read_json(self._existing(self.walk_forward_path))
+        return record
+
+    def write_walk_forward(self, record: dict[str, Any]) -> Path:
+        return write_json(self.walk_forward_path, record)
 
     def is_replay(self) -> bool:
         return self.source_run_path.is_file()

@@ -1,0 +1,196 @@
+"""The folds of a walk-forward run as dates, and the data config that bounds a unit to one fold's blocks.
+
+Folds are cut from one calendar, the days every asset class trades (the hierarchy's aligned calendar), with
+`hierl.data.splits.walk_forward_folds`; a fold reaches its units through keys the data layer already has:
+
+    data.start              the fold's first training day (earlier rows still warm the features up)
+    data.splits.train_end   the fold's last training day
+    data.splits.val_end     the fold's last validation day
+    data.end                the fold's last test day (the test block is what is left after validation)
+    data.splits.embargo_days  the walk-forward's embargo, the same for every unit
+
+so `compute_split_bounds` rebuilds the fold's blocks in each class's calendar, and a run that does not walk
+forward is untouched. Every fold date is a day of every class, so the bounds mean the same days in each class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hierl.config.data import DataConfig
+from hierl.config.run import PPORunConfig
+from hierl.config.walk_forward import WalkForwardConfig
+from hierl.data.market import MarketData
+from hierl.data.splits import WalkForwardFold, walk_forward_folds
+from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
+from hierl.errors import ConfigError, DataError
+
+
+def years_to_rows(years: float) -> int:
+    """Trading days in `years` years of `TRADING_DAYS_PER_YEAR` days, at least one."""
+    return max(1, round(years * TRADING_DAYS_PER_YEAR))
+
+
+@dataclass(frozen=True)
+class FoldDates:
+    """One fold's blocks as ISO dates of the common calendar, each block from its first to its last day.
+
+    `test_start`..`test_end` are the days whose returns the fold records; the fold first decides at the close of
+    `decision_start`, the day before `test_start`. The data's test block starts the longest `env.window` - 1 days
+    before `decision_start` (rows that only fill the first observation window) and `embargo` days after `val_end`.
+    """
+
+    name: str
+    train_start: str
+    train_end: str
+    val_start: str
+    val_end: str
+    decision_start: str
+    test_start: str
+    test_end: str
+
+    def data_config(self, base: DataConfig, embargo: int) -> DataConfig:
+        """`base` bounded to this fold's blocks (see the module docstring)."""
+        splits = dataclasses.replace(base.splits, train_end=self.train_end, val_end=self.val_end, embargo_days=embargo)
+        return dataclasses.replace(base, start=self.train_start, end=self.test_end, splits=splits)
+
+    def blocks(self) -> dict[str, str]:
+        """The block dates `walk_forward.json` records."""
+        return {
+            "train_start": self.train_start,
+            "train_end": self.train_end,
+            "val_start": self.val_start,
+            "val_end": self.val_end,
+            "test_start": self.test_start,
+            "test_end": self.test_end,
+        }
+
+
+def fold_dates(name: str, fold: WalkForwardFold, calendar: np.ndarray) -> FoldDates:
+    """The dates of `fold`'s rows on `calendar` (datetime64[D])."""
+
+    def day(row: int) -> str:
+        return str(calendar[row])
+
+    return FoldDates(
+        name=name,
+        train_start=day(fold.train[0]),
+        train_end=day(fold.train[1] - 1),
+        val_start=day(fold.val[0]),
+        val_end=day(fold.val[1] - 1),
+        decision_start=day(fold.first_decision),
+        test_start=day(fold.test[0]),
+        test_end=day(fold.test[1] - 1),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedFold:
+    """One outer fold and, when SAC runs, the inner folds whose test blocks give SAC its out-of-fold signals."""
+
+    index: int
+    dates: FoldDates
+    oof: tuple[FoldDates, ...]
+
+    @property
+    def name(self) -> str:
+        return self.dates.name
+
+
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """Every fold of the run on one calendar, with the embargo every unit uses."""
+
+    calendar: np.ndarray
+    embargo: int
+    folds: tuple[PlannedFold, ...]
+
+
+def common_calendar(markets: Sequence[MarketData]) -> np.ndarray:
+    """The days every class trades (datetime64[D], increasing): the calendar the hierarchy decides on."""
+    dates = markets[0].dates
+    for market in markets[1:]:
+        dates = np.intersect1d(dates, market.dates)
+    return np.asarray(dates, dtype="datetime64[D]")
+
+
+def walk_forward_embargo(cfg: WalkForwardConfig, data: DataConfig, class_cfgs: Mapping[str, PPORunConfig]) -> int:
+    """`walk_forward.embargo_days`, else `data.splits.embargo_days`, else the longest `env.window` of the classes;
+    never shorter than a class's window (its first observations would see the previous block)."""
+    windows = {name: cfg.env.window for name, cfg in class_cfgs.items()}
+    longest = max(windows.values())
+    key = "walk_forward.embargo_days" if cfg.embargo_days is not None else "data.splits.embargo_days"
+    chosen = cfg.embargo_days if cfg.embargo_days is not None else data.splits.embargo_days
+    if chosen is None:
+        return longest
+    short = sorted(name for name, window in windows.items() if window > chosen)
+    if short:
+        raise ConfigError(
+            f"{key}={chosen} is shorter than the env.window of {short} ({longest} rows), so their first "
+            f"observations of a block would see the previous block; set walk_forward.embargo_days>={longest} or null"
+        )
+    return int(chosen)
+
+
+def check_no_split_dates(data: DataConfig) -> None:
+    """Each fold sets the split dates itself; a user's dates would be silently replaced, so they are refused."""
+    given = [key for key in ("train_end", "val_end") if getattr(data.splits, key) is not None]
+    if given:
+        raise ConfigError(
+            f"data.splits.{given[0]} is set, but each walk-forward fold sets its own split dates; drop "
+            f"data.splits.{'/'.join(given)} and bound the whole study with data.start / data.end"
+        )
+
+
+def plan_walk_forward(
+    calendar: np.ndarray, cfg: WalkForwardConfig, embargo: int, window: int, min_block_rows: int, out_of_fold: bool
+) -> WalkForwardPlan:
+    """The outer folds on `calendar` and, with `out_of_fold`, each fold's inner expanding walk-forward over its
+    training block (`oof_folds` test blocks of `oof_years`, the outer validation length, the same embargo).
+
+    `window` is the longest observation window of the classes: each test block starts `window - 1` rows before
+    its first decision, so that every class decides on the fold's first day (`WalkForwardFold.lead`).
+    """
+    val_rows, test_rows, lead = years_to_rows(cfg.val_years), years_to_rows(cfg.test_years), window - 1
+    train_rows = None if cfg.train_years is None else years_to_rows(cfg.train_years)
+    outer = walk_forward_folds(
+        len(calendar),
+        cfg.folds,
+        val_rows,
+        test_rows,
+        embargo,
+        train_rows,
+        cfg.scheme == "expanding",
+        min_block_rows,
+        lead,
+    )
+    folds = []
+    for fold in outer:
+        name = f"fold_{fold.index}"
+        inner: list[FoldDates] = []
+        if out_of_fold:
+            start, stop = fold.train
+            try:
+                inner_folds = walk_forward_folds(
+                    stop - start,
+                    cfg.oof_folds,
+                    val_rows,
+                    years_to_rows(cfg.oof_years),
+                    embargo,
+                    expanding=True,
+                    min_block_rows=min_block_rows,
+                    lead=lead,
+                )
+            except DataError as error:
+                raise DataError(
+                    f"{name}'s out-of-fold walk-forward (walk_forward.oof_folds={cfg.oof_folds} blocks of "
+                    f"walk_forward.oof_years={cfg.oof_years} inside its {stop - start}-day training block) does not "
+                    f"fit: {error} Fix: fewer or shorter oof blocks, or a longer walk_forward.train_years."
+                ) from None
+            inner = [fold_dates(f"{name}/oof_{f.index}", f, calendar[start:stop]) for f in inner_folds]
+        folds.append(PlannedFold(fold.index, fold_dates(name, fold, calendar), tuple(inner)))
+    return WalkForwardPlan(calendar, embargo, tuple(folds))
