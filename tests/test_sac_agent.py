@@ -55,7 +55,7 @@ def test_hyperparameters_reach_the_sb3_model_and_it_learns() -> None:
     [
         ({"ent_coef": "lots"}, "ent_coef"),
         ({"batch_size": 5000}, "batch_size"),
-        ({"init_from": "runs/cql"}, "init_from"),
+        ({"init_from": " "}, "init_from"),  # a folder is checked by the stage (tests/test_sac_warm_start.py)
         ({"train_freq": 0}, "train_freq"),
     ],
 )

@@ -22,7 +22,7 @@ from hierl.config.moved_keys import MOVED_KEYS, rename_moved_keys, renamed
 from hierl.config.paths import config_dir
 from hierl.config.run import TrainConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
-from hierl.config.stages import cql_run, ppo_run, sac_run
+from hierl.config.stages import cql_portfolio_run, cql_run, cql_trading_run, ppo_run, sac_run
 from hierl.config.store import register_configs
 from hierl.errors import ConfigError
 from hierl.orchestration.pipeline import Pipeline, compose_stage_configs
@@ -58,6 +58,11 @@ def test_each_stage_is_narrowed_to_its_own_typed_config() -> None:
     assert isinstance(ppo_run(ppo).agent, PPOConfig) and isinstance(ppo_run(ppo).env, EnvConfig)
     assert isinstance(sac_run(sac).agent, SACConfig) and isinstance(sac_run(sac).env, PortfolioEnvConfig)
     assert isinstance(cql_run(cql).agent, CQLConfig)
+    # agent=cql runs on either env: TradingEnv (warm-starts PPO) or the meta-controller's PortfolioEnv (SAC).
+    cql_portfolio = load_config(["agent=cql", "env=portfolio"])
+    assert cql_run(cql_portfolio) is cql_portfolio
+    assert isinstance(cql_portfolio_run(cql_portfolio).env, PortfolioEnvConfig)
+    assert isinstance(cql_trading_run(cql).env, EnvConfig)
     assert ppo_run(ppo) is ppo  # narrowing checks, it does not copy
 
 
@@ -68,7 +73,8 @@ def test_each_stage_is_narrowed_to_its_own_typed_config() -> None:
         (["env=portfolio"], ppo_run, "agent=ppo trains single assets in env=trading, not env=portfolio"),
         (["agent=sac"], sac_run, "agent=sac allocates across sleeves in env=portfolio, not env=trading"),
         (["agent=ppo"], cql_run, "pretrain_cql needs agent=cql, got agent=ppo"),
-        (["agent=cql", "env=portfolio"], cql_run, "not env=portfolio"),
+        (["agent=cql", "env=portfolio"], cql_trading_run, "not env=portfolio"),
+        (["agent=cql"], cql_portfolio_run, "not env=trading"),
     ],
 )
 def test_an_agent_and_env_that_do_not_go_together_are_one_config_error(

@@ -172,3 +172,64 @@ def test_paired_differences_from_known_values() -> None:
     # Every draw equals the smallest (or the largest) difference with probability 1/27 > 2.5%, so the interval's
     # ends are the extreme differences.
     assert (row.diff_ci_low, row.diff_ci_high) == pytest.approx((-0.1, 0.6), abs=1e-12)
+
+
+# --- `--stage sac`: the SAC meta-controller warm-started from CQL on PortfolioEnv. ---
+
+SAC_CLASSES = ("equity", "index")
+
+
+@pytest.fixture(scope="module")
+def sac_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("warm_start_sac_study")
+    command = [
+        sys.executable,
+        str(REPO / "experiments" / "warm_start_study.py"),
+        "--stage",
+        "sac",
+        "--out",
+        str(root / "runs"),
+        "--results",
+        str(root / "results"),
+        "--seeds",
+        *map(str, SEEDS),
+        "--common",
+        "debug=smoke",
+        f"multistage.asset_classes=[{','.join(SAC_CLASSES)}]",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, json.loads((root / "results" / "warm_start_sac.json").read_text())
+
+
+def sac_history(root: Path, arm: str, seed: int) -> dict[int, float]:
+    rows = json.loads((root / "runs" / "sac" / arm / f"seed_{seed}" / "validation_history.json").read_text())
+    return {int(row["timestep"]): row["sharpe"] for row in rows}
+
+
+@pytest.mark.slow
+def test_the_sac_study_pairs_meta_controllers_that_differ_by_the_warm_start_alone(sac_study: tuple[Path, dict]) -> None:
+    root, payload = sac_study
+    summary = payload["summary"]
+    assert payload["agent"] == "sac" and payload["asset_classes"] == list(SAC_CLASSES)
+    for step, row in zip(summary["steps"], summary["per_step"], strict=True):
+        scratch = np.array([sac_history(root, "scratch", s)[step] for s in SEEDS])
+        warm = np.array([sac_history(root, "warm", s)[step] for s in SEEDS])
+        assert row["scratch_mean"] == pytest.approx(np.mean(scratch), abs=1e-12)
+        assert row["warm_mean"] == pytest.approx(np.mean(warm), abs=1e-12)
+        assert row["diff_mean"] == pytest.approx(np.mean(warm - scratch), abs=1e-12)
+
+    cql_run = root / "runs" / "cql" / "hierarchy"
+    signals = str(cql_run / "signals.parquet")
+    for seed in SEEDS:
+        warm, scratch = (root / "runs" / "sac" / arm / f"seed_{seed}" for arm in ("warm", "scratch"))
+        init = json.loads((warm / "init.json").read_text())
+        assert Path(init["cql_run"]).resolve() == cql_run.resolve() and init["method"] == "weight_copy"
+        assert init["same_sleeve_signals"] is True and not (scratch / "init.json").exists()
+        configs = [json.loads((f / "unit_config.json").read_text()) for f in (scratch, warm)]
+        differing = {k for k in configs[0].keys() | configs[1].keys() if configs[0].get(k) != configs[1].get(k)}
+        assert differing == {"agent.init_from"}
+        # The sleeves were trained once, in the CQL run; both arms read its signals.
+        assert configs[0]["agent.signals_path"] == signals and not (warm / "sleeves").exists()
+    table = (root / "results" / "warm_start_sac.md").read_text()
+    assert "| SAC steps |" in table and (root / "results" / "warm_start_sac.png").stat().st_size > 0

@@ -1,8 +1,16 @@
-"""Behaviour policies that collect the offline dataset: simple trading rules, random actions, or a trained PPO.
+"""Behaviour policies that collect the offline dataset.
 
-A policy decides at the close of row t from what is known then: the env's observation and the traded asset's
-returns up to row t (`past_returns[-1]` is the return from t - 1 to t). It never sees a later row, which keeps the
-dataset causal like everything else in hierl.
+TradingEnv (one asset class, warm-starts PPO): simple trading rules, random actions, or a trained PPO. A policy
+decides at the close of row t from what is known then: the env's observation and the traded asset's returns up to
+row t (`past_returns[-1]` is the return from t - 1 to t).
+
+PortfolioEnv (the sleeves, warm-starts the SAC meta-controller): the walk-forward allocators of
+`hierl.evaluation.hierarchy_baselines` (equal weight, inverse volatility, HRP, min CVaR: refitted on the first
+decision row of each month on the sleeve returns realised up to it), and uniform random actions. An allocator's
+weights are turned into the raw action that requests them (`replay_prefill.action_for_weights`, the inverse of
+the env's action map), so the env projects them onto its limits exactly as it does every SAC action.
+
+No policy sees a later row, which keeps the dataset causal like everything else in hierl.
 """
 
 from __future__ import annotations
@@ -11,14 +19,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from hierl.config.cql import BEHAVIOUR_POLICIES
+from hierl.config.cql import ALLOCATION_POLICIES, BEHAVIOUR_POLICIES
 from hierl.errors import UserError
 from hierl.run.folder import BEST_MODEL_FILE
 from hierl.tracking.run_state import read_state
+
+if TYPE_CHECKING:
+    from hierl.envs.projection import AllocationLimits
+    from hierl.envs.sleeves import SleeveUniverse
 
 PPO_BEST_MODEL_FILE = BEST_MODEL_FILE
 
@@ -172,3 +184,115 @@ def check_mix(mix: dict[str, float], ppo_run: str | None) -> dict[str, float]:
             f"agent.behaviour_ppo_run={ppo_run} would be ignored: give it a share with agent.behaviour_mix.ppo=0.25"
         )
     return {name: share / total for name, share in mix.items() if share > 0.0}
+
+
+# --- PortfolioEnv: allocation policies over the sleeves. ---
+
+
+class AllocationPolicy(Protocol):
+    """One raw PortfolioEnv action in [-1, 1]^(C + 1) (sleeves, then cash) for one decision row."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def deterministic(self) -> bool:
+        """False when the policy draws its own random actions (it then gets no extra noise)."""
+        ...
+
+    def act(self, observation: np.ndarray, row: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class HeldAllocation:
+    """A walk-forward allocator's target on each decision row of a split, as the raw actions that request it.
+
+    `actions[k]` is for `rows[k]`; the allocator was fitted on the first decision row of that month, on sleeve
+    returns realised up to it (`hierarchy_baselines.hierarchy_baseline_weights`), so the action at row t uses no
+    later row.
+    """
+
+    name: str
+    rows: np.ndarray
+    actions: np.ndarray
+    deterministic: bool = True
+
+    def act(self, observation: np.ndarray, row: int, rng: np.random.Generator) -> np.ndarray:
+        k = int(np.searchsorted(self.rows, row))
+        if k >= len(self.rows) or self.rows[k] != row:
+            raise ValueError(f"{self.name} holds no weights for row {row}: it was built on other decision rows")
+        return np.array(self.actions[k], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RandomAllocation:
+    """Uniform raw actions: coverage of the whole action box, so CQL sees what every allocation earns."""
+
+    n_actions: int
+    name: str = "random"
+    deterministic: bool = False
+
+    def act(self, observation: np.ndarray, row: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, size=self.n_actions)
+
+
+def check_allocation_mix(mix: dict[str, float], ppo_run: str | None) -> dict[str, float]:
+    """The env=portfolio shares of `agent.behaviour_mix`, normalised to sum to 1; one UserError for anything that
+    cannot be collected.
+
+    Only allocation policies count on env=portfolio: the trading rules the default mix lists (buy_and_hold,
+    momentum, mean_reversion, ppo) play TradingEnv episodes. A mix that names no allocator but `random` (the
+    default) means every allocation policy in equal shares; naming one (`+agent.behaviour_mix.hrp=0.5`) uses the
+    allocators' entries as given, `random` included.
+    """
+    if ppo_run is not None:
+        raise UserError(
+            f"agent.behaviour_ppo_run={ppo_run} plays TradingEnv episodes; env=portfolio collects allocation "
+            "policies only: set agent.behaviour_ppo_run=null"
+        )
+    unknown = sorted(set(mix) - set(BEHAVIOUR_POLICIES) - set(ALLOCATION_POLICIES))
+    if unknown:
+        raise UserError(
+            f"agent.behaviour_mix has unknown policies {unknown}; on env=portfolio use names from "
+            f"{list(ALLOCATION_POLICIES)}"
+        )
+    named = {name: share for name, share in mix.items() if name in ALLOCATION_POLICIES}
+    if all(name == "random" for name in named):
+        named = dict.fromkeys(ALLOCATION_POLICIES, 1.0)
+    bad = {name: share for name, share in named.items() if not (math.isfinite(share) and share >= 0.0)}
+    if bad:
+        raise UserError(f"agent.behaviour_mix shares must be finite numbers >= 0, got {bad}")
+    total = sum(named.values())
+    if total <= 0.0:
+        raise UserError(
+            f"agent.behaviour_mix gives every allocation policy a share of 0 ({named}); give at least one of "
+            f"{list(ALLOCATION_POLICIES)} a positive share"
+        )
+    return {name: share / total for name, share in named.items() if share > 0.0}
+
+
+def make_allocation_policies(
+    shares: dict[str, float], universe: SleeveUniverse, limits: AllocationLimits, split: str
+) -> dict[str, AllocationPolicy]:
+    """The policies named in `shares` (as returned by `check_allocation_mix`) on the decision rows of `split`.
+
+    The allocators' weights are those of the hierarchy's baselines on the same sleeves and limits (one owner:
+    `hierarchy_baseline_weights`), computed once for the whole split.
+    """
+    # skfolio (and CVXPY behind min CVaR) and SB3 only when a run collects portfolio episodes.
+    from hierl.agents.replay_prefill import action_for_weights
+    from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
+
+    fitted = {name for name in shares if name != "random"}
+    weights = hierarchy_baseline_weights(universe, split, limits) if fitted else {}
+    rows = universe.decision_rows[split]
+    policies: dict[str, AllocationPolicy] = {}
+    for name in shares:
+        if name == "random":
+            policies[name] = RandomAllocation(universe.n_sleeves + 1)
+        elif name in weights:
+            actions = np.stack([action_for_weights(w, limits.max_leverage) for w in weights[name]])
+            policies[name] = HeldAllocation(name, rows, actions)
+        else:
+            raise UserError(f"allocation policy {name!r} cannot be built; check agent.behaviour_mix")
+    return policies

@@ -1,4 +1,7 @@
-"""d3rlpy CQL for one asset class: build from `CQLConfig`, train on an offline dataset, save and load a run's policy.
+"""d3rlpy CQL: build from `CQLConfig`, train on an offline dataset, save and load a run's policy.
+
+The same code serves both offline datasets: TradingEnv's (one asset class, actions [1]) and PortfolioEnv's (the
+sleeves, actions [C + 1]); the networks are sized from the dataset.
 
 A CQL run folder holds the policy three ways:
     cql_model.d3     d3rlpy's `save` (config + weights; `d3rlpy.load_learnable` reads it, by unpickling)
@@ -107,7 +110,7 @@ def train_cql(
 
 @dataclass(frozen=True)
 class CQLPolicy:
-    """A trained CQL actor: a batch of observations [B, D] -> deterministic actions [B, 1] in [-1, 1]."""
+    """A trained CQL actor: a batch of observations [B, D] -> deterministic actions [B, A] in [-1, 1]."""
 
     algo: CQL
     observation_shape: tuple[int, ...]
@@ -139,7 +142,8 @@ def load_weights(algo: CQL, path: Path) -> None:
 
 
 def save_cql_run(algo: CQL, cfg: CQLConfig, run_dir: Path, details: dict[str, Any]) -> None:
-    """The three policy files of a CQL run folder; `details` (selection step, asset, window, ...) go in the JSON."""
+    """The three policy files of a CQL run folder; `details` (selection step, asset class or sleeves, window, ...)
+    go in the JSON."""
     if algo.impl is None:
         raise RuntimeError("the CQL algorithm has no networks to save")
     save_weights(algo, run_dir / CQL_WEIGHTS_FILE)

@@ -1,11 +1,14 @@
 """Builds Stable-Baselines3 SAC (the meta-controller) from `SACConfig`, and checkpoints its whole training state.
 
 The replay buffer is filled from live rollouts in PortfolioEnv, and optionally first from allocation policies
-(`replay_prefill`). Checkpoints are taken at rollout boundaries (after the previous gradient steps, before the
-next env step): there the model, its optimisers, the replay buffer, the envs and every generator agree, so a
-resumed run repeats the uninterrupted one exactly. The replay buffer is too large to snapshot at every
-boundary (PPO's `RolloutCheckpointCallback` does that for its small state), so a signal is answered at the next
-boundary instead: one `train_freq` rollout and its gradient steps later.
+(`replay_prefill`). With `agent.init_from` the networks start from a PortfolioEnv CQL run
+(`warm_start.warm_start_meta_controller`, called by the hierarchy stage once the sleeves are known).
+
+Checkpoints are taken at rollout boundaries (after the previous gradient steps, before the next env step):
+there the model, its optimisers, the replay buffer, the envs and every generator agree, so a resumed run repeats
+the uninterrupted one exactly. The replay buffer is too large to snapshot at every boundary (PPO's
+`RolloutCheckpointCallback` does that for its small state), so a signal is answered at the next boundary instead:
+one `train_freq` rollout and its gradient steps later.
 """
 
 from __future__ import annotations
@@ -66,10 +69,8 @@ def validate_sac_config(cfg: SACConfig) -> None:
             "must be >= 1"
         )
     _validate_prefill(cfg)
-    if cfg.init_from is not None:
-        raise ConfigError(
-            f"agent.init_from={cfg.init_from!r}: warm-starting SAC is not supported yet; set agent.init_from=null"
-        )
+    if cfg.init_from is not None and not cfg.init_from.strip():
+        raise ConfigError("agent.init_from is empty; give a CQL run folder (`agent=cql env=portfolio`) or null")
     _ent_coef(cfg.ent_coef)
 
 

@@ -1,13 +1,20 @@
 """Warm starts from a finished CQL run: PPO by behaviour cloning, SAC by copying the networks where they fit.
 
+A CQL run is of one of two kinds, named by `env` in its cql_policy.json (runs without the key are TradingEnv's):
+TradingEnv (one asset class; warm-starts PPO, or a SAC acting on the same observations) and PortfolioEnv (the
+sleeves; warm-starts the SAC meta-controller, `warm_start_meta_controller`). A run of the other kind, or one
+pretrained on other observations, is refused with one line naming `agent.init_from` before any weight is read.
+
 Each function returns a record of the initialisation (what was copied or cloned, and how closely the new policy
 follows the CQL policy); the caller saves it in its run folder as `init.json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +27,38 @@ from torch import nn
 from hierl.agents.cql import CQL_POLICY_FILE, CQL_WEIGHTS_FILE, CQLPolicy, load_cql_policy, read_policy_file
 from hierl.agents.offline_dataset import DATASET_FILE
 from hierl.config.env import EnvConfig, RewardConfig
+from hierl.config.run import SACRunConfig
+from hierl.config.sac import PortfolioEnvConfig
 from hierl.data.market import MarketData
+from hierl.data.pipeline import available_asset_classes
 from hierl.envs.episodes import CONTEXT_NAMES
+from hierl.envs.sleeves import SleeveUniverse
 from hierl.envs.trading_env import TradingEnv
 from hierl.errors import UserError
 from hierl.run.folder import INIT_FILE as INIT_FILE  # re-exported: named by the run-folder contract
+from hierl.tracking.logging import get_logger
 from hierl.tracking.run_state import read_state
+
+log = get_logger("agents")
 
 CLONING_STEPS = 1000
 CLONING_LEARNING_RATE = 1e-2
 CLONING_BATCH_SIZE = 256
+
+# cql_policy.json's `env`: the env a CQL run's dataset was collected in. TradingEnv runs predate the key.
+ENV_KEY = "env"
+TRADING = "trading"
+PORTFOLIO = "portfolio"
+_PRETRAIN = {
+    TRADING: "an agent on TradingEnv (PPO) warm-starts from a CQL run on TradingEnv of its asset class (`python -m "
+    "hierl.train agent=cql asset=<class>`)",
+    PORTFOLIO: "the SAC meta-controller warm-starts from a CQL run on its PortfolioEnv (`python -m hierl.train "
+    "experiment=hierarchy agent=cql`, with this run's data and sleeve overrides)",
+}
+# What a meta-controller's warm start refuses when it differs (what its observations are made of), and what it only
+# records in init.json (the same observations with other values: other sleeve signals, limits or reward).
+OBSERVATION_KEYS = ("asset_classes", "regime_features", "window", "cov_window", "observation_shape")
+NOTED_KEYS = ("symbols", "signals", "allocation_limits", "reward")
 
 
 @dataclass(frozen=True)
@@ -41,8 +70,19 @@ class CQLRun:
     meta: dict[str, Any]
 
 
-def check_cql_folder(run_dir: Path | str, key: str = "agent.init_from") -> dict[str, Any]:
-    """cql_policy.json of a finished CQL run folder; else one UserError naming `key` and the fix.
+def cql_env(meta: Mapping[str, Any]) -> str:
+    """The env a CQL run's dataset was collected in (`TRADING` or `PORTFOLIO`), from its cql_policy.json."""
+    return str(meta.get(ENV_KEY, TRADING))
+
+
+def _describe(meta: Mapping[str, Any]) -> str:
+    if cql_env(meta) == PORTFOLIO:
+        return f"a CQL run on PortfolioEnv (sleeves {', '.join(map(str, meta.get('asset_classes', [])))})"
+    return f"a CQL run on TradingEnv (asset class {meta.get('asset_class', 'unknown')})"
+
+
+def check_cql_folder(run_dir: Path | str, key: str = "agent.init_from", env: str = TRADING) -> dict[str, Any]:
+    """cql_policy.json of a finished CQL run folder trained in `env`; else one UserError naming `key` and the fix.
 
     Reads only run_state.json and cql_policy.json, so an entrypoint can call it before loading any data.
     """
@@ -61,15 +101,20 @@ def check_cql_folder(run_dir: Path | str, key: str = "agent.init_from") -> dict[
         meta["observation_shape"] = [int(n) for n in meta["observation_shape"]]
     except (ValueError, KeyError, TypeError) as error:
         raise UserError(f"{key}={folder}: {CQL_POLICY_FILE} is unreadable ({error}); {hint}") from error
+    if cql_env(meta) != env:
+        raise UserError(f"{key}={folder} is {_describe(meta)}; {_PRETRAIN[env]}")
     return meta
 
 
-def open_cql_run(run_dir: Path | str, observation_shape: tuple[int, ...], key: str = "agent.init_from") -> CQLRun:
-    """The policy of a finished CQL run whose observations have `observation_shape`; else one UserError.
+def open_cql_run(
+    run_dir: Path | str, observation_shape: tuple[int, ...], key: str = "agent.init_from", env: str = TRADING
+) -> CQLRun:
+    """The policy of a finished CQL run trained in `env` whose observations have `observation_shape`; else one
+    UserError.
 
     Every check comes before the weights are read, so a wrong folder fails before any training starts.
     """
-    meta = check_cql_folder(run_dir, key)
+    meta = check_cql_folder(run_dir, key, env)
     shape = tuple(meta["observation_shape"])
     if shape != tuple(observation_shape):
         raise UserError(
@@ -260,13 +305,18 @@ def warm_start_sac(
     learning_rate: float = CLONING_LEARNING_RATE,
     batch_size: int = CLONING_BATCH_SIZE,
     seed: int = 0,
+    env: str = TRADING,
 ) -> dict[str, Any]:
     """Initialise SB3 SAC from CQL (itself SAC-based): actor, critics, target critics and the entropy
     temperature are copied layer by layer where the architectures match (same hidden units, ReLU, no gSDE);
     an actor that does not match is behaviour-cloned instead, on `observations` or, when None, on the CQL run's
-    offline dataset. Critics that do not match keep their fresh initialisation."""
+    offline dataset. Critics that do not match keep their fresh initialisation. `env` is the kind of CQL run
+    expected (`TRADING`, or `PORTFOLIO` for the meta-controller: see `warm_start_meta_controller`).
+
+    The record's `max_action_gap` and `action_correlation` compare the warm-started actor's deterministic actions
+    with the CQL policy's on those observations."""
     shape = tuple(model.observation_space.shape or ())
-    run = open_cql_run(cql_run, shape)
+    run = open_cql_run(cql_run, shape, env=env)
     _check_action_space(model, run)
     cql = run.policy.modules
     record: dict[str, Any] = {
@@ -315,4 +365,99 @@ def warm_start_sac(
     record["n_observations"] = len(obs)
     record["max_action_gap"] = float(np.abs(np.asarray(actions) - targets).max())
     record["action_correlation"] = action_correlation(actions, targets)
+    return record
+
+
+# --- The SAC meta-controller: CQL pretrained on PortfolioEnv. ---
+
+
+def sleeve_identity(universe: SleeveUniverse, env_cfg: PortfolioEnvConfig, reward_cfg: RewardConfig) -> dict[str, Any]:
+    """What a PortfolioEnv CQL run records in cql_policy.json about the observations and market its policy saw,
+    and what a warm-started meta-controller compares with its own (JSON values, so a stored copy compares equal).
+
+    The observation is made of the sleeves (`asset_classes`), the regime features, and windows over realised
+    returns (`window`, `cov_window`): those must match (`OBSERVATION_KEYS`, with the shape). The sleeves' symbols,
+    their PPO signals (a digest), the allocation limits and the reward may differ (`NOTED_KEYS`): the same
+    observations then carry other values, which init.json records.
+    """
+    signals = hashlib.sha256(np.ascontiguousarray(universe.signals).tobytes()).hexdigest()[:16]
+    identity = {
+        ENV_KEY: PORTFOLIO,
+        "asset_classes": list(universe.classes),
+        "regime_features": list(universe.regime_names),
+        "window": env_cfg.window,
+        "cov_window": env_cfg.cov_window,
+        "symbols": list(universe.symbols),
+        "signals": signals,
+        "allocation_limits": {
+            "max_leverage": env_cfg.max_leverage,
+            "min_sleeve_weight": env_cfg.min_sleeve_weight,
+            "max_sleeve_weight": env_cfg.max_sleeve_weight,
+            "turnover_budget": env_cfg.turnover_budget,
+            "limit_penalty": env_cfg.limit_penalty,
+        },
+        "reward": asdict(reward_cfg),
+    }
+    normalised: dict[str, Any] = json.loads(json.dumps(identity))
+    return normalised
+
+
+def check_portfolio_cql(
+    run_dir: Path | str, expected: Mapping[str, Any], key: str = "agent.init_from"
+) -> dict[str, Any]:
+    """cql_policy.json of a finished PortfolioEnv CQL run whose observation keys (`OBSERVATION_KEYS` present in
+    `expected`) equal `expected`'s; else one UserError naming `key`, every difference and the fix."""
+    meta = check_cql_folder(run_dir, key, PORTFOLIO)
+    differing = [name for name in OBSERVATION_KEYS if name in expected and meta.get(name) != expected[name]]
+    if differing:
+        detail = "; ".join(f"{name} {meta.get(name)} there, {expected[name]} here" for name in differing)
+        raise UserError(
+            f"{key}={run_dir} was pretrained on other observations than this meta-controller's ({detail}); pretrain "
+            "CQL with the same sleeves (multistage.asset_classes), data features and env.window/env.cov_window: "
+            "`python -m hierl.train experiment=hierarchy agent=cql` with this run's overrides"
+        )
+    return meta
+
+
+def check_meta_controller_init(cfg: SACRunConfig) -> None:
+    """Before any data is loaded or a sleeve trained: `agent.init_from` is a finished PortfolioEnv CQL run of the
+    same asset classes and observation windows (one UserError otherwise). The sleeves are the classes the run
+    will build, as `hierarchy_run.load_universe` chooses them."""
+    if cfg.agent.init_from is None:
+        return
+    windows = {"window": cfg.env.window, "cov_window": cfg.env.cov_window}
+    check_portfolio_cql(cfg.agent.init_from, windows)  # the kind of run and the windows need no data
+    chosen = cfg.multistage.asset_classes
+    classes = sorted(chosen) if chosen else available_asset_classes(cfg.data, Path(cfg.paths.cache_dir))
+    check_portfolio_cql(cfg.agent.init_from, {**windows, "asset_classes": classes})
+
+
+def warm_start_meta_controller(
+    model: SAC,
+    cql_run: Path | str,
+    universe: SleeveUniverse,
+    env_cfg: PortfolioEnvConfig,
+    reward_cfg: RewardConfig,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Warm-start the SAC meta-controller from a PortfolioEnv CQL run (`warm_start_sac`, on the CQL run's own
+    offline-dataset observations) after checking that the run saw the same observations; the record adds
+    `same_sleeve_signals` and `differences` (the `NOTED_KEYS` whose values differ: there, here)."""
+    identity = sleeve_identity(universe, env_cfg, reward_cfg)
+    shape = [int(n) for n in model.observation_space.shape or ()]
+    meta = check_portfolio_cql(cql_run, {**identity, "observation_shape": shape})
+    record = warm_start_sac(model, cql_run, seed=seed, env=PORTFOLIO)
+    differences = {
+        name: {"cql_run": meta.get(name), "this_run": identity[name]}
+        for name in NOTED_KEYS
+        if meta.get(name) != identity[name]
+    }
+    if differences:
+        log.warning(
+            "warm start from %s: the CQL run saw other %s than this run (see init.json)",
+            cql_run,
+            ", ".join(differences),
+        )
+    record["same_sleeve_signals"] = meta.get("signals") == identity["signals"]
+    record["differences"] = differences
     return record

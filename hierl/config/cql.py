@@ -15,20 +15,31 @@ from dataclasses import dataclass, field
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_OPEN_BELOW, Interval, check_ranges
 
 BEHAVIOUR_POLICIES = ("buy_and_hold", "momentum", "mean_reversion", "random", "ppo")
+# The policies that play env=portfolio episodes: the walk-forward allocators of `hierl.evaluation.hierarchy_baselines`
+# and uniform random actions.
+ALLOCATION_POLICIES = ("equal_weight", "inverse_volatility", "hrp", "min_cvar", "random")
 
 
 @dataclass
 class CQLConfig:
     """d3rlpy CQL hyperparameters, the training budget, and how the offline dataset is collected.
 
+    With `env=trading` the dataset is TradingEnv episodes of one asset class (the run warm-starts PPO); with
+    `env=portfolio` it is PortfolioEnv episodes over the PPO sleeves' signals (the run warm-starts the SAC
+    meta-controller). No key is specific to one env: a key the env does not use is ignored or refused, below.
+
     Attributes:
         total_timesteps: transitions in the offline dataset, rounded up to whole episodes of `env.episode_length`.
-        behaviour_mix: share of episodes per behaviour policy (normalised to sum to 1); names are
-            buy_and_hold, momentum, mean_reversion, random and ppo (0 by default: it needs `behaviour_ppo_run`).
+        behaviour_mix: share of episodes per behaviour policy (normalised to sum to 1). env=trading: buy_and_hold,
+            momentum, mean_reversion, random and ppo (0 by default: it needs `behaviour_ppo_run`). env=portfolio:
+            the `ALLOCATION_POLICIES` entries only (the trading rules' shares do not apply there); when the mix
+            names no allocator but `random` (as the default does), every allocation policy gets an equal share.
         behaviour_noise: std of Gaussian noise added to the deterministic behaviour policies' actions, so the
             dataset covers actions next to theirs (CQL cannot value actions it never saw).
-        momentum_lookback / reversion_lookback: trailing returns, in rows, the two signal policies look at.
-        behaviour_ppo_run: a finished PPO run folder whose best_model.zip collects the `ppo` share of episodes.
+        momentum_lookback / reversion_lookback: trailing returns, in rows, the two signal policies look at
+            (env=trading only).
+        behaviour_ppo_run: a finished PPO run folder whose best_model.zip collects the `ppo` share of episodes
+            (env=trading only; refused with env=portfolio).
         n_steps: gradient steps of CQL.
         eval_freq: gradient steps between validation backtests; the best-scoring weights are kept.
         checkpoint_freq: gradient steps between weight snapshots in `checkpoints/`.

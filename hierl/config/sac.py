@@ -16,8 +16,10 @@ class SACConfig:
     `ent_coef` is SB3's string form: "auto", "auto_0.1" (learned, with that initial value) or a fixed number
     such as "0.05". `signals_path` is a signals Parquet file (`experiments/train_ppo_agents.py`); null trains
     one PPO per asset class first (each from `agent=ppo asset=<class>` and the run's `debug` preset), in
-    `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `init_from` is refused
-    unless null (warm-starting SAC is not supported yet).
+    `<run>/sleeves/<class>/`. `n_envs` parallel PortfolioEnvs feed SAC's replay buffer. `init_from` is a
+    finished `agent=cql env=portfolio` run folder (e.g. `experiment=hierarchy agent=cql`) whose actor, critics and
+    temperature SAC starts from (`hierl.agents.warm_start.warm_start_meta_controller`); one pretrained on
+    TradingEnv or on other sleeves, regime features or env windows is refused before training.
 
     Checkpoints (`checkpoint_freq` timesteps apart, the newest `keep_checkpoints` kept) carry everything a
     `resume=true` needs, replay buffer included. `prefill_steps` transitions, split evenly over

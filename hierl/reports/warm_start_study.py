@@ -1,7 +1,9 @@
-"""Does a CQL warm start help PPO? Validation Sharpe of paired runs (same seed, same budget), summarised over seeds.
+"""Does a CQL warm start help? Validation Sharpe of paired runs (same seed, same budget), summarised over seeds.
 
-The study (`experiments/warm_start_study.py`) trains, per seed, one PPO run from scratch and one warm-started from
-a CQL run, identical otherwise. This module reads their run folders and answers with numbers:
+The study (`experiments/warm_start_study.py`) trains, per seed, one run from scratch and one warm-started from a
+CQL run, identical otherwise: PPO on one asset class (warm-started from CQL on TradingEnv), or the SAC
+meta-controller (warm-started from CQL on PortfolioEnv). This module reads their run folders and answers with
+numbers; `agent` ("PPO" by default, or "SAC") only labels the steps in the table, the reading and the plot:
 
 - at every step N of the shared evaluation schedule, each arm's validation Sharpe ratio (`validation_history.json`),
   its mean and sample standard deviation over seeds, and the paired difference warm - scratch per seed with its
@@ -42,7 +44,7 @@ PAIRED_METHOD = f"paired difference warm - scratch per seed; {BOOTSTRAP_METHOD} 
 
 @dataclass(frozen=True)
 class ArmRun:
-    """What the study reads from one finished PPO run folder: validation scores only."""
+    """What the study reads from one finished PPO or SAC run folder: validation scores only."""
 
     seed: int
     run_dir: Path
@@ -56,7 +58,7 @@ def read_arm_run(run_dir: Path, seed: int, metric: str = METRIC) -> ArmRun:
     folder = RunFolder(run_dir)
     for path in (folder.validation_history_path, folder.metrics_path):
         if not path.is_file():
-            raise StudyInputError(f"{path} is missing: {run_dir} is not a finished PPO run folder")
+            raise StudyInputError(f"{path} is missing: {run_dir} is not a finished run folder")
     history = {int(row["timestep"]): float(row[metric]) for row in folder.read_validation_history()}
     selected = float(folder.read_metrics()[SELECTED_KEY])
     return ArmRun(seed, run_dir, history, selected, folder.init_path.is_file())
@@ -172,11 +174,11 @@ def _row(label: str, row: PairedSummary) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def markdown_table(summary: StudySummary) -> str:
-    """The study as a Markdown table: one row per evaluation step, then the selected model."""
+def markdown_table(summary: StudySummary, agent: str = "PPO") -> str:
+    """The study as a Markdown table: one row per evaluation step of `agent`, then the selected model."""
     metric, ci = summary.metric, f"{summary.confidence:.0%} CI"
     lines = [
-        f"| PPO steps | scratch val {metric} | warm val {metric} | warm - scratch | {ci} | warm better |",
+        f"| {agent} steps | scratch val {metric} | warm val {metric} | warm - scratch | {ci} | warm better |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [_row(f"{step:,}", row) for step, row in zip(summary.steps, summary.per_step, strict=True)]
@@ -184,7 +186,7 @@ def markdown_table(summary: StudySummary) -> str:
     return "\n".join(lines)
 
 
-def reading(summary: StudySummary, references: Mapping[str, float]) -> str:
+def reading(summary: StudySummary, references: Mapping[str, float], agent: str = "PPO") -> str:
     """Two sentences that say what the numbers support: worded from the paired intervals rather than the means
     alone, and set against the best of `references` (the CQL policy, the baselines) on the same block."""
     first, final, chosen = summary.per_step[0], summary.per_step[-1], summary.selected
@@ -199,7 +201,7 @@ def reading(summary: StudySummary, references: Mapping[str, float]) -> str:
     n = len(summary.seeds)
     one = (
         f"The warm start's paired advantage in validation {summary.metric} is {first.diff_mean:+.3f} "
-        f"[{first.diff_ci_low:+.3f}, {first.diff_ci_high:+.3f}] after {summary.steps[0]:,} PPO steps and "
+        f"[{first.diff_ci_low:+.3f}, {first.diff_ci_high:+.3f}] after {summary.steps[0]:,} {agent} steps and "
         f"{final.diff_mean:+.3f} [{final.diff_ci_low:+.3f}, {final.diff_ci_high:+.3f}] after {summary.steps[-1]:,} "
         f"({verdict(final)}), and {chosen.diff_mean:+.3f} [{chosen.diff_ci_low:+.3f}, {chosen.diff_ci_high:+.3f}] "
         "for the selected models."
@@ -223,8 +225,10 @@ def reading(summary: StudySummary, references: Mapping[str, float]) -> str:
     return f"{one} {two}"
 
 
-def plot_study(summary: StudySummary, title: str, references: Mapping[str, float] | None = None) -> Figure:
-    """Mean validation metric vs PPO steps per arm, with a band of ± one standard deviation over seeds.
+def plot_study(
+    summary: StudySummary, title: str, references: Mapping[str, float] | None = None, agent: str = "PPO"
+) -> Figure:
+    """Mean validation metric vs `agent` steps per arm, with a band of ± one standard deviation over seeds.
 
     `references` (name -> value) are drawn as dashed lines: the CQL policy and the baselines on the same block
     show whether either arm learned more than they already score.
@@ -243,7 +247,7 @@ def plot_study(summary: StudySummary, title: str, references: Mapping[str, float
     ):
         axes.axhline(value, color=colour, linestyle="--", linewidth=1.0, label=f"{name} {value:.2f}")
     axes.axhline(0.0, color="grey", linewidth=0.8)
-    axes.set_xlabel("PPO timesteps")
+    axes.set_xlabel(f"{agent} timesteps")
     axes.set_ylabel(f"validation {summary.metric} (± 1 sd)")
     axes.set_title(title)
     axes.legend(fontsize="small")
@@ -267,18 +271,19 @@ def study_document(
     setup: Sequence[str],
     references: Mapping[str, float],
     plot_file: str | None,
+    agent: str = "PPO",
 ) -> str:
     """The Markdown page: what was run, the table, how the interval is computed, the reading, the plot."""
     parts = [
         f"# {title}",
         "\n".join(f"- {line}" for line in setup),
-        markdown_table(summary),
+        markdown_table(summary, agent),
         f"Cells are mean ± sample standard deviation over seeds {summary.seeds}. `warm - scratch` is the mean of "
         f"the per-seed paired differences; the {summary.confidence:.0%} interval is a {BOOTSTRAP_METHOD} "
         f"(differences resampled with replacement, {summary.n_resamples:,} resamples, seeded). `warm better` "
         "counts seeds whose warm run scored higher. Validation block only: this study never reads test metrics.",
-        reading(summary, references),
+        reading(summary, references, agent),
     ]
     if plot_file is not None:
-        parts.append(f"![mean validation {summary.metric} vs PPO steps]({plot_file})")
+        parts.append(f"![mean validation {summary.metric} vs {agent} steps]({plot_file})")
     return "\n\n".join(parts) + "\n"
