@@ -460,3 +460,22 @@ def test_module_entrypoint_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no run folders under")
+
+
+@pytest.mark.parametrize("key", ["test/sharpe", "test/max_drawdown", "dsr"])
+def test_ranking_by_a_test_block_number_carries_a_warning(sweep: Path, key: str) -> None:
+    (warning,) = compare_runs(sweep, CompareOptions(sort_key=key)).warnings
+    assert warning.startswith(f"warning: ranked by {key}, a test-block number")
+    assert "one more validation block" in warning
+
+
+@pytest.mark.parametrize("key", [None, "val/sharpe", "run"])
+def test_ranking_by_validation_or_anything_else_carries_no_warning(sweep: Path, key: str | None) -> None:
+    assert compare_runs(sweep, CompareOptions(sort_key=key)).warnings == ()
+
+
+def test_the_cli_prints_the_test_ranking_warning(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(sweep), "--sort", "test/sharpe"]) == 0
+    assert "warning: ranked by test/sharpe, a test-block number" in capsys.readouterr().out.replace("\n", " ")
+    assert main([str(sweep)]) == 0
+    assert "a test-block number" not in capsys.readouterr().out

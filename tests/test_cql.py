@@ -187,3 +187,32 @@ def test_pretraining_trains_at_the_thread_policy_count_and_records_it(
         assert outcome.metrics["train/torch_threads"] == 1.0
     finally:
         torch.set_num_threads(before)
+
+
+class TrialReporter:
+    """A sweep trial's reporter that keeps what it is told, for the run folder `run_dir`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.reports: list[tuple[float, int]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((value, step))
+
+
+@pytest.mark.slow
+def test_a_cql_trial_reports_each_validation_score_at_its_gradient_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hierl.agents import trial_reporting
+    from hierl.orchestration.cql_run import pretrain_cql
+
+    run_dir = tmp_path / "run"
+    reporter = TrialReporter(run_dir)
+    monkeypatch.setattr(trial_reporting, "current_trial_reporter", lambda: reporter)
+    overrides = ["agent=cql", "asset=equity", "debug=smoke", "agent.eval_freq=64"]
+    cfg = load_config(overrides, output_dir=str(run_dir))
+    pretrain_cql(cfg, run_dir)
+    history = read_json(run_dir / "validation_history.json")
+    assert len(history) >= 2
+    assert reporter.reports == [(row["sharpe"], int(row["step"])) for row in history]

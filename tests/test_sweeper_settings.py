@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.hierl_optuna_sweeper._factories import build_pruner, build_sampler
 from hydra_plugins.hierl_optuna_sweeper._search_space import parse_search_space
-from hydra_plugins.hierl_optuna_sweeper._study import absolute_storage_url
+from hydra_plugins.hierl_optuna_sweeper._study import absolute_storage_url, shown_url
 from hydra_plugins.hierl_optuna_sweeper._sweep import SweepSettings, consecutive_runs, objective_values, optimize
 from hydra_plugins.hierl_optuna_sweeper.config import MedianPrunerConfig, RandomSamplerConfig
 from hydra_plugins.hierl_optuna_sweeper.errors import SweeperConfigError
@@ -158,3 +158,86 @@ def test_an_interrupted_launch_leaves_no_trial_running(tmp_path: Path) -> None:
         run_optimize(tmp_path, RecordingLauncher(interrupt=True))
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert [trial.state for trial in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_a_trial_asked_beyond_n_trials_goes_back_to_the_queue_unsampled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another worker took the last place between this worker's count and its ask: the count it read was stale.
+    from hydra_plugins.hierl_optuna_sweeper import _sweep
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    other_worker = optuna.create_study(study_name="s", storage=storage)
+    other_worker.ask()
+    other_worker.ask()
+    monkeypatch.setattr(_sweep, "count_started", lambda study: 1)
+    launcher = RecordingLauncher()
+    study = run_optimize(tmp_path, launcher, n_trials=2)
+    assert launcher.launches == []
+    assert [(t.number, t.state, t.params) for t in study.trials][2] == (2, TrialState.WAITING, {})
+
+    monkeypatch.undo()
+    study = run_optimize(tmp_path, launcher, n_trials=3)  # a later run with a larger budget starts it first
+    assert [first for _, first in launcher.launches] == [2]
+    assert study.trials[2].state == TrialState.COMPLETE and "x" in study.trials[2].params
+
+
+def test_trial_k_is_sampled_with_seed_plus_k_so_a_resumed_sweep_draws_what_an_uninterrupted_one_does(
+    tmp_path: Path,
+) -> None:
+    def xs(folder: Path, budgets: list[int]) -> list[float]:
+        folder.mkdir()
+        storage = f"sqlite:///{folder}/optuna.db"
+        space = parse_search_space({"x": "interval(0, 1)"}, [])
+        node = OmegaConf.structured(RandomSamplerConfig(seed=3))
+        for n_trials in budgets:
+            optimize(
+                settings(storage=storage, n_trials=n_trials, sampler=node), space, RecordingLauncher(), print, folder
+            )
+        return [t.params["x"] for t in optuna.load_study(study_name="s", storage=storage).trials]
+
+    assert xs(tmp_path / "once", [4]) == xs(tmp_path / "resumed", [1, 3, 4])
+    assert len(set(xs(tmp_path / "other", [4]))) == 4
+
+
+def test_the_summary_names_the_best_trials_run_folder_overrides_and_test_command(tmp_path: Path) -> None:
+    class Launcher(RecordingLauncher):
+        def __call__(self, overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+            jobs = super().__call__(overrides, initial_job_idx)
+            for number, job in enumerate(jobs, start=initial_job_idx):
+                job.hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": f"/sweep/{number}"}}})
+                job.return_value = float(number)
+            return jobs
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    space = parse_search_space({"x": "interval(0, 1)"}, ["net=[64, 64]"])
+    command = "train {overrides} evaluate_test=true # {run_dir}"
+    summary = optimize(
+        settings(storage=storage, n_trials=3, test_command=command), space, Launcher(), print, tmp_path
+    ).as_dict()
+    assert summary["best_trial"] == 0 and summary["best_run_dir"] == "/sweep/0"
+    assert summary["best_overrides"][0] == "net=[64, 64]" and summary["best_overrides"][1].startswith("x=")
+    assert (
+        summary["test_command"] == f"train 'net=[64, 64]' {summary['best_overrides'][1]} evaluate_test=true # /sweep/0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "names"),
+    [
+        ({"heartbeat_interval": 0}, "hydra.sweeper.heartbeat_interval"),
+        ({"warmup_steps": -1}, "hydra.sweeper.warmup_steps"),
+        ({"test_command": "evaluate {run}"}, "hydra.sweeper.test_command"),
+        ({"test_command": "evaluate {0}"}, "hydra.sweeper.test_command"),
+    ],
+)
+def test_bad_worker_settings_raise_one_error_naming_the_key(changes: dict[str, Any], names: str) -> None:
+    with pytest.raises(SweeperConfigError, match=names):
+        settings(**changes)
+
+
+def test_relative_journal_paths_become_absolute_and_passwords_are_masked(tmp_path: Path) -> None:
+    assert absolute_storage_url("journal:///s/optuna.log", tmp_path) == f"journal:///{tmp_path}/s/optuna.log"
+    assert absolute_storage_url("journal:////abs/optuna.log", tmp_path) == "journal:////abs/optuna.log"
+    assert shown_url("postgresql://hierl:secret@db/optuna") == "postgresql://hierl:***@db/optuna"
+    assert shown_url("journal:////abs/optuna.log") == "journal:////abs/optuna.log"

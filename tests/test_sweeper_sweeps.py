@@ -80,11 +80,11 @@ def test_a_second_run_resumes_the_study_up_to_n_trials_in_total(tmp_path: Path) 
     assert summary["best_params"] == study.best_params
 
 
-def test_a_trial_left_running_by_a_killed_sweep_is_failed_on_resume(tmp_path: Path) -> None:
+def test_a_trial_another_worker_is_running_is_left_alone_and_holds_its_place(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    enqueued_study(sweep_dir, []).ask()
+    enqueued_study(sweep_dir, []).ask()  # running on a worker that records no heartbeat: never taken for dead
     sweep(sweep_dir, "hydra.sweeper.n_trials=2")
-    assert states(load(sweep_dir)) == [TrialState.FAIL, TrialState.COMPLETE]
+    assert states(load(sweep_dir)) == [TrialState.RUNNING, TrialState.COMPLETE]
 
 
 def test_a_trial_reporting_bad_intermediate_values_is_pruned(tmp_path: Path) -> None:
@@ -103,6 +103,33 @@ def test_a_trial_reporting_bad_intermediate_values_is_pruned(tmp_path: Path) -> 
     assert list(bad.intermediate_values) == [0], "a pruned trial stops at the step it was pruned"
     assert list(good.intermediate_values) == [0, 1, 2, 3, 4]
     assert results(sweep_dir)["trials_by_state"] == {"COMPLETE": 2, "PRUNED": 1}
+
+
+def test_no_trial_is_pruned_before_warmup_steps_whatever_the_pruner(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    enqueued_study(sweep_dir, [2.5, 40.0])
+    sweep(
+        sweep_dir,
+        "y=-1",
+        "hydra.sweeper.n_trials=2",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.warmup_steps=3",
+    )
+    good, bad = load(sweep_dir).get_trials()
+    assert (good.state, bad.state) == (TrialState.COMPLETE, TrialState.PRUNED)
+    assert list(bad.intermediate_values) == [0, 1, 2, 3], "pruned at the first step after the warm-up"
+
+
+def test_the_summary_holds_the_command_that_tests_the_best_trial(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    enqueued_study(sweep_dir, [0.0, 2.0])
+    output = sweep(sweep_dir, "y=-1", "hydra.sweeper.n_trials=2", 'hydra.sweeper.test_command="evaluate {run_dir}"')
+    summary = results(sweep_dir)
+    assert summary["best_trial"] == 1 and summary["best_run_dir"] == str(sweep_dir / "1")
+    assert summary["best_overrides"] == ["y=-1", "x=2.0"]
+    assert summary["test_command"] == f"evaluate {sweep_dir / '1'}"
+    assert f"test it once on the test block: evaluate {sweep_dir / '1'}" in output
 
 
 def test_failing_and_nan_jobs_fail_their_trials_and_the_sweep_goes_on(tmp_path: Path) -> None:

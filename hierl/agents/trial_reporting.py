@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Protocol
 
 from stable_baselines3.common.callbacks import BaseCallback
 
 
 class ScoreReporter(Protocol):
-    """An Optuna trial's reporter: `report` raises `optuna.TrialPruned` when the sweep's pruner says stop."""
+    """An Optuna trial's reporter: `report` raises `optuna.TrialPruned` when the sweep's pruner says stop.
+
+    A reporter may also name the job's own run folder as `run_dir` (hierl_optuna's does): then only the stage that
+    writes that folder reports (`job_trial_reporter`).
+    """
 
     def report(self, value: float, step: int) -> None: ...
 
@@ -44,6 +49,30 @@ def current_trial_reporter() -> ScoreReporter | None:
     return None
 
 
+def job_trial_reporter(run_dir: Path) -> ScoreReporter | None:
+    """The running trial's reporter for the stage whose run folder is `run_dir`, if that folder is the job's own.
+
+    A stage trained inside the job (the hierarchy's PPO sleeves, in `<job>/sleeves/<class>/`) gets None: its
+    validation scores are not the trial's, and reporting them would record and prune the wrong numbers.
+    """
+    reporter = current_trial_reporter()
+    # A reporter that does not name the job's folder (another sweeper's, written before `run_dir`) reports as ever.
+    job_dir = getattr(reporter, "run_dir", None)
+    if reporter is None or job_dir is None:
+        return reporter
+    return reporter if Path(run_dir).resolve() == Path(job_dir).resolve() else None
+
+
+def report_score(reporter: ScoreReporter | None, score: float, step: int) -> None:
+    """Report one validation `score` at `step` to the trial (nothing outside a sweep, nothing for a non-finite
+    score); the pruner's `optuna.TrialPruned` propagates to end the run "pruned".
+
+    For training loops that are not SB3 callbacks (CQL's); SB3 stages compose `ReportToTrial` instead.
+    """
+    if reporter is not None and math.isfinite(score):
+        reporter.report(float(score), int(step))
+
+
 class ReportToTrial(BaseCallback):
     """After each validation, report its score to the trial; the pruner's `optuna.TrialPruned` is left to
     propagate out of training (the run ends "pruned"). Non-finite scores are not reported."""
@@ -53,7 +82,13 @@ class ReportToTrial(BaseCallback):
         self.reporter = reporter
 
     def _on_step(self) -> bool:
-        score = getattr(self.parent, "last_score", math.nan)
-        if math.isfinite(score):
-            self.reporter.report(float(score), int(self.num_timesteps))
+        report_score(self.reporter, getattr(self.parent, "last_score", math.nan), self.num_timesteps)
         return True
+
+
+def report_to_trial(run_dir: Path) -> list[BaseCallback]:
+    """`[ReportToTrial(...)]` for the job's own stage in a sweep that takes intermediate values (see
+    `job_trial_reporter`), `[]` otherwise: what an SB3 stage appends to its `ValidationCallback`'s
+    `after_validation`."""
+    reporter = job_trial_reporter(run_dir)
+    return [] if reporter is None else [ReportToTrial(reporter)]

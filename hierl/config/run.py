@@ -14,6 +14,7 @@ from hierl.config.data import DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
+from hierl.config.walk_forward import WalkForwardConfig
 
 
 @dataclass
@@ -119,7 +120,12 @@ class RunSettings:
     experiment_name: str | None = None
     # Continue from the newest checkpoint of the run folder (`hydra.run.dir=<existing run>`).
     resume: bool = False
+    # Backtest the selected policy on the test block too. Sweep presets set it false: trials are chosen on the
+    # validation block, and the chosen configuration is tested once afterwards (docs/sweeps.md).
+    evaluate_test: bool = True
     multistage: MultiStageConfig = field(default_factory=MultiStageConfig)
+    # The folds of `python -m hierl.walk_forward` (read by nothing else).
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
 
 
 @dataclass(kw_only=True)

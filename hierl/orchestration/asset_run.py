@@ -22,7 +22,7 @@ from hierl.agents.ppo import PPOAgentFactory
 from hierl.agents.rollout import predictor
 from hierl.agents.stop_signal import StopOnSignalCallback, TrainingInterrupted
 from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to_budget, sb3_logger
-from hierl.agents.trial_reporting import ReportToTrial, current_trial_reporter
+from hierl.agents.trial_reporting import report_to_trial
 from hierl.agents.validation import StopOnNoImprovement, ValidationCallback
 from hierl.config.agent import PPOConfig
 from hierl.config.run import PPORunConfig, TrainConfig
@@ -191,9 +191,7 @@ class PPOStage:
         after_validation: list[BaseCallback] = []
         if agent_cfg.early_stopping_patience is not None:
             after_validation.append(StopOnNoImprovement(agent_cfg.early_stopping_patience))
-        reporter = current_trial_reporter()
-        if reporter is not None:
-            after_validation.append(ReportToTrial(reporter))
+        after_validation.extend(report_to_trial(run_dir))
         validation = ValidationCallback(
             validation_scores,
             VALIDATION_METRIC,

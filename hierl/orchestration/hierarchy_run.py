@@ -40,6 +40,7 @@ from hierl.agents.sac import (
 )
 from hierl.agents.stop_signal import TrainingInterrupted
 from hierl.agents.training import VALIDATION_METRIC, finished_training, learn_to_budget, sb3_logger
+from hierl.agents.trial_reporting import report_to_trial
 from hierl.agents.validation import ValidationCallback
 from hierl.config.env import RewardConfig
 from hierl.config.run import SACRunConfig, TrainConfig
@@ -57,8 +58,8 @@ from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.sleeve_plots import plot_sleeve_weights
 from hierl.orchestration.policy_evaluation import (
     AGENT,
-    EVALUATED_SPLITS,
     check_safety_split,
+    evaluated_splits,
     split_metrics,
     write_backtest_tables,
     write_learning_curve,
@@ -103,6 +104,11 @@ def check_config(config: TrainConfig) -> tuple[SACConfig, PortfolioEnvConfig]:
     validate_portfolio_config(cfg.env)
     check_safety_split(cfg.safety.split)
     parse_torch_threads(cfg.runtime.torch_threads)
+    if cfg.agent.init_from is not None:
+        # d3rlpy (seconds to import) only for warm-started runs; refuses a CQL run of the wrong kind before data.
+        from hierl.agents.warm_start import check_meta_controller_init
+
+        check_meta_controller_init(cfg)
     return cfg.agent, cfg.env
 
 
@@ -314,6 +320,13 @@ class SACStage:
             log.info("resuming from %s at %d steps", checkpoint.path, model.num_timesteps)
         else:
             model = build_sac(agent_cfg, vec_env, cfg.seed)
+            if agent_cfg.init_from is not None:
+                # A fresh run starts from the CQL policy; a resumed one already carries those weights.
+                from hierl.agents.warm_start import warm_start_meta_controller
+
+                init = warm_start_meta_controller(model, agent_cfg.init_from, universe, env_cfg, cfg.reward, cfg.seed)
+                self.run.write_init(init)
+                log.info("warm-started from %s (%s)", agent_cfg.init_from, init["method"])
             if agent_cfg.prefill_steps > 0:
                 # A resumed run's buffer already holds these transitions (the checkpoint carries the buffer).
                 assert model.replay_buffer is not None
@@ -338,7 +351,12 @@ class SACStage:
             return scores
 
         validation = ValidationCallback(
-            validation_scores, VALIDATION_METRIC, agent_cfg.eval_freq, self.run.best_model_path, evaluate_at_end=False
+            validation_scores,
+            VALIDATION_METRIC,
+            agent_cfg.eval_freq,
+            self.run.best_model_path,
+            after_validation=report_to_trial(run_dir),  # a sweep's pruner, after each validation
+            evaluate_at_end=False,
         )
         stateful = {"validation": validation}
         interrupt = StopAtCheckpoint()
@@ -370,7 +388,7 @@ class SACStage:
         write_model(trained.model, self.run.model_path)
         best = load_model(SAC, self.run.best_model_path, known={"train_freq": cfg.agent.train_freq})
         evaluations = []
-        for split in EVALUATED_SPLITS:
+        for split in evaluated_splits(cfg, run_dir):
             evaluation = evaluate_hierarchy(predictor(best), universe, split, env_cfg, cfg.reward)
             if split == cfg.safety.split:
                 classes = {

@@ -28,15 +28,47 @@ from hierl.run.folder import RunFolder
 from hierl.run.lifecycle import TrainedPolicy
 from hierl.safety import SafetyValidator, apply_safety_gate
 from hierl.tracking.files import write_parquet
+from hierl.tracking.logging import get_logger
+
+log = get_logger("train")
 
 AGENT = "agent"
 EVALUATED_SPLITS = ("val", "test")
+# What a run with `evaluate_test=false` backtests (a sweep's trials: they are chosen on this block only).
+VALIDATION_ONLY = ("val",)
+# The stages `hierl.evaluate` replays; any other is tested by re-running it with evaluate_test=true.
+REPLAYABLE_AGENTS = frozenset({"ppo", "cql"})
 
 
 def check_safety_split(split: str) -> None:
     """The safety gate checks one of the blocks a run evaluates; any other block would never be gated."""
     if split not in EVALUATED_SPLITS:
         raise ConfigError(f"safety.split={split!r} must be one of {EVALUATED_SPLITS} (usually val)")
+
+
+def evaluated_splits(cfg: TrainConfig, run_dir: Path) -> tuple[str, ...]:
+    """The blocks a run backtests: validation, and test unless `evaluate_test=false`.
+
+    A sweep's trials skip the test block: choosing among trials by a test metric would make it one more validation
+    block. The run then says on the console that its test block was not evaluated and how to test it once.
+    """
+    if cfg.evaluate_test:
+        return EVALUATED_SPLITS
+    if cfg.safety.split not in VALIDATION_ONLY:
+        raise ConfigError(
+            f"safety.split={cfg.safety.split!r} gates on the test block, which evaluate_test=false skips; "
+            "set safety.split=val (or evaluate_test=true)"
+        )
+    log.info("test block not evaluated (evaluate_test=false); %s", untested_note(cfg.agent.name, run_dir))
+    return VALIDATION_ONLY
+
+
+def untested_note(agent: str, run_dir: Path) -> str:
+    """How to test a run that skipped its test block, once its configuration is the one chosen."""
+    if agent in REPLAYABLE_AGENTS:
+        return f"to test this configuration once it is chosen: python -m hierl.evaluate run_dir={run_dir}"
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    return f"to test this configuration once it is chosen, re-run its overrides ({overrides}) with evaluate_test=true"
 
 
 def policy_backtest(
@@ -102,11 +134,12 @@ def evaluate_gated(
 ) -> dict[str, float]:
     """The selected single-asset policy on every evaluated split, gated, and written; the flat metrics.
 
-    The gate sees the `safety.split` backtest before any later split is evaluated or any result is written.
+    The gate sees the `safety.split` backtest before any later split is evaluated or any result is written; the test
+    block is skipped with `evaluate_test=false` (`evaluated_splits`).
     """
     assert isinstance(cfg.env, EnvConfig)
     evaluations = []
-    for split in EVALUATED_SPLITS:
+    for split in evaluated_splits(cfg, run_dir):
         evaluation = evaluate_split(predict, market, split, cfg.env, cfg.reward)
         if split == cfg.safety.split:
             apply_safety_gate(validator, evaluation.agent, cfg.asset.name, run_dir)

@@ -247,6 +247,18 @@ def period_warning(splits: dict[str, pl.DataFrame | None], split: str = DSR_SPLI
     )
 
 
+def test_sort_warning(sort_key: str) -> str | None:
+    """A sentence when the rows are ranked by a test-block number (`test/...` or `dsr`, which is measured on the test
+    block): picking a run by it turns the test block into a second validation block."""
+    if not (sort_key.startswith(f"{DSR_SPLIT}/") or sort_key == DSR_COLUMN):
+        return None
+    return (
+        f"warning: ranked by {sort_key}, a test-block number: choosing a run by it makes the test block one more "
+        "validation block, and the chosen run's test numbers are no longer an unbiased estimate; choose on val/* "
+        "and read the chosen run's test block once"
+    )
+
+
 def compare_runs(root: Path, options: CompareOptions | None = None) -> Comparison:
     """Gather, deflate and rank the runs below `root` as `options` says."""
     options = options or CompareOptions()
@@ -277,7 +289,7 @@ def compare_runs(root: Path, options: CompareOptions | None = None) -> Compariso
         descending=options.descending,
         dsr_trials=trials,
         top_k=options.top_k,
-        warnings=(warning,) if warning else (),
+        warnings=tuple(w for w in (test_sort_warning(sort_key), warning) if w),
         hidden_columns=tuple(c for c in table.config_columns if c not in config),
     )
 

@@ -105,10 +105,16 @@ class HyperbandPrunerConfig:
 class HierlOptunaSweeperConfig:
     """`hydra.sweeper` when `hierl_optuna` is selected.
 
-    `direction` is "minimize", "maximize" or a list of them (one per value the task returns). `n_trials` is the total
-    the study should hold: a second run with the same `storage` and `study_name` only adds what is missing.
-    `n_jobs` trials are launched together as one batch by the configured Hydra launcher. `params` maps config keys to
-    Hydra sweep expressions (`choice(...)`, `range(...)`, `interval(...)`, `tag(log, interval(...))`) or fixed values.
+    `direction` is "minimize", "maximize" or a list of them (one per value the task returns). `n_trials` is the
+    study's total: every trial started counts (complete, pruned, failed, or running on any worker), so a second run,
+    or a second worker, with the same `storage` and `study_name` only adds what is missing. `n_jobs` trials are
+    launched together as one batch by the configured Hydra launcher. `storage` is an RDB URL (`sqlite:///<file>`,
+    `postgresql://...`, `mysql+pymysql://...`) or `journal:///<file>`. `heartbeat_interval` (seconds, RDB storages)
+    lets a worker fail only the trials of workers that stopped: a trial is stale once its heartbeat is twice that
+    old. `warmup_steps`: no trial is pruned before this step, whatever the pruner (values are still reported).
+    `test_command`: the command that tests the best trial once, written into the summary; `{run_dir}` is its run
+    folder and `{overrides}` its overrides. `params` maps config keys to Hydra sweep expressions (`choice(...)`,
+    `range(...)`, `interval(...)`, `tag(log, interval(...))`) or fixed values.
     """
 
     _target_: str = SWEEPER_TARGET
@@ -118,6 +124,9 @@ class HierlOptunaSweeperConfig:
     storage: str = "sqlite:///${hydra.sweep.dir}/optuna.db"
     n_trials: int = 20
     n_jobs: int = 1
+    heartbeat_interval: int | None = 60
+    warmup_steps: int = 0
+    test_command: str | None = None
     sampler: Any = None
     pruner: Any = None
     params: dict[str, Any] = field(default_factory=dict)

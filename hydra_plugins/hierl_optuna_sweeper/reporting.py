@@ -11,6 +11,7 @@ Hydra imports this module in every app to find its plugins, so Optuna is importe
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
@@ -24,10 +25,21 @@ if TYPE_CHECKING:
 
 
 class TrialReporter:
-    """The running job's trial: records each intermediate value and asks the pruner whether to go on."""
+    """The running job's trial: records each intermediate value and asks the pruner whether to go on.
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    Before `warmup_steps` (`hydra.sweeper.warmup_steps`) the pruner is not asked: early validation scores are noise,
+    and the preset's warm-up holds whichever pruner is chosen.
+    """
+
+    def __init__(self, trial: optuna.Trial, warmup_steps: int = 0, run_dir: Path | None = None) -> None:
         self._trial = trial
+        self._warmup_steps = warmup_steps
+        self._run_dir = run_dir
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The job's output folder: a run trained inside the job, in another folder, does not report."""
+        return self._run_dir
 
     @property
     def trial_number(self) -> int:
@@ -41,7 +53,7 @@ class TrialReporter:
         from optuna import TrialPruned
 
         self._trial.report(value, step)
-        if self._trial.should_prune():
+        if step >= self._warmup_steps and self._trial.should_prune():
             raise TrialPruned(f"trial {self._trial.number} pruned at step {step} (value {value})")
 
 
@@ -76,12 +88,14 @@ def current_trial_reporter() -> TrialReporter | None:
         return None
     study_id = storage.get_study_id_from_name(sweeper.study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(hydra_cfg.job.num))
-    return TrialReporter(optuna.Trial(study, trial_id))
+    warmup_steps = int(OmegaConf.select(sweeper, "warmup_steps", default=0))
+    return TrialReporter(optuna.Trial(study, trial_id), warmup_steps, Path(hydra_cfg.runtime.output_dir))
 
 
 @functools.cache
 def _storage(url: str) -> optuna.storages.BaseStorage:
-    """One storage (and connection pool) per URL and process, however many jobs run in it."""
-    import optuna
+    """One storage (and connection pool) per URL and process, however many jobs run in it; the sweeper's own
+    opening rules (`journal:///` files, RDB URLs), without its heartbeat."""
+    from hydra_plugins.hierl_optuna_sweeper._study import open_storage
 
-    return optuna.storages.get_storage(url)
+    return open_storage(url)

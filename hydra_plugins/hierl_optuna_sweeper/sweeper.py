@@ -28,7 +28,8 @@ class HierlOptunaSweeper(Sweeper):
     """Optimises the task's return value over `params` (plus command-line sweeps) with an Optuna study.
 
     Each batch is `n_jobs` trials launched together through the configured launcher; job number = trial number.
-    Returns a `SweepSummary` with the best trial(s) of the whole study.
+    Several workers (the same command, on one machine or many) may share one study. Returns a `SweepSummary` with
+    the best trial(s) of the whole study.
     """
 
     def __init__(
@@ -41,6 +42,9 @@ class HierlOptunaSweeper(Sweeper):
         sampler: Any,  # built by Hydra, not used: `sweep` rebuilds it from its config node to move its seed on
         pruner: Any,
         params: Mapping[str, Any] | None,
+        heartbeat_interval: int | None = 60,
+        warmup_steps: int = 0,
+        test_command: str | None = None,
     ) -> None:
         self.direction = OmegaConf.to_container(direction) if OmegaConf.is_list(direction) else direction
         self.study_name = study_name
@@ -48,6 +52,9 @@ class HierlOptunaSweeper(Sweeper):
         self.n_trials = n_trials
         self.n_jobs = n_jobs
         self.pruner = pruner
+        self.heartbeat_interval = heartbeat_interval
+        self.warmup_steps = warmup_steps
+        self.test_command = test_command
         self.params: dict[str, Any] = {
             str(k): (OmegaConf.to_container(v) if OmegaConf.is_config(v) else v) for k, v in (params or {}).items()
         }
@@ -75,6 +82,9 @@ class HierlOptunaSweeper(Sweeper):
             n_jobs=self.n_jobs,
             sampler=OmegaConf.select(self.config, "hydra.sweeper.sampler"),
             pruner=self.pruner,
+            heartbeat_interval=self.heartbeat_interval,
+            warmup_steps=self.warmup_steps,
+            test_command=self.test_command,
         )
         space = parse_search_space(self.params, arguments)
         return optimize(settings, space, self._launch, self.validate_batch_is_legal, Path(self.config.hydra.sweep.dir))

@@ -1,14 +1,15 @@
 """`python -m sweeper_app`: minimise (x-2)^2 + (y+1)^2, reporting it at steps 0..4 as training would.
 
 Knobs for the tests: `fail_above` raises for larger x, `nan_above` returns NaN for larger x, `objectives: 2` also
-returns (x+1)^2 for a two-objective sweep. Every job appends one JSON line (job number, trial number) to
-`record_file` when it is set.
+returns (x+1)^2 for a two-objective sweep, `step_seconds` sleeps before each report (so trials of parallel workers
+overlap). Every job appends one JSON line (job number, trial number) to `record_file` when it is set.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def main(cfg: DictConfig) -> float | tuple[float, float]:
         raise RuntimeError(f"x={x} is above fail_above={cfg.fail_above}")
     value = (x - 2) ** 2 + (y + 1) ** 2
     for step in range(5):
+        time.sleep(cfg.step_seconds)
         if reporter is not None:
             reporter.report(value + (4 - step), step)
     if cfg.nan_above is not None and x > cfg.nan_above:
