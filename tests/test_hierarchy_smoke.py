@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +110,13 @@ def expected_asset_positions(run_dir: Path) -> pl.DataFrame:
         .join(counts, left_on="sleeve", right_on="asset_class")
         .with_columns(expected=pl.col("weight") * pl.col("signal") / pl.col("count"))
     )
+
+
+@pytest.mark.slow
+def test_hierl_evaluate_refuses_a_meta_controller_run_in_one_line(run_dir: Path) -> None:
+    command = [sys.executable, "-m", "hierl.evaluate", f"run_dir={run_dir}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "hierl.evaluate replays single-asset policies" in result.stderr
+    assert not list(run_dir.parent.glob(f"{run_dir.name}_replay_*")), "a refused replay left its folder behind"

@@ -77,7 +77,12 @@ def replay_run(cfg: TrainConfig, source_run: Path, run_dir: Path) -> RunOutcome:
     state = read_state(source_run)
     if state["status"] != "finished":
         raise UserError(f"{source_run} is not a finished run (state: {state['status']}); it has no result to replay")
-    assert isinstance(cfg.env, EnvConfig)
+    if not isinstance(cfg.env, EnvConfig):
+        # A SAC run, or a CQL run on the meta-controller's env: their policies allocate across sleeves.
+        raise UserError(
+            f"hierl.evaluate replays single-asset policies (env=trading runs); {source_run} ran env={cfg.env.name}: "
+            "re-run the hierarchy with agent.signals_path to evaluate a meta-controller on other data"
+        )
     predict, expected_shape, policy_file = load_policy(source_run, cfg.agent.name)
     # The policy sees features scaled exactly as in its training run, whatever data it is replayed on.
     market = load_run_market(cfg, read_normalisation(source_run))
