@@ -67,7 +67,7 @@ from hierl.orchestration.policy_evaluation import (
 from hierl.orchestration.signals import read_signals
 from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
 from hierl.run.folder import PREFILL_FILE, SIGNALS_FILE, RunFolder
-from hierl.run.lifecycle import RunOutcome, TrainedPolicy, run_stage
+from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
 from hierl.run.resume import check_checkpoint, optional_resume_checkpoint, resume_state
 from hierl.runtime import ThreadChoice, apply_thread_policy, mlp_parameters, parse_torch_threads
 from hierl.safety import SafetyValidator, apply_safety_gate
@@ -402,7 +402,8 @@ class SACStage:
         return metrics
 
     def log_artifacts(self, tracker: Tracker) -> None:
-        """The hierarchy keeps its results in the tracker's summary only."""
+        """The selected meta-controller, its metrics, plots and tables, as every stage logs them."""
+        log_run_artifacts(tracker, self.run, self.run.best_model_path)
 
 
 def _positions_frame(universe: SleeveUniverse, evaluation: HierarchyEvaluation) -> pl.DataFrame:

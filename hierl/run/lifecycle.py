@@ -17,7 +17,7 @@ from hierl.config.run import TrainConfig
 from hierl.run.folder import RunFolder
 from hierl.safety import SafetyValidator
 from hierl.tracking.checkpoints import Checkpoint
-from hierl.tracking.trackers import Tracker
+from hierl.tracking.trackers import MediaTracker, Tracker
 
 Data = TypeVar("Data")
 Trained = TypeVar("Trained")
@@ -93,11 +93,15 @@ class Stage(Protocol[Data]):
 
 
 def log_run_artifacts(tracker: Tracker, run: RunFolder, best_model: Path) -> None:
-    """The run's results as artefacts: the selected model, the metrics files, the plots, the tables."""
+    """The run's results as artefacts: the selected model, the metrics files, the plots, the tables; a tracker
+    with a dashboard (W&B) also shows every plot as an image and the test backtest as a table."""
     tracker.log_artifact("best_model", "model", [best_model])
     tracker.log_artifact("metrics", "metrics", [run.metrics_path, run.validation_history_path, run.safety_report_path])
     tracker.log_artifact("plots", "plots", run.plot_paths())
     tracker.log_artifact("results", "results", [run.backtest_path, run.positions_path])
+    if isinstance(tracker, MediaTracker):
+        tracker.log_images(run.plot_paths())
+        tracker.log_backtest_table(run.backtest_path, "test")
 
 
 def run_stage(stage: Stage[Data]) -> RunOutcome:

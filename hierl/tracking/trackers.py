@@ -12,9 +12,9 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hierl.config.loading import flat_config
 from hierl.config.run import LoggerConfig, TrainConfig
@@ -22,6 +22,15 @@ from hierl.errors import ConfigError, require_extra
 from hierl.tracking.files import write_atomic
 from hierl.tracking.logging import get_logger
 from hierl.tracking.secrets import redact_config
+from hierl.tracking.wandb_run import (
+    MODEL_ALIASES,
+    MODEL_ARTIFACT,
+    SweepTrial,
+    artifact_name,
+    job_type,
+    sweep_trial,
+    wandb_environment,
+)
 
 log = get_logger("tracking")
 
@@ -30,6 +39,9 @@ LOGGERS = ("none", "csv", "tensorboard", "wandb")
 EXTRA_LOGGERS = ("tensorboard", "wandb")
 TENSORBOARD_DIR = "tensorboard"
 VERSIONED_PACKAGES = ("torch", "stable-baselines3", "hierl")
+# W&B's model registry; a model's collection has the artefact's name.
+REGISTRY_PREFIX = "wandb-registry-model"
+_REGISTRY_SKIP_LOGGED = False  # the offline "not linked" note is logged once per process
 
 
 class Tracker(Protocol):
@@ -60,11 +72,26 @@ class NullTracker:
         return None
 
 
-class WandbTracker:
-    """A W&B run writing under the run folder; offline unless the config says otherwise."""
+@runtime_checkable
+class MediaTracker(Protocol):
+    """A tracker that also shows the run's figures and backtest in its dashboard (W&B's media and tables)."""
 
-    def __init__(self, run: Any) -> None:
+    def log_images(self, paths: list[Path]) -> None: ...
+
+    def log_backtest_table(self, path: Path, split: str) -> None: ...
+
+
+class WandbTracker:
+    """A W&B run writing under the run folder; offline unless the config says otherwise.
+
+    `scope` and `agent` name the run's artefacts (`<scope>-<agent>-model`), the same in every run so that W&B
+    versions them across runs.
+    """
+
+    def __init__(self, run: Any, scope: str = "run", agent: str = "agent") -> None:
         self._run = run
+        self._scope = scope
+        self._agent = agent
         self._finished = False
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
@@ -75,20 +102,66 @@ class WandbTracker:
             self._run.summary[key] = value
 
     def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+        """One artefact named `<scope>-<agent>-<name>`; the selected model gets the `best` and `latest` aliases and,
+        online, a link into the model registry (W&B cannot link an offline run's artefact)."""
         import wandb
 
         existing = [path for path in paths if path.is_file()]
         if not existing:
             return
-        artifact = wandb.Artifact(name=f"{self._run.name}-{name}".replace("/", "-"), type=kind)
+        artifact = wandb.Artifact(name=artifact_name(self._scope, self._agent, name), type=kind)
         for path in existing:
             artifact.add_file(str(path))
-        self._run.log_artifact(artifact)
+        is_model = name == MODEL_ARTIFACT
+        self._run.log_artifact(artifact, aliases=MODEL_ALIASES if is_model else ["latest"])
+        if is_model:
+            self._link_to_registry(artifact)
+
+    def _link_to_registry(self, artifact: Any) -> None:
+        global _REGISTRY_SKIP_LOGGED
+        if self._run.offline:
+            if not _REGISTRY_SKIP_LOGGED:
+                _REGISTRY_SKIP_LOGGED = True
+                log.info("W&B is offline: models are not linked to the model registry (link them after syncing)")
+            return
+        target = f"{REGISTRY_PREFIX}/{artifact_name(self._scope, self._agent, MODEL_ARTIFACT)}"
+        try:
+            self._run.link_artifact(artifact, target, aliases=MODEL_ALIASES)
+        except Exception as error:  # no registry access (team plan, permissions) must not fail a finished run
+            log.warning("could not link %s to the W&B registry %s: %s", artifact.name, target, error)
+
+    def log_images(self, paths: list[Path]) -> None:
+        """Each figure as W&B image media under `plots/<file stem>`, so the dashboard shows it (an artefact's
+        PNG is only a file to download)."""
+        import wandb
+
+        images = {f"plots/{path.stem}": wandb.Image(str(path)) for path in paths if path.is_file()}
+        if images:
+            self._run.log(images)
+
+    def log_backtest_table(self, path: Path, split: str) -> None:
+        """The `split` rows of a backtest parquet as the W&B table `backtest/<split>` (dates as ISO strings)."""
+        import polars as pl
+        import wandb
+
+        if not path.is_file():
+            return
+        frame = pl.read_parquet(path)
+        if "split" in frame.columns:
+            frame = frame.filter(pl.col("split") == split).drop("split")
+        if frame.height == 0:
+            return
+        frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
+        self._run.log({f"backtest/{split}": wandb.Table(columns=list[str | int](frame.columns), data=frame.rows())})
 
     def finish(self, exit_code: int = 0) -> None:
         if not self._finished:
             self._finished = True
+            offline = bool(self._run.offline)
             self._run.finish(exit_code=exit_code)
+            if offline:
+                # wandb's own hint is silenced with the rest of its output; this is the one line that matters.
+                log.info("W&B offline run: sync with `wandb sync %s`", Path(self._run.dir).parent)
 
 
 def git_commit() -> str:
@@ -182,10 +255,14 @@ def start_tracker(
     tags: list[str],
     group: str | None = None,
     resume: bool = False,
+    job_type: str | None = None,
+    scope: str = "run",
+    agent: str = "agent",
 ) -> Tracker:
     """Open the tracker the `logger` group asks for; the config it records has its credentials redacted.
 
     With `resume`, a W&B run continues the W&B run of the same folder (same id; W&B keeps the larger steps).
+    `scope` and `agent` name the W&B run's artefacts.
     """
     check_logger(cfg)
     if cfg.name != "wandb":
@@ -207,6 +284,7 @@ def start_tracker(
         "reinit": "finish_previous",
         "id": wandb_run_id(run_dir, resume),
         "resume": "allow",
+        "job_type": job_type,
     }
     try:
         run = wandb.init(mode=mode, **settings)  # type: ignore[arg-type]
@@ -216,28 +294,44 @@ def start_tracker(
         # Losing the online mirror must not cost the run: the run folder is the record, W&B can sync later.
         log.warning("W&B is unreachable (%s): logging offline (sync later with `wandb sync`)", error)
         run = wandb.init(mode="offline", **settings)  # type: ignore[arg-type]
-    return WandbTracker(run)
+    return WandbTracker(run, scope=scope, agent=agent)
 
 
 @contextmanager
 def tracked_run(cfg: TrainConfig, run_dir: Path, scope: str | None = None) -> Iterator[Tracker]:
     """The run's tracker, named, tagged and grouped from its config, finished however the block ends.
 
-    `scope` names what the run trades when it is not one asset class (the hierarchy spans them all).
+    `scope` names what the run trades when it is not one asset class (the hierarchy spans them all). A W&B run also
+    gets its job type and sweep trial, and stages its files inside the run folder while it is open.
     """
     scope = scope or cfg.asset.name
-    tracker = start_tracker(
-        cfg.logger,
-        run_dir,
-        run_name(scope, cfg.agent.name, cfg.seed),
-        flat_config(cfg),
-        tags=run_tags(cfg.agent.name, scope),
-        group=default_group(cfg.logger, cfg.experiment_name),
-        resume=cfg.resume,
-    )
-    exit_code = 1
-    try:
-        yield tracker
-        exit_code = 0
-    finally:
-        tracker.finish(exit_code)
+    name = run_name(scope, cfg.agent.name, cfg.seed)
+    config = flat_config(cfg)
+    kind: str | None = None
+    environment: AbstractContextManager[None] = nullcontext()
+    if cfg.logger.name == "wandb":
+        trial: SweepTrial | None = sweep_trial(run_dir)
+        kind = job_type(run_dir, cfg.agent.name, scope, is_trial=trial is not None and trial.own_job)
+        if trial is not None:
+            name = f"{name}__trial_{trial.number}"
+            config.update(trial.config())
+        environment = wandb_environment(run_dir)
+    with environment:
+        tracker = start_tracker(
+            cfg.logger,
+            run_dir,
+            name,
+            config,
+            tags=run_tags(cfg.agent.name, scope),
+            group=default_group(cfg.logger, cfg.experiment_name),
+            resume=cfg.resume,
+            job_type=kind,
+            scope=scope,
+            agent=cfg.agent.name,
+        )
+        exit_code = 1
+        try:
+            yield tracker
+            exit_code = 0
+        finally:
+            tracker.finish(exit_code)
