@@ -187,7 +187,8 @@ def test_early_stopping_and_pruning_compose_after_validation_and_resume_their_co
 def test_the_library_finds_the_sweepers_reporter_through_its_entry_point() -> None:
     # The library never imports the plugin; the plugin registers its finder, and outside a sweep it finds none.
     from hierl.agents import trial_reporting
+    from hierl.tracking import sweep_trials
     from hydra_plugins.hierl_optuna_sweeper import reporting
 
-    assert reporting.current_trial_reporter in trial_reporting._finders()
+    assert reporting.current_trial_reporter in sweep_trials._finders()
     assert trial_reporting.current_trial_reporter() is None

@@ -9,44 +9,22 @@ below its plugins and another sweeper can report to hierl the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+# Re-exported: the lookup lives with the trackers, which name a W&B run after its trial.
+from hierl.tracking.sweep_trials import REPORTER_GROUP, ScoreReporter, current_trial_reporter
 
-class ScoreReporter(Protocol):
-    """An Optuna trial's reporter: `report` raises `optuna.TrialPruned` when the sweep's pruner says stop.
-
-    A reporter may also name the job's own run folder as `run_dir` (hierl_optuna's does): then only the stage that
-    writes that folder reports (`job_trial_reporter`).
-    """
-
-    def report(self, value: float, step: int) -> None: ...
-
-
-REPORTER_GROUP = "hierl.trial_reporters"
-
-
-def _finders() -> list[Callable[[], ScoreReporter | None]]:
-    finders = []
-    for entry in sorted(entry_points(group=REPORTER_GROUP), key=lambda e: e.name):
-        try:
-            finders.append(entry.load())
-        except ImportError:  # a sweeper whose own dependencies are missing cannot be running this job
-            continue
-    return finders
-
-
-def current_trial_reporter() -> ScoreReporter | None:
-    """The running trial's reporter from the first registered sweeper that has one, or None outside a sweep."""
-    for find in _finders():
-        reporter = find()
-        if reporter is not None:
-            return reporter
-    return None
+__all__ = [
+    "REPORTER_GROUP",
+    "ReportToTrial",
+    "ScoreReporter",
+    "current_trial_reporter",
+    "job_trial_reporter",
+    "report_score",
+    "report_to_trial",
+]
 
 
 def job_trial_reporter(run_dir: Path) -> ScoreReporter | None:

@@ -73,7 +73,7 @@ class SweepTrial:
 def sweep_trial(run_dir: Path) -> SweepTrial | None:
     """The running sweep trial, from the sweeper's trial reporter (None outside a sweep); a reporter naming the
     job's folder says whether `run_dir` is it, as `hierl.agents.trial_reporting.job_trial_reporter` decides."""
-    from hierl.agents.trial_reporting import current_trial_reporter
+    from hierl.tracking.sweep_trials import current_trial_reporter
 
     reporter = current_trial_reporter()
     number = getattr(reporter, "trial_number", None)
