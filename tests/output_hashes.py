@@ -12,7 +12,7 @@ What is hashed is the content a user reads, so a hash changes exactly when a num
 - zip and npz archives: each member, by name (an archive's bytes also hold the time it was written); of SB3's
   `data` member only the plain JSON values, without `start_time` (the wall clock) and without the pickled
   entries (their bytes hold memory addresses and episode times);
-- Optuna's SQLite study: every table's rows but the datetime columns;
+- Optuna's SQLite study: every table's rows but the time columns (start, completion, heartbeat), root replaced;
 - YAML and text files: their text with the run root replaced by `<root>`;
 - SB3's `progress.csv`: every column but `time/*`;
 - anything else (PNG plots, text): its bytes.
@@ -138,18 +138,23 @@ def _member_hash(name: str, data: bytes) -> str:
     return _sha(_sb3_data(data) if name == "data" else data)
 
 
-def _sqlite_rows(path: Path) -> bytes:
-    """Every table's rows, without columns that hold times."""
+# Columns of Optuna's tables that hold a wall-clock time (`datetime_start`, `datetime_complete`, a heartbeat).
+TIME_COLUMNS = ("datetime", "heartbeat")
+
+
+def _sqlite_rows(path: Path, root: str) -> bytes:
+    """Every table's rows, without columns that hold times, with the run root replaced (trials record their
+    run folder)."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         dump = {}
         for table in tables:
             columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
-            kept = [c for c in columns if "datetime" not in c]
+            kept = [c for c in columns if not any(word in c for word in TIME_COLUMNS)]
             if kept:
                 query = f"SELECT {', '.join(kept)} FROM {table} ORDER BY {', '.join(kept)}"
                 dump[table] = [list(row) for row in db.execute(query)]
-    return json.dumps(dump, default=str).encode()
+    return json.dumps(dump, default=str).replace(root, "<root>").encode()
 
 
 def _content_hash(path: Path, root: str) -> str:
@@ -166,7 +171,7 @@ def _content_hash(path: Path, root: str) -> str:
     if path.name.startswith("progress") and path.suffix == ".csv":
         return _sha(_progress_csv(data))
     if path.suffix == ".db":
-        return _sha(_sqlite_rows(path))
+        return _sha(_sqlite_rows(path, root))
     if path.suffix in {".yaml", ".txt", ".md", ".csv"}:
         return _sha(data.decode().replace(root, "<root>").encode())
     return _sha(data)
@@ -197,7 +202,8 @@ def assert_matches_record(hashes: dict[str, dict[str, str]], run: str) -> None:
     """Every file of `run` hashes as recorded: no file new, gone or changed."""
     recorded = json.loads(RECORD.read_text())
     assert recorded[run], f"the record holds no file of the {run} run"
-    assert differences({run: recorded[run]}, {run: hashes[run]}) == []
+    changed = differences({run: recorded[run]}, {run: hashes[run]})
+    assert changed == [], "\n".join(changed)
 
 
 def differences(recorded: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> list[str]:
