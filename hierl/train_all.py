@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from hierl.config.run import TrainConfig
     from hierl.entrypoint import Outcome
 
+# Where a run goes unless `hydra.run.dir` says otherwise: the pipeline spans classes and seeds, so it is not filed under
+# one class and agent as `outputs/<asset>/<agent>/` would say.
+RUN_DIR = "${paths.root_dir}/outputs/pipeline/${now:%Y-%m-%d_%H-%M-%S}"
 USAGE = "python -m hierl.train_all [overrides]  (hierl-train-all): CQL -> PPO -> SAC over asset classes and seeds"
 TITLE = "pipeline: hierarchy (SAC) per seed"
 
@@ -45,7 +48,7 @@ def _hydra_main() -> None:
 
 def main() -> None:
     """Console-script entry (`hierl-train-all`)."""
-    run_command(_hydra_main, USAGE)
+    run_command(_hydra_main, USAGE, {"hydra.run.dir": RUN_DIR})
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from hierl.config.run import TrainConfig
     from hierl.entrypoint import Outcome
 
+# Where a run goes unless `hydra.run.dir` says otherwise: the PPO stage spans classes and seeds, so it is not filed
+# under one class and agent as `outputs/<asset>/<agent>/` would say.
+RUN_DIR = "${paths.root_dir}/outputs/ppo_agents/${now:%Y-%m-%d_%H-%M-%S}"
 USAGE = (
     "python -m hierl.train_ppo_agents [overrides]  (hierl-train-ppo-agents): one PPO agent per asset class and "
     "seed, then signals.parquet"
@@ -78,7 +81,7 @@ def _hydra_main() -> None:
 
 def main() -> None:
     """Console-script entry (`hierl-train-ppo-agents`)."""
-    run_command(_hydra_main, USAGE)
+    run_command(_hydra_main, USAGE, {"hydra.run.dir": RUN_DIR})
 
 
 if __name__ == "__main__":

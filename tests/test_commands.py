@@ -161,3 +161,24 @@ def test_import_hierl_imports_no_legacy_gym_and_keeps_its_notice_silent() -> Non
     result = run(sys.executable, "-c", probe)
     assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
     assert "Gym has been unmaintained" in run(sys.executable, "-c", "import gym").stderr  # the notice exists
+
+
+@pytest.mark.parametrize(
+    ("module", "folder"),
+    [
+        ("hierl.train", "outputs/${asset.name}/${agent.name}/"),
+        ("hierl.train_all", "outputs/pipeline/"),
+        ("hierl.train_ppo_agents", "outputs/ppo_agents/"),
+        ("hierl.walk_forward", "outputs/walk_forward/"),
+    ],
+)
+def test_each_command_files_its_runs_under_a_folder_that_names_what_ran(module: str, folder: str) -> None:
+    result = run_ok([sys.executable, "-m", module, "--cfg", "hydra"], timeout=120, cwd=REPO)
+    run_dir = yaml.safe_load(result.stdout)["hydra"]["run"]["dir"]
+    assert folder in run_dir
+
+
+def test_a_run_folder_given_on_the_command_line_wins(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "hierl.train_all", "--cfg", "hydra", f"hydra.run.dir={tmp_path}"]
+    result = run_ok(command, timeout=120, cwd=REPO)
+    assert yaml.safe_load(result.stdout)["hydra"]["run"]["dir"] == str(tmp_path)
