@@ -3,6 +3,7 @@ says so on the console with the command that tests it once, and `hierl.evaluate`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -36,9 +37,13 @@ def test_without_the_test_block_a_meta_controller_is_rerun_with_evaluate_test(
     assert f"re-run its overrides ({tmp_path / '.hydra' / 'overrides.yaml'}) with evaluate_test=true" in caplog.text
 
 
-def test_a_safety_gate_on_the_skipped_test_block_is_refused(tmp_path: Path) -> None:
+def test_a_safety_gate_on_the_skipped_test_block_is_refused_when_the_config_is_read(tmp_path: Path) -> None:
+    # Refused with the config, before any data loads or a model trains, not when the run comes to evaluate.
     with pytest.raises(ConfigError, match=r"safety.split='test' gates on the test block.*set safety.split=val"):
-        evaluated_splits(load_config(["evaluate_test=false", "safety.split=test"]), tmp_path)
+        load_config(["evaluate_test=false", "safety.split=test"])
+    gated_on_test = dataclasses.replace(load_config(["evaluate_test=false"]), evaluate_test=True)
+    gated_on_test = dataclasses.replace(gated_on_test, safety=dataclasses.replace(gated_on_test.safety, split="test"))
+    assert evaluated_splits(gated_on_test, tmp_path) == ("val", "test")
 
 
 @pytest.mark.slow

@@ -78,6 +78,12 @@ def check_run_values(cfg: TrainConfig) -> None:
         check_value(f"multistage.seeds[{index}]", seed, NON_NEGATIVE)
     check_value("multistage.num_workers", multistage.num_workers, AT_LEAST_ONE)
     check_value("multistage.ray.cpus_per_worker", multistage.ray.cpus_per_worker, POSITIVE)
+    if not cfg.evaluate_test and cfg.safety.split == "test":
+        # Caught here, before any data or training: the gate would otherwise fail only after the model is trained.
+        raise ConfigError(
+            "safety.split='test' gates on the test block, which evaluate_test=false skips; "
+            "set safety.split=val (or evaluate_test=true)"
+        )
 
 
 def check_train_config(cfg: TrainConfig) -> None:
