@@ -20,16 +20,16 @@ SEEDS = (0, 1)
 ARMS = ("scratch", "warm")
 
 
+def study_arguments(root: Path) -> list[str]:
+    """The study script with its run and results folders under `root` and the test's seeds."""
+    script = str(REPO / "experiments" / "warm_start_study.py")
+    folders = ["--out", str(root / "runs"), "--results", str(root / "results")]
+    return [sys.executable, script, *folders, "--seeds", *map(str, SEEDS)]
+
+
 def study_command(root: Path) -> list[str]:
     return [
-        sys.executable,
-        str(REPO / "experiments" / "warm_start_study.py"),
-        "--out",
-        str(root / "runs"),
-        "--results",
-        str(root / "results"),
-        "--seeds",
-        *map(str, SEEDS),
+        *study_arguments(root),
         "--common",
         "debug=smoke",
         "--cql",
@@ -183,16 +183,9 @@ SAC_CLASSES = ("equity", "index")
 def sac_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("warm_start_sac_study")
     command = [
-        sys.executable,
-        str(REPO / "experiments" / "warm_start_study.py"),
+        *study_arguments(root),
         "--stage",
         "sac",
-        "--out",
-        str(root / "runs"),
-        "--results",
-        str(root / "results"),
-        "--seeds",
-        *map(str, SEEDS),
         "--common",
         "debug=smoke",
         f"multistage.asset_classes=[{','.join(SAC_CLASSES)}]",
