@@ -33,7 +33,12 @@ def _trading_env(config: TrainConfig) -> EnvConfig:
 
 def _market(config: TrainConfig, env: EnvConfig) -> MarketData:
     return load_market_data(
-        config.data, config.asset.name, env.window, Path(config.paths.cache_dir), config.asset.symbols
+        config.data,
+        config.asset.name,
+        env.window,
+        Path(config.paths.cache_dir),
+        config.asset.symbols,
+        calendar=config.asset.calendar,
     )
 
 

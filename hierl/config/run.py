@@ -18,11 +18,26 @@ from hierl.config.walk_forward import WalkForwardConfig
 
 
 @dataclass
+class CalendarConfig:
+    """When an asset class trades, so that every annualisation counts its bars, not a hard-coded 252.
+
+    `days_per_year`: trading days a year (252 US equities, 365 crypto, about 260 FX). `hours_per_day`: trading hours
+    a day, which turn intraday bars into bars per day (6.5 for a US equity session, 24 for crypto).
+    `bars_per_year`: set it to override the product (e.g. a session with a lunch break).
+    """
+
+    days_per_year: float = 252.0
+    hours_per_day: float = 6.5
+    bars_per_year: float | None = None
+
+
+@dataclass
 class AssetConfig:
     """The asset class a run trades; per-class overrides of env, reward and agent live in its YAML file."""
 
     name: str = MISSING
     symbols: list[str] | None = None
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
 
 
 @dataclass

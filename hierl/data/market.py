@@ -35,6 +35,9 @@ class MarketData:
         fingerprint: hash of the inputs and config that produced these arrays.
         normalisation: per-feature `{"mean", "std", "fitted"}` the features were scaled with (fitted on the
             training block, or given by the caller to reuse a trained run's scaling); saved with every run.
+        frequency: the bar length, "1d" for daily bars (see `hierl.data.calendar`).
+        bars_per_year: bars in a year of this class's calendar (`asset.calendar`); every annualised number
+            (Sharpe, volatility, turnover, borrow) counts a year in these bars.
     """
 
     asset_class: str
@@ -49,6 +52,8 @@ class MarketData:
     split_bounds: dict[str, tuple[int, int]]
     fingerprint: str
     normalisation: dict[str, dict[str, float | bool]] = field(default_factory=dict)
+    frequency: str = "1d"
+    bars_per_year: float = 252.0
 
     @property
     def n_assets(self) -> int:

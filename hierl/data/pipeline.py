@@ -7,6 +7,7 @@ hashes the inputs (file bytes, or the packages that ship the sample) and the con
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import numpy as np
 import polars as pl
 
 from hierl.config.data import DataConfig, check_data_values, iso_date
+from hierl.config.run import CalendarConfig
 from hierl.data.cache import LayerCache, fingerprint
+from hierl.data.calendar import bar_calendar
 from hierl.data.dense import to_market_data
 from hierl.data.gold import build_gold
 from hierl.data.market import MarketData
@@ -166,6 +169,7 @@ def load_market_data(
     cache_dir: Path,
     symbols: list[str] | None = None,
     normalisation: NormalisationStats | None = None,
+    calendar: CalendarConfig | None = None,
 ) -> MarketData:
     """Dense, causal, normalised arrays of one asset class (optionally a subset of its symbols).
 
@@ -173,7 +177,8 @@ def load_market_data(
     block must hold `window + data.splits.min_block_steps` rows. Rows before `data.start` are used only as
     feature warm-up; features still undefined at the start (short history) are 0. Raises DataError for any
     problem with the data or the config. `normalisation` (a run's saved scaling, `MarketData.normalisation`)
-    replaces the statistics fitted on this data's training block.
+    replaces the statistics fitted on this data's training block. `calendar` is the class's
+    `asset.calendar` (default: 252 trading days a year).
     """
     check_data_values(cfg)
     cache = LayerCache(Path(cache_dir))
@@ -195,10 +200,10 @@ def load_market_data(
     except DataError as error:  # which columns a class has depends on the source: name it
         raise DataError(f"{bronze.origin}: {error}") from error
     feature_config = _feature_config(specs, cfg)
-    calendar = class_prices.select("date").unique().sort("date")
+    trading_days = class_prices.select("date").unique().sort("date")
     if start is not None:
-        calendar = calendar.filter(pl.col("date") >= start)
-    dates = calendar.get_column("date").to_numpy().astype("datetime64[D]")
+        trading_days = trading_days.filter(pl.col("date") >= start)
+    dates = trading_days.get_column("date").to_numpy().astype("datetime64[D]")
     split_bounds = compute_split_bounds(dates, cfg.splits, window, bronze.origin)
     reference, reference_key = _reference(cache, pending)
     pending.flush(cache)
@@ -221,6 +226,8 @@ def load_market_data(
         )
     market_key = fingerprint("market", gold_key, chosen, cfg.features.clip, normalisation)
     market = to_market_data(table, meta, asset_class, chosen, cfg.features.clip, market_key, normalisation)
+    bars = bar_calendar(calendar if calendar is not None else CalendarConfig())
+    market = dataclasses.replace(market, frequency=bars.frequency, bars_per_year=bars.bars_per_year)
     if not np.array_equal(market.dates, dates):
         raise RuntimeError("Gold calendar differs from the calendar the splits were computed on")
     return market

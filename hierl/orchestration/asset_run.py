@@ -69,7 +69,13 @@ def load_run_market(cfg: TrainConfig, normalisation: dict[str, dict[str, float |
     feature scaling instead of fitting it on this data's training block."""
     with heartbeat(f"loading the {cfg.asset.name} data (a first build of its Gold features takes a while)"):
         return load_market_data(
-            cfg.data, cfg.asset.name, cfg.env.window, Path(cfg.paths.cache_dir), cfg.asset.symbols, normalisation
+            cfg.data,
+            cfg.asset.name,
+            cfg.env.window,
+            Path(cfg.paths.cache_dir),
+            cfg.asset.symbols,
+            normalisation,
+            cfg.asset.calendar,
         )
 
 

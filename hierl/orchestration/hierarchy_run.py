@@ -208,7 +208,9 @@ def load_universe(
     for name, class_cfg in class_cfgs.items():
         class_env = ppo_run(class_cfg).env
         # The class's own env.window, so its split blocks are those its PPO signals were produced on.
-        markets[name] = load_market_data(cfg.data, name, class_env.window, cache_dir, class_cfg.asset.symbols)
+        markets[name] = load_market_data(
+            cfg.data, name, class_env.window, cache_dir, class_cfg.asset.symbols, calendar=class_cfg.asset.calendar
+        )
         signals[name] = class_signals(frame, markets[name])
         costs[name] = cost_model(class_env)
     return build_universe(markets, signals, costs, cfg.env.window), markets
