@@ -1,4 +1,5 @@
-"""The headline: experiments/benchmark.py at smoke budgets; every number traced back to the run folders."""
+"""The headline: `python -m hierl.benchmark` at smoke budgets on a synthetic market; every number traced back to the
+walk-forward's out-of-sample record."""
 
 from __future__ import annotations
 
@@ -11,43 +12,78 @@ import pytest
 from conftest import REPO
 from runs import experiment, read_json, run_ok
 
+from hierl.config.data import SyntheticConfig
+from hierl.data.sources.synthetic import generate_synthetic
+from hierl.errors import HeadlineInputError
 from hierl.evaluation.metrics import sharpe_ratio
 from hierl.reports.headline import (
     HIERARCHY,
     MEAN_BLOCK,
     N_RESAMPLES,
+    build_headline,
     resampled_sharpe,
     stationary_bootstrap_indices,
 )
 
 SEEDS = (0, 1)
 TABLE = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "cvar_95", "turnover")
+# Two classes of one symbol each (n_assets counts every class) and two folds: the walk-forward in about a minute.
+SMOKE = (
+    "debug=smoke",
+    "data=csv",
+    "data.start=null",
+    "multistage.distributed=false",
+    f"walk_forward.seeds=[{','.join(map(str, SEEDS))}]",
+    "walk_forward.folds=2",
+    "walk_forward.train_years=1.0",
+    "walk_forward.val_years=0.2",
+    "walk_forward.test_years=0.2",
+    "walk_forward.oof_folds=1",
+    "walk_forward.oof_years=0.3",
+    "agent.total_timesteps=512",
+    "agent.n_steps=128",
+    "agent.eval_freq=512",
+    "agent.checkpoint_freq=256",
+    "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
+)
 
 
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("benchmark")
-    seeds = f"seeds=[{','.join(map(str, SEEDS))}]"
+    prices = root / "prices.parquet"
+    generate_synthetic(SyntheticConfig(n_assets=2, n_days=700, asset_classes=["equity", "commodity"])).write_parquet(
+        prices
+    )
     run_ok(
-        experiment("benchmark", "debug=smoke", seeds, f"paths.root_dir={root}", f"hydra.run.dir={root / 'run'}"),
+        experiment(
+            "benchmark", *SMOKE, f"data.path={prices}", f"paths.root_dir={root}", f"hydra.run.dir={root / 'run'}"
+        ),
         cwd=REPO,
     )
     return root, read_json(root / "docs" / "results" / "headline.json")
 
 
-def run_metrics(root: Path, seed: int) -> dict[str, float]:
-    metrics: dict[str, float] = read_json(root / "run" / "sac" / f"seed_{seed}" / "metrics.json")
+def record_metrics(root: Path) -> dict[str, float]:
+    metrics: dict[str, float] = read_json(root / "run" / "metrics.json")
     return metrics
 
 
 def strategy_days(root: Path, seed: int, strategy: str) -> pl.DataFrame:
-    """One strategy's test-block days in one seed's run folder, in date order."""
-    folder = root / "run" / "sac" / f"seed_{seed}"
+    """One strategy's out-of-sample days in one seed, in date order, from the walk-forward's record."""
     if strategy == HIERARCHY:
-        frame = pl.read_parquet(folder / "backtest.parquet")
+        frame = pl.read_parquet(root / "run" / "oos_backtest.parquet")
     else:
-        frame = pl.read_parquet(folder / "baselines.parquet").filter(pl.col("strategy") == strategy)
-    return frame.filter(pl.col("split") == "test").sort("date")
+        frame = pl.read_parquet(root / "run" / "oos_baselines.parquet").filter(pl.col("strategy") == strategy)
+    return frame.filter(pl.col("seed") == seed).sort("date")
+
+
+def independent_sharpe(days: pl.DataFrame) -> float:
+    """Annualised Sharpe ratio over cash written out: mean over sample standard deviation times sqrt(252)."""
+    excess = (days["return"] - days["cash_return"]).to_list()
+    mean = sum(excess) / len(excess)
+    std = math.sqrt(sum((x - mean) ** 2 for x in excess) / (len(excess) - 1))
+    return mean / std * math.sqrt(252)
 
 
 def mean_resampled_sharpe(root: Path, strategy: str) -> np.ndarray:
@@ -84,24 +120,31 @@ def central_interval(values: np.ndarray) -> tuple[float, float]:
 
 
 @pytest.mark.slow
-def test_the_table_is_the_run_folders_metrics_averaged_over_seeds(benchmark: tuple[Path, dict]) -> None:
+def test_the_table_is_the_out_of_sample_record_measured_and_averaged_over_seeds(benchmark: tuple[Path, dict]) -> None:
     root, headline = benchmark
     strategies = headline["strategies"]
-    # The hierarchy, each sleeve alone, the S&P 500 held alone and the allocators, all over both seeds.
-    expected = {HIERARCHY, "sleeve_equity", "sleeve_index", "sleeve_commodity", "buy_and_hold_SP500"}
-    expected |= {"equal_weight", "inverse_volatility", "hrp", "min_cvar"}
+    metrics = record_metrics(root)
+    # The hierarchy, each sleeve alone and the allocators, all over both seeds.
+    expected = {HIERARCHY, "sleeve_equity", "sleeve_commodity", "equal_weight", "inverse_volatility", "hrp"}
     assert expected <= set(strategies)
     assert headline["seeds"] == list(SEEDS)
+    # The record: every fold's test block once, in order, and nothing else.
+    folds = read_json(root / "run" / "walk_forward.json")["folds"]
+    record = headline["out_of_sample"]
+    assert [f["test_start"] for f in record["folds"]] == [f["test_start"] for f in folds]
+    assert (record["start"], record["end"]) == (folds[0]["test_start"], folds[-1]["test_end"])
+    assert record["days"] == strategy_days(root, SEEDS[0], HIERARCHY).height
     resampled = {}
     for name, row in strategies.items():
-        prefix = "test" if name == HIERARCHY else f"test/baseline/{name}"
+        prefix = "oos" if name == HIERARCHY else f"oos/baseline/{name}"
         assert row["seeds"] == list(SEEDS) and sorted(row["per_seed"]) == [str(seed) for seed in SEEDS]
+        for seed in SEEDS:
+            sharpe = row["per_seed"][str(seed)]["sharpe"]
+            assert sharpe == pytest.approx(independent_sharpe(strategy_days(root, seed, name)), rel=1e-9)
         for metric in TABLE:
-            per_seed = [run_metrics(root, seed)[f"{prefix}/{metric}"] for seed in SEEDS]
-            for seed, value in zip(SEEDS, per_seed, strict=True):
-                assert row["per_seed"][str(seed)][metric] == pytest.approx(value, rel=1e-12, abs=1e-15), (seed, metric)
-            assert row["mean"][metric] == pytest.approx(sum(per_seed) / len(per_seed), rel=1e-12, abs=1e-15)
-        # The interval recomputed from the run folders' daily returns: the same resampled days, each resample's
+            # The walk-forward measured its record with the same means over seeds.
+            assert row["mean"][metric] == pytest.approx(metrics[f"{prefix}/{metric}"], rel=1e-12, abs=1e-15), metric
+        # The interval recomputed from the record's daily returns: the same resampled days, each resample's
         # Sharpe ratio averaged over the seeds, and the 2.5% and 97.5% order statistics of those means.
         resampled[name] = mean_resampled_sharpe(root, name)
         low, high = row["sharpe_ci95"]
@@ -112,11 +155,20 @@ def test_the_table_is_the_run_folders_metrics_averaged_over_seeds(benchmark: tup
         assert comparison["sharpe_difference"] == pytest.approx(difference)
         paired = central_interval(resampled[HIERARCHY] - resampled[name])
         assert (comparison["ci95_low"], comparison["ci95_high"]) == pytest.approx(paired, rel=1e-9, abs=1e-12)
+        # The same paired test the walk-forward wrote into its metrics.json.
+        assert comparison["ci95_low"] == pytest.approx(metrics[f"oos/baseline/{name}/sharpe_diff_ci95_low"])
         assert comparison["significant"] == (comparison["ci95_low"] > 0 or comparison["ci95_high"] < 0)
     markdown = (root / "docs" / "results" / "headline.md").read_text()
     assert f"| {HIERARCHY} | {strategies[HIERARCHY]['mean']['ann_return']:.2%} |" in markdown
-    assert "stationary bootstrap" in markdown and "validation block" in markdown
+    assert "stationary bootstrap" in markdown and "validation block" in markdown and "walk-forward" in markdown
+    assert f"{metrics['oos/dsr']:.2f}" in markdown.split("Deflated Sharpe ratio")[1]
     assert (root / "docs" / "results" / "headline.png").stat().st_size > 10_000
+
+
+def test_a_folder_without_an_out_of_sample_record_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sac" / "seed_0").mkdir(parents=True)  # a pipeline run, not a walk-forward
+    with pytest.raises(HeadlineInputError, match="no out-of-sample record"):
+        build_headline(tmp_path)
 
 
 def test_stationary_bootstrap_draws_wrapped_blocks_of_the_stated_mean_length() -> None:

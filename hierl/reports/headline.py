@@ -1,19 +1,19 @@
-"""The headline results: the hierarchy against each PPO sleeve alone and the baselines, over seeds, with intervals.
+"""The headline results: the hierarchy against each PPO sleeve alone and the baselines, out of sample, with intervals.
 
-Built only from a pipeline run's folders (`<run>/sac/seed_<s>/`: `backtest.parquet` for the hierarchy,
-`baselines.parquet` for the sleeves alone, the allocators and the market buy-and-hold, `positions.parquet` for
-the sleeve weights), so anyone can regenerate it from the outputs. Every strategy is measured on the same test
-block (the same dates in every seed), net of costs, with `compute_metrics`, the function that wrote each run's
-`metrics.json`, so each per-seed number here equals the run's own.
+Built only from a walk-forward run's out-of-sample record (`hierl.orchestration.oos_record`: `oos_backtest.parquet`
+for the hierarchy, `oos_baselines.parquet` for the sleeves alone, the allocators and the market buy-and-hold,
+`oos_positions.parquet` for the sleeve weights, `walk_forward.json` for the folds), so anyone can regenerate it from
+the outputs. Every strategy is measured on the same days (every fold's test block once, the same days in every
+seed), net of costs, with `compute_metrics`, the function that measured the record's `metrics.json`.
 
 Statistics (stated in the report as well):
 - point estimates are means over seeds of the per-seed metrics;
 - the Sharpe ratio's 95% interval is a stationary bootstrap (Politis and Romano, 1994; `arch.bootstrap`) of the
-  test block's days: blocks of geometric length (mean `MEAN_BLOCK` days) drawn with wrap-around, the same days for
+  record's days: blocks of geometric length (mean `MEAN_BLOCK` days) drawn with wrap-around, the same days for
   every seed, the mean over seeds of each resample's Sharpe ratio, and the 2.5% / 97.5% quantiles of those means;
 - a difference is significant when the paired bootstrap of the Sharpe difference (hierarchy minus the other
   strategy, on the same resampled days) has a 95% interval excluding 0; the p-value is two-sided,
-  2 x min(share of differences <= 0, share >= 0).
+  2 x min(share of differences <= 0, share >= 0). These are the record's own `oos/baseline/<name>/sharpe_diff*`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from hierl.evaluation.plots import label_nav_and_drawdown
 from hierl.evaluation.seeds import percentile_interval, sample_std
 from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_atomic, write_json
-from hierl.tracking.run_state import read_state
 
 HIERARCHY = "hierarchy_sac"
 TABLE_METRICS = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "cvar_95", "turnover")
@@ -43,7 +42,7 @@ MEAN_BLOCK = 10
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 BOOTSTRAP_METHOD = (
-    f"stationary bootstrap (Politis and Romano 1994) of test-block days, mean block {MEAN_BLOCK} days, "
+    f"stationary bootstrap (Politis and Romano 1994) of the record's days, mean block {MEAN_BLOCK} days, "
     "the same resampled days for every seed and strategy"
 )
 SIGNIFICANCE_METHOD = "paired stationary bootstrap of the Sharpe ratio difference (hierarchy minus strategy)"
@@ -59,32 +58,25 @@ class SeedReturns:
     cash_return: np.ndarray
 
 
-def _seed_of(folder: Path) -> int:
-    return int(folder.name.removeprefix("seed_"))
-
-
-def sac_runs(run_dir: Path) -> dict[int, Path]:
-    """Every finished SAC run of a pipeline run, by seed.
-
-    The status is read as JSON: a failed run's state also has a "finished" key (the time it stopped).
-    """
-    runs = {}
-    for folder in sorted((run_dir / "sac").glob("seed_*")):
-        if read_state(folder).get("status") == "finished" and RunFolder(folder).backtest_path.is_file():
-            runs[_seed_of(folder)] = folder
-    if not runs:
-        raise HeadlineInputError(f"{run_dir / 'sac'} holds no finished SAC run (seed_<s>/); run the pipeline first")
-    return runs
-
-
 def _seed_returns(frame: pl.DataFrame) -> SeedReturns:
-    frame = frame.filter(pl.col("split") == "test").sort("date")
+    frame = frame.sort("date")
     return SeedReturns(
         frame["date"].to_numpy().astype("datetime64[D]"),
         frame["return"].to_numpy(),
         frame["turnover"].to_numpy(),
         frame["cash_return"].to_numpy(),
     )
+
+
+def _record(run_dir: Path) -> RunFolder:
+    """The walk-forward run folder, refused in one line when it holds no out-of-sample record."""
+    run = RunFolder(run_dir)
+    if not run.oos_backtest_path.is_file() or not run.oos_baselines_path.is_file():
+        raise HeadlineInputError(
+            f"{run_dir} holds no out-of-sample record ({run.oos_backtest_path.name}); run the walk-forward "
+            "(python -m hierl.benchmark) into it first"
+        )
+    return run
 
 
 def strategy_order(names: set[str]) -> list[str]:
@@ -97,20 +89,18 @@ def strategy_order(names: set[str]) -> list[str]:
 
 
 def collect_returns(run_dir: Path) -> dict[str, dict[int, SeedReturns]]:
-    """strategy -> seed -> test-block days; every strategy must cover the same dates in every seed."""
-    collected: dict[str, dict[int, SeedReturns]] = {}
-    for seed, folder in sac_runs(run_dir).items():
-        run = RunFolder(folder)
-        collected.setdefault(HIERARCHY, {})[seed] = _seed_returns(pl.read_parquet(run.backtest_path))
-        baselines = pl.read_parquet(run.baselines_path)
-        for name in baselines["strategy"].unique().to_list():
-            frame = baselines.filter(pl.col("strategy") == name)
-            collected.setdefault(name, {})[seed] = _seed_returns(frame)
+    """strategy -> seed -> out-of-sample days; every strategy must cover the same dates in every seed."""
+    run = _record(run_dir)
+    collected: dict[str, dict[int, SeedReturns]] = {HIERARCHY: {}}
+    for (seed,), frame in pl.read_parquet(run.oos_backtest_path).group_by("seed"):
+        collected[HIERARCHY][int(seed)] = _seed_returns(frame)
+    for (name, seed), frame in pl.read_parquet(run.oos_baselines_path).group_by("strategy", "seed"):
+        collected.setdefault(str(name), {})[int(seed)] = _seed_returns(frame)
     reference = next(iter(collected[HIERARCHY].values())).dates
     for name, per_seed in collected.items():
         for seed, days in per_seed.items():
             if not np.array_equal(days.dates, reference):
-                raise HeadlineInputError(f"{name} in seed {seed} is not on the same test dates as the hierarchy")
+                raise HeadlineInputError(f"{name} in seed {seed} is not on the same days as the hierarchy")
     return {name: collected[name] for name in strategy_order(set(collected))}
 
 
@@ -139,13 +129,15 @@ def resampled_sharpe(excess: np.ndarray, indices: np.ndarray) -> np.ndarray:
 class Headline:
     """The table (per strategy: per-seed metrics, their means, the Sharpe interval) and the comparisons.
 
-    `returns` keeps the test-block days the table was built from, so the figure draws the same data without
-    reading the run folders again; it is not part of `to_dict`.
+    `record` is the out-of-sample record's first and last day and its length; `folds` each fold's test block.
+    `returns` keeps the days the table was built from, so the figure draws the same data without reading the run
+    folder again; it is not part of `to_dict`.
     """
 
     run_dir: Path
     seeds: list[int]
-    test_dates: tuple[str, str, int]
+    record: tuple[str, str, int]
+    folds: list[dict[str, Any]]
     rows: dict[str, dict[str, Any]]
     comparisons: dict[str, dict[str, float | bool]]
     returns: dict[str, dict[int, SeedReturns]] = field(repr=False)
@@ -154,7 +146,12 @@ class Headline:
         return {
             "run_dir": str(self.run_dir),
             "seeds": self.seeds,
-            "test_block": {"start": self.test_dates[0], "end": self.test_dates[1], "days": self.test_dates[2]},
+            "out_of_sample": {
+                "start": self.record[0],
+                "end": self.record[1],
+                "days": self.record[2],
+                "folds": self.folds,
+            },
             "bootstrap": {"method": BOOTSTRAP_METHOD, "resamples": N_RESAMPLES, "confidence": CONFIDENCE},
             "significance": {"method": SIGNIFICANCE_METHOD, "versus_hierarchy": self.comparisons},
             "strategies": self.rows,
@@ -168,7 +165,7 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
     reference = returns[HIERARCHY][seeds[0]]
     n_days = len(reference.dates)
     if n_days < 2:
-        raise HeadlineInputError("the test block has fewer than two days; nothing to measure")
+        raise HeadlineInputError("the out-of-sample record has fewer than two days; nothing to measure")
     indices = stationary_bootstrap_indices(n_days, n_resamples, MEAN_BLOCK, seed)
     resampled: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -207,7 +204,14 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
             "significant": bool(low > 0.0 or high < 0.0),
         }
     dates = reference.dates
-    return Headline(run_dir, seeds, (str(dates[0]), str(dates[-1]), n_days), rows, comparisons, returns)
+    record = (str(dates[0]), str(dates[-1]), n_days)
+    return Headline(run_dir, seeds, record, _fold_blocks(run_dir), rows, comparisons, returns)
+
+
+def _fold_blocks(run_dir: Path) -> list[dict[str, Any]]:
+    """Each fold's training start and test block, as `walk_forward.json` records them."""
+    keys = ("fold", "train_start", "test_start", "test_end")
+    return [{key: fold[key] for key in keys} for fold in RunFolder(run_dir).read_walk_forward()["folds"]]
 
 
 def _verdict(name: str, comparison: dict[str, float | bool]) -> str:
@@ -224,15 +228,17 @@ def _verdict(name: str, comparison: dict[str, float | bool]) -> str:
 
 def headline_markdown(headline: Headline, command: str, notes: str) -> str:
     """The report: what was run, how it is measured, the table, the comparisons in plain words."""
-    start, end, days = headline.test_dates
+    start, end, days = headline.record
+    blocks = ", ".join(f"{fold['test_start']}..{fold['test_end']}" for fold in headline.folds)
     lines = [
         "# Headline results",
         "",
         f"Regenerate: `{command}`",
         "",
-        f"Test block: {start} to {end} ({days} days), the same days for every strategy and seed, net of "
-        f"trading costs and borrow fees. Seeds: {headline.seeds}. Metrics are means over seeds of each seed's "
-        "test-block metrics (Sharpe and Sortino over the cash rate, annualised with 252 days; max drawdown and "
+        f"Out-of-sample record: {start} to {end} ({days} days), the test blocks of {len(headline.folds)} "
+        f"walk-forward folds ({blocks}) stitched, each day tested once, the same days for every strategy and seed, "
+        f"net of trading costs and borrow fees. Seeds: {headline.seeds}. Metrics are means over seeds of each "
+        "seed's record (Sharpe and Sortino over the cash rate, annualised with 252 days; max drawdown and "
         "CVaR 95% as positive losses; turnover annualised).",
         "",
         notes,
@@ -265,17 +271,27 @@ def headline_markdown(headline: Headline, command: str, notes: str) -> str:
             f"{float(c['ci95_high']):+.2f}] | {float(c['p_value']):.3f} | {'yes' if c['significant'] else 'no'} |"
         )
     lines += ["", *(f"- {_verdict(name, c)}" for name, c in headline.comparisons.items())]
+    lines += ["", _deflated_sharpe_line(headline.run_dir)]
     lines += ["", "![equity curves, drawdowns and sleeve weights](headline.png)", ""]
     return "\n".join(lines)
 
 
-def _mean_sleeve_weights(run_dir: Path, seeds: list[int]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    frames = []
-    for seed in seeds:
-        positions = pl.read_parquet(RunFolder(run_dir / "sac" / f"seed_{seed}").positions_path)
-        frames.append(positions.filter((pl.col("split") == "test") & (pl.col("level") == "sleeve")))
+def _deflated_sharpe_line(run_dir: Path) -> str:
+    """The record's deflated Sharpe ratio (`oos/dsr` of its metrics.json), over every configuration it tried."""
+    metrics = RunFolder(run_dir).read_metrics()
+    if "oos/dsr" not in metrics:
+        return "Deflated Sharpe ratio: not computed (the record's returns have no dispersion)."
+    trials = int(metrics["oos/dsr_trials"])
+    return (
+        f"Deflated Sharpe ratio of the hierarchy (Bailey and Lopez de Prado 2014; the probability that its true "
+        f"Sharpe ratio is above 0 given {trials} configuration(s) tried, one per seed): {metrics['oos/dsr']:.2f}."
+    )
+
+
+def _mean_sleeve_weights(run_dir: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    positions = pl.read_parquet(RunFolder(run_dir).oos_positions_path)
     mean = (
-        pl.concat(frames)
+        positions.filter(pl.col("level") == "sleeve")
         .group_by("date", "sleeve")
         .agg(pl.col("position").mean())
         .pivot(on="sleeve", index="date", values="position")
@@ -305,10 +321,14 @@ def plot_headline(headline: Headline, path: Path, shown: list[str]) -> Path:
     label_nav_and_drawdown(
         nav_axes,
         drawdown_axes,
-        f"Test block, mean NAV over seeds {headline.seeds} (band: min to max over seeds)",
+        f"Out of sample, {len(headline.folds)} walk-forward folds (dotted: fold starts), mean NAV over seeds "
+        f"{headline.seeds} (band: min to max over seeds)",
         "Drawdown of mean NAV (%)",
     )
-    dates, sleeves, weights = _mean_sleeve_weights(headline.run_dir, headline.seeds)
+    for fold in headline.folds[1:]:
+        for axes in (nav_axes, drawdown_axes):
+            axes.axvline(np.datetime64(fold["test_start"]), color="grey", linestyle=":", linewidth=0.8)
+    dates, sleeves, weights = _mean_sleeve_weights(headline.run_dir)
     weight_axes.stackplot(dates, weights.T, labels=sleeves, alpha=0.8)
     weight_axes.set_ylabel("SAC sleeve weight (mean over seeds)")
     weight_axes.legend(loc="upper left", fontsize="small")
