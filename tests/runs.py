@@ -10,6 +10,25 @@ from typing import Any
 
 from conftest import REPO
 
+# A walk-forward of two short folds on a small synthetic file (`data.path=` it), one inner fold for SAC's
+# out-of-fold signals, every budget at its smallest: the whole run in about a minute of CPU.
+WALK_FORWARD_SMOKE = (
+    "debug=smoke",
+    "data=csv",
+    "data.start=null",
+    "walk_forward.folds=2",
+    "walk_forward.train_years=1.0",
+    "walk_forward.val_years=0.2",
+    "walk_forward.test_years=0.2",
+    "walk_forward.oof_folds=1",
+    "walk_forward.oof_years=0.3",
+    "agent.total_timesteps=512",
+    "agent.n_steps=128",
+    "agent.eval_freq=512",
+    "agent.checkpoint_freq=256",
+    "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
+)
+
 
 def hierl_train(*overrides: str) -> list[str]:
     """`python -m hierl.train <overrides>`."""

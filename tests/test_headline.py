@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import REPO
-from runs import experiment, read_json, run_ok
+from runs import WALK_FORWARD_SMOKE, experiment, read_json, run_ok
 
 from hierl.config.data import SyntheticConfig
 from hierl.data.sources.synthetic import generate_synthetic
@@ -27,25 +27,7 @@ from hierl.reports.headline import (
 
 SEEDS = (0, 1)
 TABLE = ("ann_return", "ann_volatility", "sharpe", "sortino", "max_drawdown", "cvar_95", "turnover")
-# Two classes of one symbol each (n_assets counts every class) and two folds: the walk-forward in about a minute.
-SMOKE = (
-    "debug=smoke",
-    "data=csv",
-    "data.start=null",
-    "multistage.distributed=false",
-    f"walk_forward.seeds=[{','.join(map(str, SEEDS))}]",
-    "walk_forward.folds=2",
-    "walk_forward.train_years=1.0",
-    "walk_forward.val_years=0.2",
-    "walk_forward.test_years=0.2",
-    "walk_forward.oof_folds=1",
-    "walk_forward.oof_years=0.3",
-    "agent.total_timesteps=512",
-    "agent.n_steps=128",
-    "agent.eval_freq=512",
-    "agent.checkpoint_freq=256",
-    "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
-)
+SMOKE = (*WALK_FORWARD_SMOKE, "multistage.distributed=false", f"walk_forward.seeds=[{','.join(map(str, SEEDS))}]")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from conftest import REPO
 from interrupting import stop_with
-from runs import experiment, run_ok
+from runs import WALK_FORWARD_SMOKE, experiment, run_ok
 
 from hierl.config.data import SyntheticConfig
 from hierl.data.sources.synthetic import generate_synthetic
@@ -31,22 +31,7 @@ N_DAYS = 700
 CLASSES = ["equity"]
 # Two folds of 50 test days tile the last 100 days; T lies inside the second fold's test block.
 T_ROW = 670
-COMMON = [
-    "debug=smoke",
-    "data=csv",
-    "data.start=null",
-    "walk_forward.folds=2",
-    "walk_forward.train_years=1.0",
-    "walk_forward.val_years=0.2",
-    "walk_forward.test_years=0.2",
-    "walk_forward.oof_folds=1",
-    "walk_forward.oof_years=0.3",
-    "agent.total_timesteps=512",
-    "agent.n_steps=128",
-    "agent.eval_freq=512",
-    "agent.checkpoint_freq=256",
-    "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
-]
+
 RECORD_FILES = ["oos_backtest.parquet", "oos_baselines.parquet", "oos_positions.parquet"]
 
 
@@ -55,7 +40,7 @@ def walk_forward(prices: Path, run_dir: Path, *extra: str) -> list[str]:
         sys.executable,
         "-m",
         "hierl.walk_forward",
-        *COMMON,
+        *WALK_FORWARD_SMOKE,
         f"data.path={prices}",
         f"hydra.run.dir={run_dir}",
         *extra,
