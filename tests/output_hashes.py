@@ -7,7 +7,7 @@ compares every file's hash with `tests/data/output_hashes.json`, recorded before
     python tests/output_hashes.py --write    # rerun and replace the record (only when numbers are meant to change)
 
 What is hashed is the content a user reads, so a hash changes exactly when a number, a name or a plot does:
-- JSON: the parsed value, minus wall-clock keys (`WALL_CLOCK_KEYS`), with the run root replaced by `<root>`;
+- JSON: the parsed value, minus wall-clock and host keys (`WALL_CLOCK_KEYS`), with the run root replaced by `<root>`;
 - Parquet: the table's schema and rows (a Parquet file's bytes also name the writer's version);
 - zip and npz archives: each member, by name (an archive's bytes also hold the time it was written); of SB3's
   `data` member only the plain JSON values, without `start_time` (the wall clock) and without the pickled
@@ -42,7 +42,8 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent
 RECORD = REPO / "tests" / "data" / "output_hashes.json"
-WALL_CLOCK_KEYS = frozenset({"train/seconds", "seconds", "started", "finished", "elapsed_seconds"})
+# Wall-clock times, and `node` (the host a pipeline unit ran on, pipeline_summary.json): no two machines share them.
+WALL_CLOCK_KEYS = frozenset({"train/seconds", "seconds", "started", "finished", "elapsed_seconds", "node"})
 SKIPPED_DIRS = frozenset({".hydra", "checkpoints", "wandb", "tensorboard", "__pycache__"})
 SKIPPED_FILES = frozenset({"run_state.json", "log.jsonl"})
 FIXED = ("seed=0", "runtime.torch_threads=1", "debug=smoke")

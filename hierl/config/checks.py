@@ -8,7 +8,9 @@ mistyped key or an out-of-range value in one line, before any data is read or a 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import fields, is_dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -17,10 +19,14 @@ from hierl.config.cql import check_cql_values
 from hierl.config.data import check_data_values
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_value
 from hierl.config.env import EnvConfig, check_env_values, check_reward_values
-from hierl.config.run import AgentConfig, AnyEnvConfig, TrainConfig
+from hierl.config.run import AgentConfig, AnyEnvConfig, RayConfig, TrainConfig
 from hierl.config.sac import SACConfig, check_portfolio_env_values, check_sac_values
 from hierl.config.safety import check_safety_values
 from hierl.errors import ConfigError
+
+# `multistage.ray.storage`'s modes (`hierl.orchestration.unit_folders`); any other value is a storage location.
+STORAGE_MODES = ("shared", "driver")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.+")
 
 
 def _unknown_key_error(key: str, schema: type, known: list[str], prefix: str) -> ConfigError:
@@ -77,13 +83,36 @@ def check_run_values(cfg: TrainConfig) -> None:
     for index, seed in enumerate(multistage.seeds or []):
         check_value(f"multistage.seeds[{index}]", seed, NON_NEGATIVE)
     check_value("multistage.num_workers", multistage.num_workers, AT_LEAST_ONE)
-    check_value("multistage.ray.cpus_per_worker", multistage.ray.cpus_per_worker, POSITIVE)
+    check_ray_values(multistage.ray)
     if not cfg.evaluate_test and cfg.safety.split == "test":
         # Caught here, before any data or training: the gate would otherwise fail only after the model is trained.
         raise ConfigError(
             "safety.split='test' gates on the test block, which evaluate_test=false skips; "
             "set safety.split=val (or evaluate_test=true)"
         )
+
+
+def check_ray_values(ray: RayConfig) -> None:
+    """`multistage.ray.*`: the CPUs a unit asks for, Ray's retries and where unit folders go."""
+    check_value("multistage.ray.cpus_per_worker", ray.cpus_per_worker, POSITIVE)
+    check_value("multistage.ray.max_retries", ray.max_retries, NON_NEGATIVE)
+    check_ray_storage(ray.storage)
+
+
+def check_ray_storage(storage: str) -> None:
+    """`multistage.ray.storage` is a mode, an absolute path or a URI.
+
+    Which filesystems a URI may name (and whether its credentials work) is pyarrow's to say: a distributed run
+    opens the location before any unit starts (`hierl.orchestration.unit_folders.check_storage`). A relative path
+    is refused here, since it would name another folder on every node.
+    """
+    if storage in STORAGE_MODES or Path(storage).is_absolute() or _URI.fullmatch(storage):
+        return
+    raise ConfigError(
+        f"multistage.ray.storage={storage!r} is not a storage mode, an absolute path or a URI; set shared (every "
+        "node sees this run folder), driver (unit folders come back through Ray) or a location every node can "
+        "write, such as /mnt/nfs/hierl or s3://bucket/prefix"
+    )
 
 
 def check_train_config(cfg: TrainConfig) -> None:

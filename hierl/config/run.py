@@ -67,10 +67,25 @@ class PathsConfig:
 
 @dataclass
 class RayConfig:
-    """An existing Ray cluster to join (`address`), and the CPUs each unit of work asks for."""
+    """An existing Ray cluster to join (`address`), the CPUs each unit of work asks for, and what a cluster of
+    several machines needs (docs/distributed.md, `hierl.orchestration.execution`).
+
+    `storage`: how unit folders reach this run folder: `shared` (every node sees it: one machine, or a shared
+    filesystem), `driver` (each unit runs in a node-local folder that comes back through Ray's object store) or a
+    location every node and this machine can write (an absolute path such as an NFS mount, or a URI pyarrow opens:
+    `file://`, `s3://`, `gs://`), through which the folders travel instead. `runtime_env`: Ray's runtime environment
+    of the job (`working_dir`, `py_modules`, `pip`, `env_vars`: how the code reaches nodes where hierl is not
+    installed); empty passes on this process's PYTHONPATH. `log_to_driver`: print the units' logs on this console
+    (null: on a cluster, not on a local Ray). `max_retries`: how often Ray reruns a unit whose worker or node died;
+    a unit's own error is never retried.
+    """
 
     address: str | None = None
     cpus_per_worker: float = 1.0
+    storage: str = "shared"
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    log_to_driver: bool | None = None
+    max_retries: int = 2
 
 
 @dataclass

@@ -5,7 +5,7 @@
     <run>/signals.parquet              each class's signals from its best-validation seed
     <run>/ppo/signals_seed_<s>.parquet every class's signals from its seed-s run
     <run>/sac/seed_<s>/                SAC meta-controller on the seed-s signals (stage `sac`), tested vs baselines
-    <run>/pipeline_summary.json        every unit's status, folder and test metrics; the failures
+    <run>/pipeline_summary.json        every unit's status, folder, node and test metrics; the failures
 
 Every stage's units (classes for CQL, classes x seeds for PPO, seeds for SAC) are independent, so they run as Ray
 tasks with `distributed=true`. A unit whose folder is already finished with the same config is reused, so running
@@ -41,7 +41,7 @@ from hierl.errors import ConfigError, UnitsFailed
 from hierl.evaluation.report import results_table
 from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
-from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
+from hierl.orchestration.execution import ExecutionConfig, Node, Unit, run_units
 from hierl.orchestration.hierarchy_run import check_config, train_meta_controller
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
@@ -58,6 +58,7 @@ from hierl.orchestration.ppo_stage import (
     with_seed,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
+from hierl.orchestration.unit_folders import input_paths, moved
 from hierl.reports.headline import build_headline, write_headline
 from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_json
@@ -74,32 +75,75 @@ NOT_FOR_SAC = ("agent", "env", "reward", "experiment")
 
 @dataclass(frozen=True)
 class CQLJob:
-    """One class's CQL pretraining unit."""
+    """One class's CQL pretraining unit.
+
+    A `FolderJob` like `PPOJob`: `relocated` runs it in a node-local folder (reading a node-local copy of its
+    behaviour PPO run, if any), `planned` keeps the driver's config for reuse and refusal (`identity`).
+    """
 
     name: str
     cfg: CQLRunConfig
     run_dir: Path
+    planned: CQLRunConfig | None = None
+
+    @property
+    def identity(self) -> CQLRunConfig:
+        return self.planned if self.planned is not None else self.cfg
+
+    def inputs(self) -> tuple[Path, ...]:
+        """The PPO run whose policy logs part of the dataset (`agent.behaviour_ppo_run`), when there is one."""
+        return input_paths(self.cfg.agent.behaviour_ppo_run)
+
+    def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> CQLJob:
+        agent = dataclasses.replace(self.cfg.agent, behaviour_ppo_run=moved(self.cfg.agent.behaviour_ppo_run, inputs))
+        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 
 @dataclass(frozen=True)
 class SACJob:
-    """One seed's meta-controller unit, with the PPO configs its sleeves were trained with."""
+    """One seed's meta-controller unit, with the PPO configs its sleeves were trained with.
+
+    A `FolderJob` like `PPOJob`: `relocated` runs it in a node-local folder on node-local copies of its signals
+    (and of the CQL run it warm-starts from, if any); `planned` keeps the driver's config (`identity`).
+    """
 
     name: str
     cfg: SACRunConfig
     run_dir: Path
     class_cfgs: dict[str, PPORunConfig]
+    planned: SACRunConfig | None = None
+
+    @property
+    def identity(self) -> SACRunConfig:
+        return self.planned if self.planned is not None else self.cfg
+
+    def inputs(self) -> tuple[Path, ...]:
+        """The signals it allocates across (`agent.signals_path`) and its warm start (`agent.init_from`)."""
+        return input_paths(self.cfg.agent.signals_path, self.cfg.agent.init_from)
+
+    def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> SACJob:
+        agent = dataclasses.replace(
+            self.cfg.agent,
+            signals_path=moved(self.cfg.agent.signals_path, inputs),
+            init_from=moved(self.cfg.agent.init_from, inputs),
+        )
+        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 
 def run_cql_job(job: CQLJob) -> dict[str, float]:
     """Pretrain CQL in the job's folder, or reuse it when it is finished with the same config."""
-    return reuse_or_run(job.name, job.run_dir, job.cfg, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
+    return reuse_or_run(job.name, job.run_dir, job.identity, lambda: pretrain_cql(job.cfg, job.run_dir).metrics)
 
 
 def run_sac_job(job: SACJob) -> dict[str, float]:
     """Train and evaluate the meta-controller in the job's folder, or reuse it when it is finished."""
     return reuse_or_run(
-        job.name, job.run_dir, job.cfg, lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics
+        job.name,
+        job.run_dir,
+        job.identity,
+        lambda: train_meta_controller(job.cfg, job.run_dir, job.class_cfgs).metrics,
     )
 
 
@@ -204,8 +248,12 @@ class Pipeline:
         if "sac" in self.stages:
             check_config(self.sac_config(self.seeds[0], self.run_dir / "ppo" / "signals.parquet"))
 
-    def record(self, name: str, run_dir: Path, metrics: dict[str, float] | None, error: str | None) -> None:
+    def record(
+        self, name: str, run_dir: Path, metrics: dict[str, float] | None, error: str | None, node: Node | None = None
+    ) -> None:
         entry: dict[str, Any] = {"run_dir": str(run_dir), "status": "finished" if error is None else "failed"}
+        if node is not None:
+            entry["node"] = node.to_dict()
         if metrics is not None:
             entry["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
         if error is not None:
@@ -216,10 +264,10 @@ class Pipeline:
     def run_cql(self) -> dict[str, Path]:
         """CQL per class; the folders of the classes whose CQL run finished."""
         jobs = [CQLJob(f"cql/{c}", self.cql_config(c), self.run_dir / "cql" / c) for c in self.classes]
-        outcomes = run_units([Unit(job.name, run_cql_job, (job,)) for job in jobs], self.execution)
+        outcomes = run_units([Unit(job.name, run_cql_job, job=job) for job in jobs], self.execution)
         finished = {}
         for asset_class, job, outcome in zip(self.classes, jobs, outcomes, strict=True):
-            self.record(job.name, job.run_dir, outcome.value, outcome.error)
+            self.record(job.name, job.run_dir, outcome.value, outcome.error, outcome.node)
             if outcome.ok:
                 finished[asset_class] = job.run_dir
         return finished
@@ -237,7 +285,11 @@ class Pipeline:
         result = train_ppo_stage(jobs, root, self.run_dir / SIGNALS_FILE, self.execution)
         for job in jobs:
             self.record(
-                job.name, job.run_dir, result.per_job.get((job.asset_class, job.seed)), result.errors.get(job.name)
+                job.name,
+                job.run_dir,
+                result.per_job.get((job.asset_class, job.seed)),
+                result.errors.get(job.name),
+                result.nodes.get(job.name),
             )
         return result
 
@@ -254,9 +306,9 @@ class Pipeline:
             write_signals(signals_path, [frame])
             class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
             jobs.append(SACJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))
-        outcomes = run_units([Unit(job.name, run_sac_job, (job,)) for job in jobs], self.execution)
+        outcomes = run_units([Unit(job.name, run_sac_job, job=job) for job in jobs], self.execution)
         for job, outcome in zip(jobs, outcomes, strict=True):
-            self.record(job.name, job.run_dir, outcome.value, outcome.error)
+            self.record(job.name, job.run_dir, outcome.value, outcome.error, outcome.node)
 
     def summary(self) -> dict[str, Any]:
         return {

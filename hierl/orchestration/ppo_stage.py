@@ -34,8 +34,9 @@ from hierl.entrypoint import override_key, run_folder_bookkeeping
 from hierl.errors import ConfigError, UserError
 from hierl.evaluation.seeds import summarise_seeds
 from hierl.orchestration.asset_run import BEST_MODEL_FILE, check_trainable, load_run_market, train_asset_agent
-from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
+from hierl.orchestration.execution import ExecutionConfig, Node, Unit, UnitOutcome, run_units
 from hierl.orchestration.signals import SIGNALS_FILE, saved_model_signals, write_signals
+from hierl.orchestration.unit_folders import input_paths, moved
 from hierl.run.folder import RunFolder
 from hierl.tracking.checkpoints import CHECKPOINT_DIR, latest_checkpoint
 from hierl.tracking.files import write_json
@@ -182,27 +183,52 @@ def checked_seeds(outer: TrainConfig, wanted: Sequence[int] | None, key: str) ->
 
 def execution_config(outer: TrainConfig) -> ExecutionConfig:
     """Where a stage's units run, from `multistage.distributed`, `multistage.num_workers` and `multistage.ray`."""
-    multistage = outer.multistage
+    multistage, ray = outer.multistage, outer.multistage.ray
     return ExecutionConfig(
         distributed=multistage.distributed,
         num_workers=multistage.num_workers,
-        cpus_per_worker=multistage.ray.cpus_per_worker,
-        address=multistage.ray.address,
+        cpus_per_worker=ray.cpus_per_worker,
+        address=ray.address,
+        storage=ray.storage,
+        runtime_env=dict(ray.runtime_env) or None,
+        log_to_driver=ray.log_to_driver,
+        max_retries=ray.max_retries,
     )
 
 
 @dataclass(frozen=True)
 class PPOJob:
-    """One (asset class, seed) training run and its folder."""
+    """One (asset class, seed) training run and its folder.
+
+    A `FolderJob` (`hierl.orchestration.unit_folders`): when run folders travel between nodes, `relocated` is
+    this job in a node-local folder, warm-started from a node-local copy of its CQL run. `planned` is then the
+    config the driver planned, which reuse and refusal compare (`identity`), so a unit's `unit_config.json` reads
+    the same whichever node wrote it.
+    """
 
     asset_class: str
     seed: int
     cfg: PPORunConfig
     run_dir: Path
+    planned: PPORunConfig | None = None
 
     @property
     def name(self) -> str:
         return f"ppo/{self.asset_class}/seed_{self.seed}"
+
+    @property
+    def identity(self) -> PPORunConfig:
+        """The config a finished folder must have been trained with to be reused."""
+        return self.planned if self.planned is not None else self.cfg
+
+    def inputs(self) -> tuple[Path, ...]:
+        """The CQL run a warm start reads (`agent.init_from`), the one folder outside its own a PPO unit needs."""
+        return input_paths(self.cfg.agent.init_from)
+
+    def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> PPOJob:
+        agent = dataclasses.replace(self.cfg.agent, init_from=moved(self.cfg.agent.init_from, inputs))
+        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 
 def ppo_folder(root: Path, asset_class: str, seed: int, n_seeds: int) -> Path:
@@ -241,18 +267,19 @@ def run_ppo_job(job: PPOJob) -> dict[str, float]:
         write_signals(job.run_dir / SIGNALS_FILE, [signals])
         return outcome.metrics
 
-    return reuse_or_run(job.name, job.run_dir, cfg, work)
+    return reuse_or_run(job.name, job.run_dir, job.identity, work)
 
 
 @dataclass
 class PPOStageResult:
-    """Every job's metrics or error, the seed chosen per class, and the stage's flat metrics."""
+    """Every job's metrics or error, the node it ran on, the seed chosen per class, and the stage's flat metrics."""
 
     jobs: list[PPOJob]
     per_job: dict[tuple[str, int], dict[str, float]]
     errors: dict[str, str]
     chosen: dict[str, PPOJob] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
 
     def job(self, asset_class: str, seed: int) -> PPOJob:
         return next(j for j in self.jobs if j.asset_class == asset_class and j.seed == seed)
@@ -278,10 +305,12 @@ def train_ppo_stage(
     has no signals. `signals_path` is written when at least one class has a selected seed.
     """
     outcomes: list[UnitOutcome[dict[str, float]]] = run_units(
-        [Unit(job.name, run_ppo_job, (job,)) for job in jobs], execution
+        [Unit(job.name, run_ppo_job, job=job) for job in jobs], execution
     )
     result = PPOStageResult(list(jobs), {}, {})
     for job, outcome in zip(jobs, outcomes, strict=True):
+        if outcome.node is not None:
+            result.nodes[job.name] = outcome.node
         if outcome.ok and outcome.value is not None:
             result.per_job[(job.asset_class, job.seed)] = outcome.value
         else:

@@ -1,7 +1,7 @@
 """Walk-forward research: every fold trains, selects on its own validation block and tests once on its own test
 block; the folds' test blocks tile the calendar, so their test segments stitch into one out-of-sample record.
 
-    <run>/walk_forward.json                            the folds: block dates, seeds, status
+    <run>/walk_forward.json                            the folds: block dates, seeds, status, each unit's node
     <run>/folds/fold_<k>/ppo/<class>[/seed_<s>]/       the fold's PPO agent per class (and seed)
     <run>/folds/fold_<k>/oof_<j>/<class>[/seed_<s>]/   inner PPO units: SAC's out-of-fold training signals
     <run>/folds/fold_<k>/signals_seed_<s>.parquet      the out-of-fold signals of the fold's SAC of seed s
@@ -36,7 +36,7 @@ from hierl.entrypoint import SUMMARY_METRICS, override_key
 from hierl.errors import ConfigError, UnitsFailed, UserError
 from hierl.evaluation.report import results_table
 from hierl.orchestration.asset_run import RunOutcome, check_trainable, load_run_market
-from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
+from hierl.orchestration.execution import ExecutionConfig, Node, Unit, UnitOutcome, run_units
 from hierl.orchestration.hierarchy_run import check_config
 from hierl.orchestration.oof_signals import fold_signals
 from hierl.orchestration.oos_record import Segment, record_metrics, stitch, write_record
@@ -113,6 +113,7 @@ class WalkForward:
     execution: ExecutionConfig
     units: list[FoldSeed] = field(default_factory=list)
     outcomes: dict[str, str | None] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
 
     @property
     def with_sac(self) -> bool:
@@ -162,11 +163,13 @@ class WalkForward:
     def record(self, outcomes: Sequence[UnitOutcome[Any]]) -> None:
         for outcome in outcomes:
             self.outcomes[outcome.name] = outcome.error
+            if outcome.node is not None:
+                self.nodes[outcome.name] = outcome.node
 
     def run_ppo(self) -> None:
         """Every PPO unit of every fold, seed and class, outer and inner, in one batch of independent units."""
         named = [pair for unit in self.units for pair in unit.ppo_units()]
-        self.record(run_units([Unit(name, run_ppo_job, (job,)) for name, job in named], self.execution))
+        self.record(run_units([Unit(name, run_ppo_job, job=job) for name, job in named], self.execution))
 
     def run_sac(self) -> None:
         """Each fold x seed's meta-controller on its out-of-fold signals, when every PPO unit it needs finished."""
@@ -189,7 +192,7 @@ class WalkForward:
                 continue
             class_cfgs = {c: job.cfg for c, job in unit.ppo.items()}
             jobs.append(SACJob(unit.sac_name, self.sac_config(unit, unit.signals_path), unit.sac_dir, class_cfgs))
-        self.record(run_units([Unit(job.name, run_sac_job, (job,)) for job in jobs], self.execution))
+        self.record(run_units([Unit(job.name, run_sac_job, job=job) for job in jobs], self.execution))
 
     def unit_names(self, unit: FoldSeed) -> list[str]:
         names = [name for name, _ in unit.ppo_units()]
@@ -202,7 +205,8 @@ class WalkForward:
         ]
 
     def summary(self) -> dict[str, Any]:
-        """walk_forward.json: the plan, and per fold its blocks, seeds and status (with the failed units)."""
+        """walk_forward.json: the plan, and per fold its blocks, seeds and status (with the failed units and the
+        node each unit that ran ran on)."""
         folds = []
         for fold in self.plan.folds:
             names = [name for unit in self.units if unit.fold.index == fold.index for name in self.unit_names(unit)]
@@ -214,6 +218,9 @@ class WalkForward:
             entry["oof"] = [{"fold": inner.name, **inner.blocks()} for inner in fold.oof]
             if failed:
                 entry["failed"] = failed
+            nodes = {name: self.nodes[name].to_dict() for name in names if name in self.nodes}
+            if nodes:
+                entry["nodes"] = nodes
             folds.append(entry)
         calendar = self.plan.calendar
         wf = self.outer.walk_forward
