@@ -112,10 +112,14 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         "offset.csv: the train block has 2 rows but needs at least window (16) + data.splits.min_block_steps (20) "
         "= 36; the calendar has 3 rows from 2010-01-04 to 2010-01-06",
     ),
-    "intraday timestamps": (
+    "intraday timestamps are bars of their own": (
         csv_case("intraday.csv", csv_of([f"2010-01-04T{hour}:00:00,A,100" for hour in ("09", "10", "11")])),
-        "intraday.csv: several rows per symbol and date at different times of day (intraday bars); hierl reads "
-        "daily bars",
+        "intraday.csv: the train block has 2 rows but needs at least window (16) + data.splits.min_block_steps (20) "
+        "= 36; the calendar has 3 rows from 2010-01-04T09:00:00 to 2010-01-04T11:00:00",
+    ),
+    "a data.frequency the data contradicts": (
+        lambda t: [*csv_case("daily.csv", csv_of(closes(60)))(t), "data.frequency=1h"],
+        "data.frequency='1h' but the bars are 1d apart",
     ),
     # Issue 18, item 3: silent wrong numbers.
     "duplicated close header": (

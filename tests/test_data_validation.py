@@ -198,16 +198,31 @@ def test_a_zone_aware_parquet_column_is_read_by_its_dates_in_that_zone(tmp_path:
     assert str(market.dates[0]) == "2000-01-03"
 
 
-def test_intraday_bars_are_named_as_such_not_as_duplicates(tmp_path: Path) -> None:
+def test_intraday_bars_load_as_utc_timestamps(tmp_path: Path) -> None:
     lines = fixture_lines()
     morning, afternoon = with_times(lines, "T09:30:00"), with_times(lines, "T15:30:00")
-    path = write_lines(tmp_path / "intraday.csv", [morning[0], *morning[1:], *afternoon[1:]])
+    bars = [row for pair in zip(morning[1:], afternoon[1:], strict=True) for row in pair]
+    path = write_lines(tmp_path / "intraday.csv", [morning[0], *bars])
+    market = load_market_data(csv_config(path), "equity", WINDOW, tmp_path / "cache")
+    # two bars a day, 6 hours apart on most days: the bar length is the most common spacing
+    assert market.frequency == "6h"
+    assert [str(stamp) for stamp in market.dates[:3]] == [
+        "2000-01-03T09:30:00",
+        "2000-01-03T15:30:00",
+        "2000-01-04T09:30:00",
+    ]
+
+
+def test_stray_intraday_rows_in_daily_data_are_named_as_such_not_as_duplicates(tmp_path: Path) -> None:
+    lines = fixture_lines()
+    morning, afternoon = with_times(lines, "T09:30:00"), with_times(lines, "T15:30:00")
+    path = write_lines(tmp_path / "stray.csv", [morning[0], *morning[1:], *afternoon[1:4]])
     assert_rejected(
         path,
         tmp_path,
         str(path),
-        "several rows per symbol and date at different times of day (intraday bars); hierl reads daily bars",
-        "resample to one row per symbol and trading day",
+        "several rows per symbol and date at different times of day, but most bars of a symbol are 1d apart",
+        "keep one row per symbol and trading day",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
@@ -12,6 +13,10 @@ from hierl.errors import DataError
 DATA_SOURCES = ("sample", "csv", "synthetic")
 # The blocks every asset class is split into, in time order.
 SPLITS = ("train", "val", "test")
+# A bar length: a count and a unit, `15min` (or `15m`), `1h`, `1d`.
+FREQUENCY = re.compile(r"^\s*(?P<count>\d+)\s*(?P<unit>min|m|h|d)\s*$")
+FREQUENCY_UNIT_MINUTES = {"min": 1, "m": 1, "h": 60, "d": 24 * 60}
+DAILY = "1d"
 
 
 @dataclass
@@ -47,7 +52,13 @@ class SplitConfig:
 
 @dataclass
 class SyntheticConfig:
-    """Seeded regime-switching generator, for tests and for users without data."""
+    """Seeded regime-switching generator, for tests and for users without data.
+
+    `n_days` days from `start`: business days, or every calendar day once a class of `asset_classes` is in
+    `always_open`. `frequency` "1d" writes one bar a day; an intraday length ("1h", "15min") writes bars around the
+    clock for always-open classes and in a 14:00-21:00 UTC session on business days for the others (see
+    `hierl.data.sources.synthetic`).
+    """
 
     n_assets: int = 8
     n_days: int = 3000
@@ -56,6 +67,12 @@ class SyntheticConfig:
     # AR(1) coefficient phi of the signal: signal[t] = phi * signal[t-1] + sqrt(1 - phi^2) * eps[t]; 0 = i.i.d.
     signal_persistence: float = 0.0
     seed: int = 0
+    # Bar length: "1d" (business days, as ever) or an intraday length that divides an hour ("1h", "15min").
+    frequency: str = DAILY
+    # Classes that trade every calendar day (and, intraday, every hour), like crypto.
+    always_open: list[str] = field(default_factory=lambda: ["crypto"])
+    # The first day of the timeline (ISO date).
+    start: str = "2000-01-03"
 
 
 @dataclass
@@ -79,6 +96,9 @@ class DataConfig:
     # 2.0 is a fall of 86% or a rise of 639%: a price in the wrong unit (a shifted decimal point, ln 10 = 2.3)
     # or a split left unadjusted is refused, real crashes and rallies pass.
     max_abs_log_return: float | None = 2.0
+    # Bar length of the data: null infers it (the most common spacing between consecutive bars of a symbol, e.g.
+    # "1d", "1h", "15min"); a value is checked against the data and a contradiction refused.
+    frequency: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -104,6 +124,14 @@ SYNTHETIC_RANGES: dict[str, Interval] = {
     "signal_persistence": Interval(0.0, 1.0, high_open=True),
     "seed": NON_NEGATIVE,
 }
+
+
+def bar_minutes(value: str, key: str) -> int:
+    """A bar length (`data.<key>`, e.g. "15min", "1h", "1d") in minutes; a DataError naming the key otherwise."""
+    match = FREQUENCY.match(str(value))
+    if match is None or int(match["count"]) < 1:
+        raise DataError(f"data.{key}={value!r} is not a bar length; write a count and a unit: 15min (or 15m), 1h, 1d.")
+    return int(match["count"]) * FREQUENCY_UNIT_MINUTES[match["unit"]]
 
 
 def iso_date(value: str | None, key: str) -> date | None:
@@ -136,6 +164,13 @@ def check_synthetic_values(cfg: SyntheticConfig) -> None:
         )
     if len(set(cfg.asset_classes)) != len(cfg.asset_classes):
         raise DataError(f"data.synthetic.asset_classes={list(cfg.asset_classes)} repeats a class name.")
+    minutes = bar_minutes(cfg.frequency, "synthetic.frequency")
+    if minutes != FREQUENCY_UNIT_MINUTES["d"] and (minutes > 60 or 60 % minutes):
+        raise DataError(
+            f"data.synthetic.frequency={cfg.frequency!r} is neither 1d nor an intraday bar that divides an hour "
+            "(1h, 30min, 15min, 5min, 1min, ...)."
+        )
+    iso_date(cfg.start, "synthetic.start")
 
 
 def check_date_order(cfg: DataConfig) -> None:
@@ -162,6 +197,8 @@ def check_data_values(cfg: DataConfig) -> None:
     if cfg.source not in DATA_SOURCES:
         raise DataError(f"data.source={cfg.source!r} is unknown; choose one of {list(DATA_SOURCES)}.")
     check_ranges(cfg, DATA_RANGES, "data", DataError)
+    if cfg.frequency is not None:
+        bar_minutes(cfg.frequency, "frequency")
     for name, lag in cfg.release_lag_days.items():
         check_value(f"data.release_lag_days.{name}", lag, NON_NEGATIVE, DataError)
     check_ranges(cfg.features, FEATURE_RANGES, "data.features", DataError)

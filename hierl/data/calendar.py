@@ -2,15 +2,28 @@
 
 Every annualisation (metrics, the safety gate's turnover, borrow fees) counts a year in the class's own bars, so
 crypto (365 days a year), FX (about 260) and intraday bars are annualised as correctly as daily US equities (252).
+
+Bars per year (unless `asset.calendar.bars_per_year` is set):
+- daily bars ("1d"): `days_per_year`, one bar a trading day;
+- intraday bars of m minutes: `days_per_year * hours_per_day * 60 / m` (365 * 24 for hourly crypto, 252 * 6.5 for
+  hourly bars of a US equity session);
+- bars of n >= 2 days (weekly data is "7d"): 365.25 / n, since such bars are spaced in calendar time whatever the
+  class's trading days (weekly bars make 52.2 a year on any calendar).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from hierl.config.data import DAILY as DAILY
+from hierl.config.data import bar_minutes
 from hierl.config.run import CalendarConfig
+from hierl.errors import ConfigError
+from hierl.features.horizons import DAILY_BARS_PER_YEAR, BarClock
 
-DAILY = "1d"
+MINUTES_PER_DAY = 24 * 60
+DAYS_PER_CALENDAR_YEAR = 365.25
 
 
 @dataclass(frozen=True)
@@ -20,10 +33,49 @@ class BarCalendar:
     frequency: str
     bars_per_year: float
 
+    @property
+    def is_daily_default(self) -> bool:
+        """True for daily bars on a 252-day year: the calendar whose numbers predate calendars, and whose cache
+        keys must stay as they were."""
+        return self.frequency == DAILY and self.bars_per_year == DAILY_BARS_PER_YEAR
+
+
+def check_calendar(config: CalendarConfig) -> None:
+    """The calendar's numbers in range, as one ConfigError naming the key."""
+    values = {
+        "days_per_year": (config.days_per_year, 0.0, 366.0),
+        "hours_per_day": (config.hours_per_day, 0.0, 24.0),
+    }
+    for key, (value, low, high) in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
+            raise ConfigError(f"asset.calendar.{key}={value} must lie in ({low:g}, {high:g}]")
+    per_year = config.bars_per_year
+    if per_year is not None and (
+        isinstance(per_year, bool) or not isinstance(per_year, int | float) or not 0.0 < per_year < math.inf
+    ):
+        raise ConfigError(f"asset.calendar.bars_per_year={per_year} must be a finite number > 0, or null")
+
 
 def bar_calendar(config: CalendarConfig, frequency: str = DAILY) -> BarCalendar:
-    """The class's calendar for bars of `frequency`: `config.bars_per_year` when set, else its trading days a year
-    (daily bars)."""
+    """The class's calendar for bars of `frequency`: `config.bars_per_year` when set, else by the module's rule."""
     if config.bars_per_year is not None:
         return BarCalendar(frequency, float(config.bars_per_year))
-    return BarCalendar(frequency, float(config.days_per_year))
+    minutes = bar_minutes(frequency, "frequency")
+    if minutes < MINUTES_PER_DAY:
+        return BarCalendar(frequency, float(config.days_per_year) * float(config.hours_per_day) * 60.0 / minutes)
+    if minutes == MINUTES_PER_DAY:
+        return BarCalendar(frequency, float(config.days_per_year))
+    return BarCalendar(frequency, DAYS_PER_CALENDAR_YEAR * MINUTES_PER_DAY / minutes)
+
+
+def bar_clock(config: CalendarConfig, frequency: str = DAILY) -> BarClock:
+    """How much trading time one bar of `frequency` spans, for feature horizons stated in time (`vol_24h`).
+
+    A day is one trading day of `hours_per_day` hours. An intraday bar spans its own length; a daily bar one trading
+    day; a bar of n days n trading days.
+    """
+    minutes = bar_minutes(frequency, "frequency")
+    day_minutes = float(config.hours_per_day) * 60.0
+    if minutes < MINUTES_PER_DAY:
+        return BarClock(bar_minutes=float(minutes), day_minutes=day_minutes)
+    return BarClock(bar_minutes=day_minutes * minutes / MINUTES_PER_DAY, day_minutes=day_minutes)

@@ -9,6 +9,7 @@ import polars as pl
 
 from hierl.data.market import MarketData
 from hierl.data.normalisation import NormalisationStats, canonical_stats, normalise_feature
+from hierl.data.timestamps import numpy_dates
 
 
 def to_market_data(
@@ -46,7 +47,7 @@ def to_market_data(
     returns = grid("return").astype(np.float64)
     returns[0] = 0.0
     # Per-date columns are the same for every symbol: read them off the first.
-    dates = wide("date")[:, 0].astype("datetime64[D]")
+    dates = numpy_dates(table.get_column("date").gather_every(len(all_symbols)))
     cash_return = wide("cash_return")[:, 0].astype(np.float64)
     return MarketData(
         asset_class=asset_class,

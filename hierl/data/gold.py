@@ -10,8 +10,10 @@ from typing import Any
 import polars as pl
 
 from hierl.data.normalisation import fit_normalisation_stats
+from hierl.data.timestamps import on_or_after
 from hierl.features.builder import build_raw_features, label_regimes
 from hierl.features.catalogue import FeatureSpec
+from hierl.features.horizons import DAILY_BARS_PER_YEAR
 from hierl.features.macro import daily_cash_return
 
 MARKET_COLUMNS = ("date", "symbol", "close", "mask", "return", "cash_return")
@@ -33,12 +35,15 @@ def build_gold(
     macro_max_age_days: int,
     start: date | None,
     split_bounds: dict[str, tuple[int, int]],
+    bars_per_year: float = DAILY_BARS_PER_YEAR,
 ) -> GoldTable:
     """Features are computed on the whole Silver history (so rows before `start` serve as warm-up) and the
-    table is then cut at `start`; values still undefined after that are left null (0 in MarketData)."""
-    raw = build_raw_features(silver, reference, specs, release_lag_days, macro_max_age_days)
+    table is then cut at `start` (its first bar on or after that day); values still undefined after that are left
+    null (0 in MarketData). `bars_per_year` annualises volatility features and
+    turns the risk-free rate into a cash return per bar."""
+    raw = build_raw_features(silver, reference, specs, release_lag_days, macro_max_age_days, bars_per_year)
     if start is not None:
-        raw = raw.filter(pl.col("date") >= start)
+        raw = raw.filter(on_or_after(start))
     dates = raw.get_column("date").unique().sort()
     n_rows = dates.len()
     if split_bounds["test"][1] != n_rows:
@@ -46,7 +51,7 @@ def build_gold(
     train_start, train_stop = split_bounds["train"]
     train_dates = (dates[train_start], dates[train_stop - 1])
     labelled, thresholds = label_regimes(raw, specs, train_dates)
-    cash = daily_cash_return(dates.to_frame(), reference)
+    cash = daily_cash_return(dates.to_frame(), reference, bars_per_year)
     # MarketData's first row has no previous row to earn from
     first_row = pl.int_range(pl.len()) == 0
     cash = cash.with_columns(pl.when(first_row).then(0.0).otherwise(pl.col("cash_return")).alias("cash_return"))

@@ -18,12 +18,13 @@ from hierl.config.data import SPLITS as SPLITS
 class MarketData:
     """Aligned arrays of one asset class on one trading calendar.
 
-    Time convention (the causality rule): `features[t]` uses only data published at or before the close of day t;
-    a position chosen at the close of t earns `returns[t + 1]`.
+    Time convention (the causality rule): `features[t]` uses only data published at or before the close of bar t
+    (day t for daily bars); a position chosen at the close of t earns `returns[t + 1]`.
 
     Attributes:
         asset_class: name of the class, e.g. "equity".
-        dates: datetime64[D], shape [T], strictly increasing.
+        dates: shape [T], strictly increasing: datetime64[D] for daily bars, datetime64[s] (UTC, each bar's
+            timestamp as the data states it) for intraday bars.
         symbols: N symbol names.
         feature_names: F feature names, the last axis of `features`.
         features: float32 [T, N, F], normalised with training-block statistics, 0 where unavailable.
@@ -35,7 +36,7 @@ class MarketData:
         fingerprint: hash of the inputs and config that produced these arrays.
         normalisation: per-feature `{"mean", "std", "fitted"}` the features were scaled with (fitted on the
             training block, or given by the caller to reuse a trained run's scaling); saved with every run.
-        frequency: the bar length, "1d" for daily bars (see `hierl.data.calendar`).
+        frequency: the bar length, "1d" for daily bars, "1h", "15min" for intraday ones (`hierl.data.frequency`).
         bars_per_year: bars in a year of this class's calendar (`asset.calendar`); every annualised number
             (Sharpe, volatility, turnover, borrow) counts a year in these bars.
     """

@@ -3,6 +3,11 @@
 Every check on the user's data and config runs before the first cache entry is written, so a failure leaves
 no cache behind. Layers are cached as Parquet under `cache_dir/<layer>/<fingerprint>.parquet`; a fingerprint
 hashes the inputs (file bytes, or the packages that ship the sample) and the config that matters to its layer.
+
+Bars of any length: the bar length of each class is inferred from its timestamps (`hierl.data.frequency`) and
+checked against `data.frequency`; with the class's `asset.calendar` it gives the bars a year (`hierl.data.calendar`)
+and the bars a time-stated feature horizon spans. Daily bars on a 252-day calendar hash exactly as they did before
+calendars existed: the calendar enters the Gold fingerprint only when it is another one.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import polars as pl
 from hierl.config.data import DataConfig, check_data_values, iso_date
 from hierl.config.run import CalendarConfig
 from hierl.data.cache import LayerCache, fingerprint
-from hierl.data.calendar import bar_calendar
+from hierl.data.calendar import BarCalendar, bar_calendar, bar_clock, check_calendar
 from hierl.data.dense import to_market_data
+from hierl.data.frequency import checked_frequency, infer_frequency
 from hierl.data.gold import build_gold
 from hierl.data.market import MarketData
 from hierl.data.normalisation import NormalisationStats
@@ -28,8 +34,9 @@ from hierl.data.sources.csv_files import files_identity, read_price_file, resolv
 from hierl.data.sources.reference import load_reference_series, reference_identity
 from hierl.data.sources.sample import load_sample_source, sample_identity
 from hierl.data.sources.schema import OPTIONAL_PRICE_COLUMNS, SourceTable
-from hierl.data.sources.synthetic import generate_synthetic
+from hierl.data.sources.synthetic import generate_synthetic, synthetic_identity
 from hierl.data.splits import compute_split_bounds
+from hierl.data.timestamps import numpy_dates, on_or_after, through
 from hierl.data.validation import validate_prices
 from hierl.errors import DataError
 from hierl.features.catalogue import FAMILIES, FeatureSpec, resolve_features
@@ -59,7 +66,7 @@ def _source_identity(cfg: DataConfig) -> tuple[str, str]:
     if cfg.source == "csv":
         files = resolve_files(cfg.path)
         return str(cfg.path), files_identity(files)
-    return "synthetic", "synthetic:" + repr(sorted(asdict(cfg.synthetic).items()))
+    return "synthetic", synthetic_identity(cfg.synthetic)
 
 
 def _validate(cfg: DataConfig, raw: pl.DataFrame, origin: str, identity: str) -> SourceTable:
@@ -146,20 +153,26 @@ def _select_symbols(class_symbols: list[str], symbols: list[str] | None, asset_c
     return list(dict.fromkeys(symbols))
 
 
-def _feature_config(specs: list[FeatureSpec], cfg: DataConfig) -> dict[str, Any]:
-    """The part of the config the Gold content depends on; raises DataError for a missing or negative release lag."""
+def _feature_config(specs: list[FeatureSpec], cfg: DataConfig, bars: BarCalendar) -> dict[str, Any]:
+    """The part of the config the Gold content depends on; raises DataError for a missing or negative release lag.
+
+    The bar calendar (annualised volatility, cash per bar) is left out for daily bars on a 252-day year, so their
+    fingerprints stay those of every earlier version."""
     lags = {
         RELEASE_KEY[spec.kind]: release_lag(spec.kind, cfg.release_lag_days)
         for spec in specs
         if spec.kind in RELEASE_KEY
     }
-    return {
+    config: dict[str, Any] = {
         "features": [asdict(spec) for spec in specs],
         "release_lag_days": lags,
         "macro_max_age_days": cfg.macro_max_age_days,
         "start": cfg.start,
         "splits": asdict(cfg.splits),
     }
+    if not bars.is_daily_default:
+        config["calendar"] = asdict(bars)
+    return config
 
 
 def load_market_data(
@@ -178,9 +191,12 @@ def load_market_data(
     feature warm-up; features still undefined at the start (short history) are 0. Raises DataError for any
     problem with the data or the config. `normalisation` (a run's saved scaling, `MarketData.normalisation`)
     replaces the statistics fitted on this data's training block. `calendar` is the class's
-    `asset.calendar` (default: 252 trading days a year).
+    `asset.calendar` (default: 252 trading days a year of 6.5 trading hours); with the bar length inferred from the
+    data (and checked against `data.frequency`) it gives `MarketData.bars_per_year`.
     """
     check_data_values(cfg)
+    calendar = calendar if calendar is not None else CalendarConfig()
+    check_calendar(calendar)
     cache = LayerCache(Path(cache_dir))
     pending = _Pending()
     bronze, bronze_key = _bronze(cfg, cache, pending)
@@ -190,20 +206,26 @@ def load_market_data(
     start, end = iso_date(cfg.start, "start"), iso_date(cfg.end, "end")
     class_prices = bronze.prices.filter(pl.col("asset_class") == asset_class)
     if end is not None:
-        class_prices = class_prices.filter(pl.col("date") <= end)
+        class_prices = class_prices.filter(through(end, class_prices.schema["date"]))
+    frequency = checked_frequency(
+        cfg.frequency, infer_frequency(class_prices, bronze.origin), f"{bronze.origin} (asset class {asset_class!r})"
+    )
+    bars = bar_calendar(calendar, frequency)
     class_symbols = sorted(class_prices.get_column("symbol").unique().to_list())
     chosen = _select_symbols(class_symbols, symbols, asset_class, bronze.origin)
     columns, series = _class_columns(class_prices, bronze.user_series)
     requested = {family: list(getattr(cfg.features, family)) for family in FAMILIES}
     try:
-        specs = resolve_features(requested, asset_class, columns, series, cfg.features.include_user_series)
+        specs = resolve_features(
+            requested, asset_class, columns, series, cfg.features.include_user_series, bar_clock(calendar, frequency)
+        )
     except DataError as error:  # which columns a class has depends on the source: name it
         raise DataError(f"{bronze.origin}: {error}") from error
-    feature_config = _feature_config(specs, cfg)
+    feature_config = _feature_config(specs, cfg, bars)
     trading_days = class_prices.select("date").unique().sort("date")
     if start is not None:
-        trading_days = trading_days.filter(pl.col("date") >= start)
-    dates = trading_days.get_column("date").to_numpy().astype("datetime64[D]")
+        trading_days = trading_days.filter(on_or_after(start))
+    dates = numpy_dates(trading_days.get_column("date"))
     split_bounds = compute_split_bounds(dates, cfg.splits, window, bronze.origin)
     reference, reference_key = _reference(cache, pending)
     pending.flush(cache)
@@ -216,7 +238,16 @@ def load_market_data(
         if silver is None:
             silver = build_silver(class_prices.drop("asset_class"), cfg.ffill_limit)
             cache.write("silver", silver_key, silver)
-        gold = build_gold(silver, reference, specs, cfg.release_lag_days, cfg.macro_max_age_days, start, split_bounds)
+        gold = build_gold(
+            silver,
+            reference,
+            specs,
+            cfg.release_lag_days,
+            cfg.macro_max_age_days,
+            start,
+            split_bounds,
+            bars.bars_per_year,
+        )
         table, meta = gold.table, gold.meta
         cache.write("gold", gold_key, table, meta)
     if normalisation is not None and set(normalisation) != set(meta["feature_names"]):
@@ -226,7 +257,6 @@ def load_market_data(
         )
     market_key = fingerprint("market", gold_key, chosen, cfg.features.clip, normalisation)
     market = to_market_data(table, meta, asset_class, chosen, cfg.features.clip, market_key, normalisation)
-    bars = bar_calendar(calendar if calendar is not None else CalendarConfig())
     market = dataclasses.replace(market, frequency=bars.frequency, bars_per_year=bars.bars_per_year)
     if not np.array_equal(market.dates, dates):
         raise RuntimeError("Gold calendar differs from the calendar the splits were computed on")

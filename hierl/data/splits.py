@@ -16,10 +16,13 @@ from hierl.errors import DataError
 
 
 def _rows_through(dates: np.ndarray, iso_date: str, key: str) -> int:
+    """Rows dated on or before the day `iso_date`: every bar of that day, when `dates` are timestamps."""
     try:
         limit = np.datetime64(iso_date, "D")
     except ValueError as error:
         raise DataError(f"data.splits.{key}={iso_date!r} is not an ISO date (YYYY-MM-DD).") from error
+    if dates.dtype != np.dtype("datetime64[D]"):
+        return int(np.searchsorted(dates, limit + np.timedelta64(1, "D"), side="left"))
     return int(np.searchsorted(dates, limit, side="right"))
 
 
@@ -39,7 +42,7 @@ def embargo_rows(splits: SplitConfig, window: int) -> int:
 def compute_split_bounds(
     dates: np.ndarray, splits: SplitConfig, window: int, origin: str | None = None
 ) -> dict[str, tuple[int, int]]:
-    """Row bounds of the three blocks on a calendar of `dates` (datetime64[D], increasing).
+    """Row bounds of the three blocks on a calendar of `dates` (increasing datetime64[D] days, or timestamps).
 
     Raises DataError naming the block that is shorter than `window + min_block_steps` rows, and `origin` (the
     file or source the calendar came from) when given.

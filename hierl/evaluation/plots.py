@@ -24,6 +24,13 @@ class PlotInputError(ValueError):
     """Nothing, or something unplottable, was passed to a plot."""
 
 
+def axis_dates(dates: np.ndarray) -> np.ndarray:
+    """The x values of rows dated `dates`: days when every row falls on a midnight (daily bars, drawn as every
+    figure always drew them), seconds otherwise (intraday bars, which days would stack on one another)."""
+    days = np.asarray(dates).astype("datetime64[D]")
+    return days if np.array_equal(days, dates) else np.asarray(dates).astype("datetime64[s]")
+
+
 def label_nav_and_drawdown(nav_axes: Axes, drawdown_axes: Axes, title: str, drawdown_label: str) -> None:
     """Titles, the NAV = 1 line, legend and grids of a NAV panel over a drawdown panel.
 
@@ -49,7 +56,7 @@ def plot_equity_curves(backtests: Sequence[Backtest], path: Path, title: str) ->
     FigureCanvasAgg(figure)
     nav_axes, drawdown_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for backtest in backtests:
-        dates = backtest.dates.astype("datetime64[D]")
+        dates = axis_dates(backtest.dates)
         nav_axes.plot(dates, backtest.result.nav, label=backtest.name, linewidth=1.2)
         drawdown_axes.plot(dates, -100.0 * drawdown_series(backtest.result.returns), linewidth=1.0)
     label_nav_and_drawdown(nav_axes, drawdown_axes, title, "Drawdown (%)")
@@ -77,7 +84,7 @@ def plot_positions(backtest: Backtest, path: Path, title: str) -> Path:
     weights = np.asarray(backtest.weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[0] == 0:
         raise PlotInputError(f"plot_positions needs weights [K, N] with K >= 1, got shape {weights.shape}")
-    dates = backtest.dates.astype("datetime64[D]")
+    dates = axis_dates(backtest.dates)
     figure = Figure(figsize=(10, 7), constrained_layout=True)
     FigureCanvasAgg(figure)
     exposure_axes, heat_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
@@ -90,7 +97,10 @@ def plot_positions(backtest: Backtest, path: Path, title: str) -> Path:
     exposure_axes.grid(alpha=0.3)
 
     day_numbers = np.asarray(date2num(dates), dtype=np.float64)
-    edges = np.concatenate(([day_numbers[0] - 1.0], day_numbers))
+    # The first cell spans one bar before the first date: a day of daily bars, the first spacing of intraday ones.
+    daily = dates.dtype == np.dtype("datetime64[D]")
+    first_width = 1.0 if daily or len(day_numbers) < 2 else day_numbers[1] - day_numbers[0]
+    edges = np.concatenate(([day_numbers[0] - first_width], day_numbers))
     limit = float(np.abs(weights).max()) or 1.0  # all-zero weights (cash) still get a symmetric scale
     mesh = heat_axes.pcolormesh(
         edges,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from hierl.errors import DataError
+from hierl.features.horizons import DAILY_BARS_PER_YEAR
 from hierl.features.releases import monthly_published
 
 # feature name -> release-lag key of the series it comes from
@@ -65,18 +66,31 @@ def monthly_releases(reference: pl.DataFrame, feature: str, release_lag_days: di
 CASH_CARRY_MONTHS = 3
 
 
-def daily_cash_return(calendar: pl.DataFrame, reference: pl.DataFrame) -> pl.DataFrame:
-    """Daily cash return from the Fama-French risk-free rate.
+def _per_bar_exponent(bars_per_year: float) -> float:
+    """The power of (1 + monthly rate) that is one bar's rate: 12 months a year over `bars_per_year` bars.
+
+    252 daily bars keep the literal 1 / 21 of the daily rate, so daily numbers stay bit-identical."""
+    return 1.0 / 21.0 if bars_per_year == DAILY_BARS_PER_YEAR else 12.0 / bars_per_year
+
+
+def daily_cash_return(
+    calendar: pl.DataFrame, reference: pl.DataFrame, bars_per_year: float = DAILY_BARS_PER_YEAR
+) -> pl.DataFrame:
+    """Cash return per bar from the Fama-French risk-free rate.
 
     RF is the one-month T-bill return of month m, known at the start of m (the bill is bought then), so it is
-    applied to the days of m at 21 trading days a month. A month without a published rate takes the latest earlier
-    month's rate, at most `CASH_CARRY_MONTHS` months back (known at the start of that month, so still causal);
-    0 where no rate is known (before the series starts, or longer after it ends). `cash_return` on date t is the
-    return of cash from the previous row to t.
+    applied to the bars of m: daily bars at 21 trading days a month, other calendars at `bars_per_year / 12` bars a
+    month, so (1 + per-bar rate)^bars_per_year = (1 + RF)^12 on every calendar (365 daily bars of crypto, 8760
+    hourly ones). An intraday bar belongs to the month of its UTC date. A month without a published rate takes the
+    latest earlier month's rate, at most `CASH_CARRY_MONTHS` months back (known at the start of that month, so still
+    causal); 0 where no rate is known (before the series starts, or longer after it ends). `cash_return` on date t
+    is the return of cash from the previous row to t.
     """
     rf = _series(reference, "ff_rf")
-    daily = rf.select("period", ((1.0 + pl.col("ff_rf") / 100.0) ** (1.0 / 21.0) - 1.0).alias("cash_return"))
-    keyed = calendar.select("date").with_columns(pl.col("date").dt.month_start().alias("period"))
+    exponent = _per_bar_exponent(bars_per_year)
+    daily = rf.select("period", ((1.0 + pl.col("ff_rf") / 100.0) ** exponent - 1.0).alias("cash_return"))
+    day = pl.col("date").dt.date() if isinstance(calendar.schema["date"], pl.Datetime) else pl.col("date")
+    keyed = calendar.select("date").with_columns(day.dt.month_start().alias("period"))
     months = keyed.select("period").unique().sort("period")
     # Each calendar month takes the latest published month at or before it, if that is recent enough.
     carried = months.join_asof(

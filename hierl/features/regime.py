@@ -12,17 +12,20 @@ import numpy as np
 import polars as pl
 
 from hierl.errors import DataError
+from hierl.features.horizons import DAILY_BARS_PER_YEAR
 
 REGIME_QUANTILES = (1.0 / 3.0, 2.0 / 3.0)
 VOL_HORIZON = 63
 TREND_HORIZON = 200
 
 
-def regime_signal(kind: str) -> pl.Expr:
-    """Raw signal behind a regime label: annualised 63-row vol, or log distance from the 200-row mean."""
+def regime_signal(kind: str, scale: float = math.sqrt(DAILY_BARS_PER_YEAR)) -> pl.Expr:
+    """Raw signal behind a regime label: annualised 63-row vol (`scale`: sqrt of the bars a year), or log distance
+    from the 200-row mean. Horizons are in rows of the class's bars, whatever their length; the label is a tercile of
+    the training block, so the scale moves no label."""
     if kind == "vol_regime":
         vol = pl.col("close").log().diff().rolling_std(VOL_HORIZON, min_samples=VOL_HORIZON)
-        return (vol * math.sqrt(252.0)).over("symbol")
+        return (vol * scale).over("symbol")
     if kind == "trend_regime":
         mean = pl.col("close").rolling_mean(TREND_HORIZON, min_samples=TREND_HORIZON)
         return (pl.col("close") / mean).log().over("symbol")

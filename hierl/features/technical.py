@@ -1,5 +1,10 @@
 """Per-asset price features. Each is a polars expression evaluated per symbol on a frame sorted by
-(symbol, date), so every value depends only on the same symbol's rows up to that date."""
+(symbol, date), so every value depends only on the same symbol's rows up to that date.
+
+Horizons are in rows (bars). Volatility is annualised with sqrt(bars a year): sqrt(252) for daily bars on a 252-day
+calendar, as it always was; the class's own `bars_per_year` otherwise (sqrt(8760) for hourly crypto), so a `vol_<h>`
+reads as an annual volatility on any calendar. Features are normalised afterwards, so the scale changes no policy
+input; it keeps the raw Gold column readable."""
 
 from __future__ import annotations
 
@@ -8,8 +13,14 @@ import math
 import polars as pl
 
 from hierl.features.catalogue import FeatureSpec
+from hierl.features.horizons import DAILY_BARS_PER_YEAR
 
-ANNUALISATION = math.sqrt(252.0)
+ANNUALISATION = math.sqrt(DAILY_BARS_PER_YEAR)
+
+
+def annualisation(bars_per_year: float) -> float:
+    """The factor that turns a per-bar volatility into an annual one."""
+    return math.sqrt(bars_per_year)
 
 
 def _log_close() -> pl.Expr:
@@ -29,9 +40,10 @@ def log_return(horizon: int) -> pl.Expr:
     return _log_close() - _log_close().shift(horizon)
 
 
-def realised_vol(horizon: int) -> pl.Expr:
-    """Annualised standard deviation of daily log returns over the last `horizon` rows."""
-    return _log_return().rolling_std(horizon, min_samples=horizon) * ANNUALISATION
+def realised_vol(horizon: int, scale: float = ANNUALISATION) -> pl.Expr:
+    """Annualised standard deviation of one-bar log returns over the last `horizon` rows (`scale`: sqrt of the
+    bars a year)."""
+    return _log_return().rolling_std(horizon, min_samples=horizon) * scale
 
 
 def momentum(horizon: int) -> pl.Expr:
@@ -80,11 +92,11 @@ def volume_zscore(horizon: int) -> pl.Expr:
     return (log_volume - mean) / std
 
 
-def technical_expression(spec: FeatureSpec) -> pl.Expr:
-    """The per-symbol expression of one technical feature, named after it."""
+def technical_expression(spec: FeatureSpec, scale: float = ANNUALISATION) -> pl.Expr:
+    """The per-symbol expression of one technical feature, named after it (`scale` annualises volatility)."""
     builders = {
         "ret": lambda: log_return(spec.horizon),
-        "vol": lambda: realised_vol(spec.horizon),
+        "vol": lambda: realised_vol(spec.horizon, scale),
         "mom": lambda: momentum(spec.horizon),
         "rsi": lambda: rsi(spec.horizon),
         "macd": macd,
