@@ -241,20 +241,10 @@ def write_results(
     payload = {
         "asset_class": study.asset,
         "data_source": study.ppo_cfg.data.source,
-        "command": command,
-        "budgets": spent,
-        "overrides": {
-            "common": study.common,
-            "ppo": study.stage_overrides.get("ppo", []),
-            "cql": study.stage_overrides.get("cql", []),
-        },
-        "cql_run": {"folder": str(study.cql_dir), "val/sharpe": cql_val},
+        **shared_payload(command, spent, study.common, study.stage_overrides, "ppo", study.cql_dir, cql_val),
         "val_baseline_sharpe": baselines,
         "warm_start_action_correlation": dict(zip([r.seed for r in runs[WARM]], correlations, strict=True)),
-        "runs": {arm: {r.seed: str(r.run_dir) for r in arm_runs} for arm, arm_runs in runs.items()},
-        "failed_units": failed,
-        "reads": "validation_history.json and val/sharpe of metrics.json only; no test metric is read",
-        "summary": summary.to_dict(),
+        **outcome_payload(runs, failed, summary),
     }
     title = f"Warm start from CQL vs PPO from scratch ({study.asset}, {len(summary.seeds)} seeds)"
     cql, ppo = spent["cql"], spent["ppo"]
@@ -268,11 +258,7 @@ def write_results(
         f"rollout, net {ppo['net_arch']}, learning rate {ppo['learning_rate']}, validation every "
         f"{ppo['eval_freq']:,} steps (at rollout boundaries); the warm arm is behaviour-cloned onto the CQL policy "
         f"first (action correlation with it after cloning: {_number(_mean(correlations))} mean over seeds).",
-        "Validation Sharpe of the baselines on the same block: "
-        + ", ".join(f"{name} {value:.3f}" for name, value in baselines.items())
-        + ". The CQL weights were kept at their best validation step and each PPO run's selected model is its best "
-        "validation evaluation, so the `selected` row and the warm arm's starting point are chosen on the block "
-        "they are scored on (optimistic for both arms, and for the warm arm before fine-tuning starts).",
+        selection_caveat(baselines, "PPO"),
     ]
     if failed:
         setup.append(f"Failed units, left out: {', '.join(failed)}.")
@@ -473,24 +459,14 @@ def write_sac_results(
         "agent": "sac",
         "asset_classes": sleeves,
         "data_source": study.sac_cfg.data.source,
-        "command": command,
-        "budgets": spent,
-        "overrides": {
-            "common": study.common,
-            "sac": study.stage_overrides.get("sac", []),
-            "cql": study.stage_overrides.get("cql", []),
-        },
-        "cql_run": {"folder": str(study.cql_dir), "val/sharpe": cql_val},
+        **shared_payload(command, spent, study.common, study.stage_overrides, "sac", study.cql_dir, cql_val),
         "sleeve_signals": study.sac_cfg.agent.signals_path,
         "val_baseline_sharpe": baselines,
         "warm_start": {
             seed: {key: init.get(key) for key in ("method", "max_action_gap", "same_sleeve_signals", "differences")}
             for seed, init in inits.items()
         },
-        "runs": {arm: {r.seed: str(r.run_dir) for r in arm_runs} for arm, arm_runs in runs.items()},
-        "failed_units": failed,
-        "reads": "validation_history.json and val/sharpe of metrics.json only; no test metric is read",
-        "summary": summary.to_dict(),
+        **outcome_payload(runs, failed, summary),
     }
     cql, sac = spent["cql"], spent["sac"]
     methods = sorted({str(init.get("method")) for init in inits.values()})
@@ -514,15 +490,56 @@ def write_sac_results(
         f"{sac['learning_rate']}, validation every {sac['eval_freq']:,} steps; the warm arm starts from the CQL "
         f"actor, critics and temperature ({', '.join(methods)}; largest action gap to the CQL policy on its dataset "
         f"{largest_gap}).",
-        "Validation Sharpe of the baselines on the same block: "
-        + ", ".join(f"{name} {value:.3f}" for name, value in baselines.items())
-        + ". The CQL weights were kept at their best validation step and each SAC run's selected model is its best "
-        "validation evaluation, so the `selected` row and the warm arm's starting point are chosen on the block "
-        "they are scored on (optimistic for both arms, and for the warm arm before fine-tuning starts).",
+        selection_caveat(baselines, "SAC"),
     ]
     if failed:
         setup.append(f"Failed units, left out: {', '.join(failed)}.")
     publish(results, SAC_STUDY_NAME, payload, summary, title, setup, baselines, SAC_PLOTTED_BASELINES, cql_val, "SAC")
+
+
+def shared_payload(
+    command: str,
+    spent: dict[str, Any],
+    common: list[str],
+    stage_overrides: dict[str, list[str]],
+    stage: str,
+    cql_dir: Path,
+    cql_val: float | None,
+) -> dict[str, Any]:
+    """The keys both studies' JSON open with: how they were run, and the CQL run both warm starts come from."""
+    return {
+        "command": command,
+        "budgets": spent,
+        "overrides": {
+            "common": common,
+            stage: stage_overrides.get(stage, []),
+            "cql": stage_overrides.get("cql", []),
+        },
+        "cql_run": {"folder": str(cql_dir), "val/sharpe": cql_val},
+    }
+
+
+def outcome_payload(
+    runs: dict[str, list[ArmRun]], failed: dict[str, str | None], summary: StudySummary
+) -> dict[str, Any]:
+    """The keys both studies' JSON close with: every run folder, the failures and the summary."""
+    return {
+        "runs": {arm: {r.seed: str(r.run_dir) for r in arm_runs} for arm, arm_runs in runs.items()},
+        "failed_units": failed,
+        "reads": "validation_history.json and val/sharpe of metrics.json only; no test metric is read",
+        "summary": summary.to_dict(),
+    }
+
+
+def selection_caveat(baselines: dict[str, float], agent: str) -> str:
+    """The baselines' scores on the block, and why the `selected` row is optimistic for both arms."""
+    return (
+        "Validation Sharpe of the baselines on the same block: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in baselines.items())
+        + f". The CQL weights were kept at their best validation step and each {agent} run's selected model is its "
+        "best validation evaluation, so the `selected` row and the warm arm's starting point are chosen on the "
+        "block they are scored on (optimistic for both arms, and for the warm arm before fine-tuning starts)."
+    )
 
 
 def validation_baselines(run_dir: Path) -> dict[str, float]:
