@@ -214,7 +214,7 @@ def gym_trading_env_runner(market: MarketData, cfg: EnvConfig, steps: int, seed:
         positions=[-1, 0, 1],
         windows=cfg.window,
         trading_fees=costs.trade_rate,
-        borrow_interest_rate=costs.borrow_rate_daily,
+        borrow_interest_rate=costs.borrow_rate_per_bar,
         initial_position=0,
         max_episode_duration=cfg.episode_length,
         verbose=0,

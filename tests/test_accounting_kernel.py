@@ -101,7 +101,7 @@ def test_one_rate_forms_are_the_kernel_with_uniform_costs_to_rounding() -> None:
             float(returns[k, 0]),
             float(cash[k]),
             costs.trade_rate,
-            costs.borrow_rate_daily,
+            costs.borrow_rate_per_bar,
         )
         assert scalar == (net[k], turnover[k], cost[k], after[k])  # the float form is the [K] form, exactly
 

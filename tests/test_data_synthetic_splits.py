@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from hierl.config.data import DataConfig, FeatureConfig, SplitConfig, SyntheticConfig
+from hierl.config.data import DataConfig, FeatureConfig, SplitConfig, SyntheticConfig, check_date_order
 from hierl.data.pipeline import load_market_data
 from hierl.data.sources.synthetic import generate_synthetic
 from hierl.data.splits import compute_split_bounds, walk_forward_splits
@@ -61,6 +61,48 @@ def test_split_bounds_by_date_and_explicit_embargo() -> None:
     bounds = compute_split_bounds(dates(300), splits, window=8)
     # 2010-03-01 is day 59 (inclusive -> stop 60); 2010-06-01 is day 151
     assert bounds == {"train": (0, 60), "val": (70, 152), "test": (162, 300)}
+
+
+def hours(n: int) -> np.ndarray:
+    return np.datetime64("2010-01-01T00:00:00") + np.arange(n).astype("timedelta64[h]")
+
+
+def test_split_bounds_by_timestamp_end_their_blocks_at_that_bar() -> None:
+    """An intraday block through a timestamp holds the bars up to it; a `Z` or an offset is UTC."""
+    splits = SplitConfig(train_end="2010-01-03T05:00:00Z", val_end="2010-01-05T13:30:00+02:00", embargo_days=4)
+    bounds = compute_split_bounds(hours(24 * 8), splits, window=4)
+    # 2010-01-03T05:00 is hour 53 (inclusive -> stop 54); 13:30+02:00 is 11:30 UTC, the last bar at 11:00: hour 107
+    assert bounds == {"train": (0, 54), "val": (58, 108), "test": (112, 192)}
+    # a day still means all of it, and a timestamp and a day mix
+    mixed = compute_split_bounds(hours(24 * 8), SplitConfig(train_end="2010-01-03T05:00:00", val_end="2010-01-05"), 4)
+    assert mixed["val"][1] == 24 * 5
+
+
+def test_a_timestamp_split_bound_on_daily_bars_is_refused() -> None:
+    with pytest.raises(DataError, match=r"data\.splits\.train_end='2010-03-01T12:00:00' is a timestamp, but the data"):
+        compute_split_bounds(dates(300), SplitConfig(train_end="2010-03-01T12:00:00"), window=8)
+
+
+@pytest.mark.parametrize(
+    ("train_end", "val_end", "end", "refused"),
+    [
+        ("2010-01-03T05:00:00", "2010-01-03T06:00:00", None, False),
+        ("2010-01-03T05:00:00", "2010-01-03", None, False),  # a day runs to its end
+        ("2010-01-03", "2010-01-03T23:00:00", None, True),  # ... so a bar of it is not after it
+        (None, "2010-01-05T13:00:00", "2010-01-05", False),
+        ("2010-01-03T05:00:00", "2010-01-03T05:00:00", None, True),
+        ("2010-01-03T05:00", "not a time", None, True),
+    ],
+)
+def test_timestamp_split_bounds_are_ordered_with_the_days_around_them(
+    train_end: str | None, val_end: str, end: str | None, refused: bool
+) -> None:
+    cfg = DataConfig(start="2010-01-01", end=end, splits=SplitConfig(train_end=train_end, val_end=val_end))
+    if refused:
+        with pytest.raises(DataError, match=r"data\.splits\."):
+            check_date_order(cfg)
+    else:
+        check_date_order(cfg)
 
 
 def test_short_block_is_named() -> None:

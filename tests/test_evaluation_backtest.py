@@ -15,13 +15,14 @@ from hierl.envs.market_core import CostModel
 from hierl.evaluation.backtest import BacktestInputError, run_backtest
 from hierl.evaluation.baselines import (
     BASELINE_NAMES,
-    VOLATILITY_WINDOW,
     BaselineInputError,
     baseline_weights,
     month_starts,
 )
 
 COSTS = CostModel(cost_bps=10.0, slippage_bps=2.0, borrow_bps_annual=252.0)  # borrow: exactly 1e-4 a day
+# The inverse-volatility baseline looks back a quarter of a year: 63 bars of a daily calendar of 252.
+VOLATILITY_WINDOW = 63
 
 
 def market_from_prices(
@@ -92,7 +93,7 @@ def dollar_book(market: MarketData, rows: np.ndarray, weights: np.ndarray, costs
         target = weights[k] * nav
         traded = np.abs(target - holdings).sum()
         short = np.clip(-target, 0.0, None).sum()
-        fee = costs.trade_rate * traded + costs.borrow_rate_daily * short
+        fee = costs.trade_rate * traded + costs.borrow_rate_per_bar * short
         cash = nav - target.sum()
         holdings = target * (1.0 + market.returns[t + 1])
         cash = cash * (1.0 + market.cash_return[t + 1]) - fee

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 
 from hierl.envs.projection import AllocationLimits
-from hierl.evaluation.hierarchy_baselines import ALLOCATORS, FIT_WINDOW, hierarchy_baseline_weights
+from hierl.evaluation.hierarchy_baselines import ALLOCATORS, hierarchy_baseline_weights
 from tests.portfolio_fixtures import two_class_universe
+
+FIT_WINDOW = 126  # half a year of the fixtures' daily calendar of 252 bars
 
 LIMITS = AllocationLimits(2, 0.1, 0.8, 1.0, 0.2)
 

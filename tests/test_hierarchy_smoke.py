@@ -77,38 +77,55 @@ def test_files_agree_with_each_other(run_dir: Path) -> None:
     weights = sleeves.drop("date").to_numpy()
     assert np.all(weights >= 0.05 - 1e-9) and np.all(weights <= 0.6 + 1e-9) and np.all(weights.sum(axis=1) <= 1 + 1e-9)
     # Each asset-level position is its sleeve's weight x the asset's signal / the class's asset count, with the
-    # signal of the decision date before the realised date; so a sleeve's positions add up to at most its weight.
+    # signal of the decision bar before the realised bar (so a trading sleeve's positions add up to at most its
+    # weight), or, on a bar its class does not trade, the drifted position it holds.
     expected = expected_asset_positions(run_dir)
     assert expected.height == positions.filter(pl.col("level") == "asset").height
     assert (expected["position"] != 0.0).any()
     np.testing.assert_allclose(expected["position"], expected["expected"], rtol=0, atol=1e-15)
-    gross = expected.group_by("date", "sleeve").agg(pl.col("position").abs().sum(), pl.col("weight").first())
+    trading = expected.filter(pl.col("signal").is_not_null())
+    gross = trading.group_by("date", "sleeve").agg(pl.col("position").abs().sum(), pl.col("weight").first())
     assert (gross["position"] <= gross["weight"] + 1e-12).all()
 
 
 def expected_asset_positions(run_dir: Path) -> pl.DataFrame:
-    """The test split's asset rows of positions.parquet beside weight x signal / count from the other files.
+    """The test split's asset rows of positions.parquet beside what the other files say they must be.
 
-    positions.parquet is dated by the realised day; signals.parquet by the decision day, which is the latest day
-    before it on which every class has a signal (the hierarchy's aligned calendar).
+    positions.parquet is dated by the realised bar; signals.parquet by the decision bar, the bar before it on the
+    hierarchy's calendar (the union of the classes' bars). A class with a signal on the decision bar trades there to
+    weight x signal / count; a class without one is closed there and holds: its position is the one of the row
+    before, drifted by that row (which earned it 0) to the NAV after it, position / (1 + the row's return).
     """
     positions = pl.read_parquet(run_dir / "positions.parquet").filter(pl.col("split") == "test")
     signals = pl.read_parquet(run_dir / "signals.parquet").filter(pl.col("split") == "test")
-    classes = signals["asset_class"].unique().to_list()
-    common = set.intersection(*(set(signals.filter(pl.col("asset_class") == c)["date"].to_list()) for c in classes))
-    decision_dates = np.array(sorted(common), dtype="datetime64[D]")
+    backtest = pl.read_parquet(run_dir / "backtest.parquet").filter(pl.col("split") == "test")
     realised = np.array(sorted(set(positions["date"].to_list())), dtype="datetime64[D]")
-    decided = decision_dates[np.searchsorted(decision_dates, realised, side="left") - 1]
+    calendar = np.union1d(np.array(signals["date"].unique().to_list(), dtype="datetime64[D]"), realised)
+    decided = calendar[np.searchsorted(calendar, realised, side="left") - 1]
     assert np.all(decided < realised)
     counts = signals.group_by("asset_class").agg(pl.col("symbol").n_unique().alias("count"))
     weights = positions.filter(pl.col("level") == "sleeve").select("date", "sleeve", pl.col("position").alias("weight"))
+    asset = positions.filter(pl.col("level") == "asset").sort("symbol", "date")
+    previous = asset.select(
+        "date",
+        "symbol",
+        (pl.col("position").shift(1).over("symbol")).alias("previous_position"),
+        pl.col("date").shift(1).over("symbol").alias("previous_date"),
+    )
+    growth = backtest.select(pl.col("date").alias("previous_date"), (1.0 + pl.col("return")).alias("growth"))
     return (
-        positions.filter(pl.col("level") == "asset")
-        .join(pl.DataFrame({"date": realised, "decided": decided}), on="date")
+        asset.join(pl.DataFrame({"date": realised, "decided": decided}), on="date")
         .join(weights, on=["date", "sleeve"])
-        .join(signals.select(pl.col("date").alias("decided"), "symbol", "signal"), on=["decided", "symbol"])
+        .join(signals.select(pl.col("date").alias("decided"), "symbol", "signal"), on=["decided", "symbol"], how="left")
         .join(counts, left_on="sleeve", right_on="asset_class")
-        .with_columns(expected=pl.col("weight") * pl.col("signal") / pl.col("count"))
+        .join(previous, on=["date", "symbol"])
+        .join(growth, on="previous_date", how="left")
+        .with_columns(
+            pl.when(pl.col("signal").is_not_null())
+            .then(pl.col("weight") * pl.col("signal") / pl.col("count"))
+            .otherwise(pl.col("previous_position") / pl.col("growth"))
+            .alias("expected")
+        )
     )
 
 

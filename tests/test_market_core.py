@@ -101,7 +101,7 @@ def test_single_asset_fast_path_equals_step_portfolio(
     before: float, target: float, asset_return: float, cash: float
 ) -> None:
     reference = step_portfolio(np.array([before]), np.array([target]), np.array([asset_return]), cash, COSTS)
-    fast = step_single_asset(before, target, asset_return, cash, COSTS.trade_rate, COSTS.borrow_rate_daily)
+    fast = step_single_asset(before, target, asset_return, cash, COSTS.trade_rate, COSTS.borrow_rate_per_bar)
     expected = (reference.net_return, reference.turnover, reference.cost, float(reference.weights_after[0]))
     np.testing.assert_allclose(fast, expected, rtol=1e-12, atol=1e-15)
 

@@ -131,20 +131,20 @@ def test_no_row_after_the_training_block_is_read() -> None:
     universe = two_class_universe()
     stop = universe.split_bounds["train"][1]
     # Episodes longer than the block start at its first decision row and run to its last one, which each policy's
-    # share of 384 / 3 = 128 steps reaches (the block has 127 decision rows).
+    # share of 450 / 3 = 150 steps reaches (the block has 148 decision rows on the union of the classes' days).
     whole_block = dataclasses.replace(ENV, episode_length=1000)
-    model, record = prefill(universe, n_envs=2, steps=384, env_cfg=whole_block)
+    model, record = prefill(universe, n_envs=2, steps=450, env_cfg=whole_block)
     first, last = universe.dates[universe.decision_rows["train"][[0, -1]]]
     assert universe.decision_rows["train"][-1] == stop - 2  # its return is realised on the block's last row
     per_policy = record["policies"]
     assert isinstance(per_policy, dict)
     for name in POLICIES:
         assert (per_policy[name]["first_date"], per_policy[name]["last_date"]) == (str(first), str(last)), name
-    later, _ = prefill(poisoned(universe, slice(stop, None)), n_envs=2, steps=384, env_cfg=whole_block)
+    later, _ = prefill(poisoned(universe, slice(stop, None)), n_envs=2, steps=450, env_cfg=whole_block)
     for key, values in stored(model).items():
         np.testing.assert_array_equal(values, stored(later)[key], err_msg=key)
     # Positive control: the block's last row (the return realised after its last decision) is read.
-    last_row, _ = prefill(poisoned(universe, slice(stop - 1, stop)), n_envs=2, steps=384, env_cfg=whole_block)
+    last_row, _ = prefill(poisoned(universe, slice(stop - 1, stop)), n_envs=2, steps=450, env_cfg=whole_block)
     assert not np.array_equal(stored(model)["reward"], stored(last_row)["reward"])
 
 

@@ -203,3 +203,18 @@ def test_a_report_written_before_violations_named_their_setting_still_loads() ->
     loaded = SafetyReport.from_dict(payload)
     assert [v.setting for v in loaded.violations] == [f"safety.limits.{v['limit']}" for v in payload["violations"]]
     assert len(loaded.violations) == 3
+
+
+def test_an_intraday_report_prints_timestamps_and_counts_bars(tmp_path: Path) -> None:
+    """Hourly bars: the block and the worst breach are timestamps and the rows are called bars; the JSON keeps its
+    keys, and a daily report reads exactly as before."""
+    hours = np.datetime64("2022-06-01T13:00:00") + np.arange(3).astype("timedelta64[h]")
+    hourly = Backtest("agent", hours, BREACHING.symbols, BREACHING.weights, BREACHING.result, BREACHING.cash_return)
+    report = SafetyValidator(limits(max_gross_exposure=1.0), SECTORS).check(hourly, "crypto")
+    violation = next(v for v in report.violations if v.limit == "max_gross_exposure")
+    assert (report.start, report.end, violation.date) == ("2022-06-01T13:00:00", "2022-06-01T15:00:00", str(hours[1]))
+    assert "2022-06-01T13:00:00..2022-06-01T15:00:00, 3 bars)" in report.summary()
+    assert "on 2022-06-01T14:00:00 [portfolio, 1 breaching bar(s)]" in report.summary()
+    assert SafetyReport.from_dict(json.loads(write_safety_report(report, tmp_path).read_text())) == report
+    daily = failed_report().summary()
+    assert "2022-06-01..2022-06-03, 3 days)" in daily and "breaching day(s)" in daily

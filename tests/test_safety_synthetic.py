@@ -71,7 +71,7 @@ def test_a_policy_with_an_edge_on_synthetic_data_passes_the_default_gate(tmp_pat
     edge = float(np.mean((backtest.weights * (market.returns[rows + 1] - cash[:, None])).sum(axis=1))) * 252
     costs = costs_of(cfg)
     short = np.clip(-backtest.weights, 0.0, None).sum(axis=1)
-    paid = float(np.mean(costs.trade_rate * backtest.result.turnover + costs.borrow_rate_daily * short)) * 252
+    paid = float(np.mean(costs.trade_rate * backtest.result.turnover + costs.borrow_rate_per_bar * short)) * 252
     assert edge > 2 * paid
     assert (waiver.limit, waiver.status) == ("max_annual_turnover", "waived")
     assert f"its return over cash before costs is {edge:.2%} a year against costs of {paid:.2%} a year" in waiver.reason

@@ -14,7 +14,7 @@ from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
-from hierl.orchestration.signals import SIGNAL_SCHEMA, signals_frame, write_signals
+from hierl.orchestration.signals import SIGNAL_SCHEMA, read_signals, signals_frame, write_signals
 
 ENV = EnvConfig(window=5, episode_length=40, max_leverage=0.5)
 REWARD = RewardConfig()
@@ -83,3 +83,19 @@ def test_write_signals_rejects_a_table_that_breaks_the_contract(tmp_path: Path) 
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         write_signals(tmp_path / "bad.parquet", [frame.with_columns(pl.col("signal") * 2.0 + 1.5)])
     assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_intraday_signals_keep_every_bar_of_a_day(tmp_path: Path) -> None:
+    """On hourly bars `date` is a Datetime: the 24 decisions of a day stay 24 rows, read back as they were written."""
+    hours = np.datetime64("2021-01-01T00:00:00") + np.arange(len(MARKET.dates)).astype("timedelta64[h]")
+    hourly = dataclasses.replace(MARKET, dates=hours, frequency="1h", bars_per_year=24 * 365)
+    frame = signals_frame(MODEL, hourly, ENV, REWARD)
+    assert dict(frame.schema) == {**SIGNAL_SCHEMA, "date": pl.Datetime("us")}
+    assert frame.height == signals_frame(MODEL, MARKET, ENV, REWARD).height  # as many decisions as on days
+    for split in ("train", "val", "test"):
+        start, stop = hourly.split_bounds[split]
+        stamps = np.unique(frame.filter(pl.col("split") == split)["date"].to_numpy().astype("datetime64[s]"))
+        assert np.array_equal(stamps, hours[start + ENV.window - 1 : stop - 1])
+    written = write_signals(tmp_path / "signals.parquet", [frame])
+    assert written.schema["date"] == pl.Datetime("us")
+    assert read_signals(tmp_path / "signals.parquet").equals(written)

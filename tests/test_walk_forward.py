@@ -22,7 +22,13 @@ from hierl.data.splits import compute_split_bounds, walk_forward_folds
 from hierl.errors import ConfigError, DataError, UserError
 from hierl.orchestration.oof_signals import fold_signals
 from hierl.orchestration.oos_record import Segment, record_metrics, stitch, write_record
-from hierl.orchestration.signals import SIGNAL_SCHEMA, SOURCE_FOLD, SOURCE_TRAIN_END, validate_signals
+from hierl.orchestration.signals import (
+    SIGNAL_SCHEMA,
+    SOURCE_FOLD,
+    SOURCE_TRAIN_END,
+    signal_schema,
+    validate_signals,
+)
 from hierl.orchestration.walk_forward_plan import check_no_split_dates, plan_walk_forward, years_to_rows
 from hierl.run.folder import RunFolder
 
@@ -292,3 +298,98 @@ def test_record_metrics_against_independent_computations(tmp_path: Path) -> None
     assert metrics["oos/dsr"] == pytest.approx(norm.cdf(z), rel=1e-9)
     assert metrics["oos/dsr_trials"] == 2.0
     json.dumps(metrics, allow_nan=False)  # plain finite numbers
+
+
+# 300 days of 24/7 hourly bars: an intraday calendar, whose fold dates are timestamps.
+HOURS = np.datetime64("2001-01-01T00:00:00") + np.arange(24 * 300).astype("timedelta64[h]")
+HOURLY_BARS_PER_YEAR = 24 * 365
+
+
+def hourly_signals(stamps: np.ndarray, split: str, **provenance: object) -> pl.DataFrame:
+    """`signals_table` of intraday bars: `date` a Datetime, as an hourly sleeve writes it."""
+    frame = pl.DataFrame(
+        {
+            "date": stamps.astype("datetime64[us]"),
+            "asset_class": ["crypto"] * len(stamps),
+            "symbol": ["A"] * len(stamps),
+            "signal": np.linspace(-1, 1, len(stamps)),
+            "split": [split] * len(stamps),
+        },
+        schema=signal_schema(pl.Datetime("us")),
+    )
+    return frame.with_columns(pl.lit(value).alias(name) for name, value in provenance.items())
+
+
+def test_an_intraday_folds_timestamps_rebuild_its_blocks_in_the_data_layer() -> None:
+    """The fold-bound rule on intraday bars: split bounds are the fold's timestamps, data.start / data.end the days
+    of its first and last bar; the data layer's blocks then end at the fold's own bars, and a unit only gains bars
+    before the fold's first (from that day's midnight) and after its last (to that day's end)."""
+    window, embargo = 5, 6
+    cfg = WalkForwardConfig(folds=3, train_years=0.2, val_years=0.01, test_years=0.01, oof_folds=2, oof_years=0.01)
+    plan = plan_walk_forward(HOURS, cfg, embargo, window, window + 20, True, HOURLY_BARS_PER_YEAR)
+    test_rows = round(0.01 * HOURLY_BARS_PER_YEAR)
+    rows = walk_forward_folds(len(HOURS), 3, test_rows, test_rows, embargo, round(0.2 * HOURLY_BARS_PER_YEAR), lead=4)
+    for planned, fold in zip(plan.folds, rows, strict=True):
+        assert planned.dates.test_start == str(HOURS[fold.test[0]])  # a timestamp, e.g. 2001-10-20T13:00:00
+        assert planned.dates.decision_start == str(HOURS[fold.first_decision])
+        for dates in [planned.dates, *planned.oof]:
+            data = dates.data_config(DataConfig(), embargo)
+            assert (data.start, data.end) == (dates.train_start[:10], dates.test_end[:10])
+            assert (data.splits.train_end, data.splits.val_end) == (dates.train_end, dates.val_end)
+            start, end = np.datetime64(data.start or ""), np.datetime64(data.end or "") + np.timedelta64(1, "D")
+            calendar = HOURS[
+                np.searchsorted(HOURS, start) : np.searchsorted(HOURS, end)
+            ]  # the unit's data: whole days of bars
+            bounds = compute_split_bounds(calendar, data.splits, window)
+            assert str(calendar[bounds["train"][1] - 1]) == dates.train_end
+            assert str(calendar[bounds["val"][0]]) == dates.val_start
+            assert str(calendar[bounds["val"][1] - 1]) == dates.val_end
+            assert str(calendar[bounds["test"][0] + window - 1]) == dates.decision_start
+            assert str(calendar[bounds["test"][0] + window]) == dates.test_start
+            assert calendar[0] <= np.datetime64(dates.train_start) and calendar[-1] >= np.datetime64(dates.test_end)
+
+
+def test_intraday_segments_and_out_of_fold_signals_are_cut_at_their_bars(tmp_path: Path) -> None:
+    """Stitching and out-of-fold signals compare the fold's timestamps bar by bar: each bar once, none cut to its
+    day, every signal from a model whose last training bar is before it."""
+    cfg = WalkForwardConfig(folds=1, train_years=0.2, val_years=0.01, test_years=0.01, oof_folds=2, oof_years=0.01)
+    plan = plan_walk_forward(HOURS[:3000], cfg, 2, 3, 10, True, HOURLY_BARS_PER_YEAR)
+    (fold,) = plan.folds
+    everything = HOURS[:3000]
+    inner_runs = []
+    for j, inner in enumerate(fold.oof):
+        # Each inner unit's test signals run from its validation end to the end of its last test bar's day.
+        stop = np.datetime64(inner.test_end[:10]) + np.timedelta64(1, "D")
+        stamps = everything[(everything >= np.datetime64(inner.val_end)) & (everything < stop)]
+        units = {"signals.parquet": hourly_signals(stamps, "test")}
+        inner_runs.append({"crypto": fake_unit(tmp_path / f"oof_{j}", units, ("x", inner.train_end))})
+    own = pl.concat([hourly_signals(everything[2900:2920], "val"), hourly_signals(everything[2950:2970], "test")])
+    outer = {"crypto": fake_unit(tmp_path / "ppo", {"signals.parquet": own}, ("x", fold.dates.train_end))}
+    frame = validate_signals(fold_signals(fold, outer, inner_runs), "fold")
+    assert frame.schema["date"] == pl.Datetime("us") and frame.schema[SOURCE_TRAIN_END] == pl.Datetime("us")
+    train = frame.filter(pl.col("split") == "train").sort("date")
+    first, last = np.datetime64(fold.oof[0].decision_start), np.datetime64(fold.dates.train_end)
+    expected = everything[(everything >= first) & (everything < last)]
+    assert np.array_equal(train["date"].to_numpy().astype("datetime64[s]"), expected)  # every bar once, no gap
+    for inner in fold.oof:
+        rows = train.filter(pl.col(SOURCE_FOLD) == inner.name)
+        assert set(rows[SOURCE_TRAIN_END].to_numpy().astype("datetime64[s]")) == {np.datetime64(inner.train_end)}
+
+    # A segment keeps the test rows from its first to its last bar, though the unit's rows run on past them.
+    days = everything[2990 - 30 : 3000]
+    returns = np.linspace(-0.01, 0.01, len(days))
+    stamps = days.astype("datetime64[us]")
+    table = backtest_rows(stamps, returns, "test").with_columns(pl.Series("date", stamps))
+    unit = fake_unit(tmp_path / "record", {"backtest.parquet": table}, ("x", "2001-01-01T00:00:00"))
+    segment = Segment(0, 0, unit, str(everything[2975]), str(everything[2990]))
+    kept = segment.rows(pl.read_parquet(unit / "backtest.parquet"))
+    assert np.array_equal(kept["date"].to_numpy().astype("datetime64[s]"), everything[2975:2991])
+
+
+def test_a_day_as_source_train_end_covers_every_bar_of_it() -> None:
+    stamps = np.datetime64("2001-03-01T00:00:00") + np.arange(48).astype("timedelta64[h]")
+    after = hourly_signals(stamps[24:], "train", source_fold="f", source_train_end=date(2001, 3, 1))
+    assert validate_signals(after, "t").schema[SOURCE_TRAIN_END] == pl.Date
+    during = hourly_signals(stamps[20:], "train", source_fold="f", source_train_end=date(2001, 3, 1))
+    with pytest.raises(UserError, match="not before their date"):
+        validate_signals(during, "t")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, UNIT, UNIT_OPEN, Interval, check_ranges, check_value
@@ -39,6 +39,9 @@ class SplitConfig:
 
     Dates (ISO strings) win over fractions when given. `embargo_days` trading days are dropped between blocks;
     null means "as long as the observation window", the minimum that keeps blocks from sharing information.
+    `train_end` / `val_end` are days (a block through a day holds every bar of it) or, for intraday bars, ISO
+    timestamps (`2024-01-31T13:00:00`, UTC; a `Z` or an offset is converted): a block through a timestamp ends at
+    its last bar at or before it, so a walk-forward fold can end between two bars of one day.
     """
 
     train_fraction: float = 0.7
@@ -144,6 +147,48 @@ def iso_date(value: str | None, key: str) -> date | None:
         raise DataError(f"data.{key}={value!r} is not an ISO date (YYYY-MM-DD).") from error
 
 
+def parse_bound(text: str) -> date | datetime:
+    """An ISO day (`2024-01-31`) as a date, or an ISO timestamp (`2024-01-31T13:00:00`, `...Z`, `...+02:00`) as a
+    naive UTC datetime, as the data layer holds intraday bars; ValueError for anything else."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        stamp = datetime.fromisoformat(text)
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp
+
+
+def split_bound(value: str | None, key: str) -> date | datetime | None:
+    """`data.splits.<key>` as a day or a timestamp (`parse_bound`); None stays None; a DataError naming the key."""
+    if value is None:
+        return None
+    try:
+        return parse_bound(str(value))
+    except ValueError as error:
+        raise DataError(
+            f"data.splits.{key}={value!r} is not an ISO date (YYYY-MM-DD) or, for intraday bars, an ISO timestamp "
+            "(YYYY-MM-DDTHH:MM:SS)."
+        ) from error
+
+
+def _last_instant(bound: date | datetime) -> datetime:
+    """The end of what a block bound covers: a timestamp itself, a day up to its last microsecond."""
+    if isinstance(bound, datetime):
+        return bound
+    return datetime(bound.year, bound.month, bound.day) + timedelta(days=1, microseconds=-1)
+
+
+def _out_of_order(earlier: tuple[str, date | datetime], later: tuple[str, date | datetime]) -> bool:
+    """Days compare as days (as they always have); with a timestamp, `start` is its day's first instant and the
+    other bounds the last instant they cover, so a timestamp may end a block on the day the next one ends."""
+    (earlier_key, first), (_, second) = earlier, later
+    if not isinstance(first, datetime) and not isinstance(second, datetime):
+        return first >= second
+    start = datetime(first.year, first.month, first.day) if earlier_key == "start" else _last_instant(first)
+    return start >= _last_instant(second)
+
+
 def check_split_fractions(cfg: SplitConfig) -> None:
     """Both fractions in (0, 1) with room left for the test block, which is what remains after validation."""
     check_ranges(cfg, {"train_fraction": UNIT_OPEN, "val_fraction": UNIT_OPEN}, "data.splits", DataError)
@@ -176,16 +221,17 @@ def check_synthetic_values(cfg: SyntheticConfig) -> None:
 def check_date_order(cfg: DataConfig) -> None:
     """data.start < data.splits.train_end < data.splits.val_end < data.end, for those that are set.
 
-    Out of order, the blocks would be empty and the error would only say so after the data was built."""
-    bounds = {  # in the time order they must have
-        "start": cfg.start,
-        "splits.train_end": cfg.splits.train_end,
-        "splits.val_end": cfg.splits.val_end,
-        "end": cfg.end,
+    Out of order, the blocks would be empty and the error would only say so after the data was built. The split
+    bounds may be timestamps (`split_bound`); `start` and `end` are days."""
+    bounds: dict[str, date | datetime | None] = {  # in the time order they must have
+        "start": iso_date(cfg.start, "start"),
+        "splits.train_end": split_bound(cfg.splits.train_end, "train_end"),
+        "splits.val_end": split_bound(cfg.splits.val_end, "val_end"),
+        "end": iso_date(cfg.end, "end"),
     }
-    given = [(key, day) for key, value in bounds.items() if (day := iso_date(value, key)) is not None]
+    given = [(key, bound) for key, bound in bounds.items() if bound is not None]
     for (earlier_key, earlier), (later_key, later) in pairwise(given):
-        if earlier >= later:
+        if _out_of_order((earlier_key, earlier), (later_key, later)):
             raise DataError(
                 f"data.{earlier_key}={earlier} must be before data.{later_key}={later}: data.start, "
                 "data.splits.train_end, data.splits.val_end and data.end run in time order."

@@ -18,6 +18,9 @@ class EnvConfig:
     `no_trade_band` (fraction of NAV): no trade while |target - drifted weight| <= band;
     `partial_adjustment` in (0, 1]: move this fraction of the way from the drifted weight to the target;
     `decision_interval` (rows): the action counts on every k-th row of an episode, the position is held between.
+
+    Rows are bars of the class's calendar (`asset.calendar`), not days: `window` and `episode_length` count bars, and
+    the annual `borrow_bps_annual` is charged per bar, divided by the calendar's bars a year.
     """
 
     name: str = "trading"
@@ -80,7 +83,8 @@ class RewardConfig:
     `excess_return` measures the return term over `excess_reference`: "cash", or "benchmark" (in TradingEnv,
     holding the traded asset at weight 1; in PortfolioEnv, the sleeves at equal weight). `dsr_eta` is the
     adaptation rate of the differential Sharpe ratio's moving moments (Moody & Saffell); `cvar_alpha` is the tail
-    fraction of the rolling CVaR taken over the last `cvar_window` net returns of the episode.
+    fraction of the rolling CVaR taken over the last `cvar_window` net returns of the episode. Both windows count
+    steps (bars of the env's calendar), not days, and no term is annualised, so the reward needs no calendar.
     """
 
     name: str = "risk_adjusted"

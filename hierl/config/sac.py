@@ -60,8 +60,9 @@ class PortfolioEnvConfig:
     action asked for and the projected, feasible ones.
 
     `window` rows feed trailing realised volatilities; `cov_window` realised sleeve returns feed the Ledoit-Wolf
-    covariance snapshot. There are no costs here: each sleeve pays its own asset class's costs
-    (conf/env_asset/trading_<class>.yaml).
+    covariance snapshot; `episode_length` counts decisions. Rows are bars of the hierarchy's decision calendar (the
+    union of the classes' bars, `hierl.envs.sleeves`), not days, and the observation annualises with its bars a
+    year. There are no costs here: each sleeve pays its own asset class's costs (conf/env_asset/trading_<class>.yaml).
     """
 
     name: str = "portfolio"

@@ -34,10 +34,11 @@ class SafetyLimits:
         max_sector_weight: sum of |w| over the symbols of one sector on any row.
         max_asset_class_weight: sum of |w| over the symbols of one asset class on any row (portfolios spanning
             classes; each class is held to its own value of this limit).
-        max_daily_turnover: traded notional on any row.
-        max_annual_turnover: mean traded notional per row times 252, over the whole block. A cost budget, not a
-            risk limit: it binds only while the policy's edge does not pay for its costs (see
-            `SafetyConfig.turnover_cost_coverage`).
+        max_daily_turnover: traded notional on any row (one bar of the book's calendar; a day on daily bars).
+        max_annual_turnover: mean traded notional per row times the bars in a year of the book's calendar (the
+            class's `asset.calendar`: 252 for daily equity bars, 365 for daily crypto bars; the hierarchy's decision
+            calendar for a portfolio of classes), over the whole block. A cost budget, not a risk limit: it binds
+            only while the policy's edge does not pay for its costs (see `SafetyConfig.turnover_cost_coverage`).
     """
 
     max_drawdown: float | None = 0.5

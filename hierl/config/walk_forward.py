@@ -1,7 +1,8 @@
 """Typed schema of the `walk_forward` config group: the folds of `python -m hierl.walk_forward` and what each trains.
 
-Block lengths are in years of 252 trading days (the market core's year), so one config reads the same on any data
-source; they become rows of the calendar the folds are cut from. See docs/walk_forward.md.
+Block lengths are in years, so one config reads the same on any data source and bar frequency; they become bars of
+the calendar the folds are cut from at its bars a year (the densest class's `asset.calendar`: 252 for daily equity
+bars, 365 for daily crypto bars). See docs/walk_forward.md.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class WalkForwardConfig:
 
     `folds` consecutive test blocks of `test_years` each tile the end of the calendar, so their test segments
     stitch into one out-of-sample record. Each fold selects on the `val_years` before its test block and trains
-    on the `train_years` before that (`null`: every day from the data's start); `scheme: rolling` keeps the
-    first fold's training length in every fold, `expanding` keeps its start. `embargo_days` trading days lie
+    on the `train_years` before that (`null`: every bar from the data's start); `scheme: rolling` keeps the
+    first fold's training length in every fold, `expanding` keeps its start. `embargo_days` rows (bars) lie
     between blocks (null: `data.splits.embargo_days`, else the longest `env.window` of the classes).
 
     `stages`: `[ppo]` tests one PPO agent per class; `[ppo, sac]` tests the SAC meta-controller over the PPO

@@ -8,20 +8,27 @@ START of the validation and test blocks, so that the first observation window of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
-from hierl.config.data import SplitConfig, check_split_fractions
+from hierl.config.data import SplitConfig, check_split_fractions, split_bound
 from hierl.errors import DataError
 
 
-def _rows_through(dates: np.ndarray, iso_date: str, key: str) -> int:
-    """Rows dated on or before the day `iso_date`: every bar of that day, when `dates` are timestamps."""
-    try:
-        limit = np.datetime64(iso_date, "D")
-    except ValueError as error:
-        raise DataError(f"data.splits.{key}={iso_date!r} is not an ISO date (YYYY-MM-DD).") from error
-    if dates.dtype != np.dtype("datetime64[D]"):
+def _rows_through(dates: np.ndarray, bound: str, key: str) -> int:
+    """Rows dated on or before `bound` (`data.splits.<key>`): every bar of the day when it is a day, the bars up to
+    and including it when it is a timestamp (intraday bars only: a daily bar has no time of day to compare)."""
+    parsed = split_bound(bound, key)
+    daily = dates.dtype == np.dtype("datetime64[D]")
+    if isinstance(parsed, datetime):
+        if daily:
+            raise DataError(
+                f"data.splits.{key}={bound!r} is a timestamp, but the data has daily bars; write a day (YYYY-MM-DD)."
+            )
+        return int(np.searchsorted(dates, np.datetime64(parsed, "us"), side="right"))
+    limit = np.datetime64(parsed, "D")
+    if not daily:
         return int(np.searchsorted(dates, limit + np.timedelta64(1, "D"), side="left"))
     return int(np.searchsorted(dates, limit, side="right"))
 
@@ -43,6 +50,8 @@ def compute_split_bounds(
     dates: np.ndarray, splits: SplitConfig, window: int, origin: str | None = None
 ) -> dict[str, tuple[int, int]]:
     """Row bounds of the three blocks on a calendar of `dates` (increasing datetime64[D] days, or timestamps).
+
+    `splits.train_end` / `val_end` end their blocks with the last row on or before them (`_rows_through`).
 
     Raises DataError naming the block that is shorter than `window + min_block_steps` rows, and `origin` (the
     file or source the calendar came from) when given.

@@ -14,7 +14,7 @@ import numpy as np
 
 from hierl.config.env import EnvConfig, check_action_design_values
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel
+from hierl.envs.market_core import DAILY_BARS_PER_YEAR, CostModel
 from hierl.errors import EnvSetupError
 
 # Context values appended to the feature window in every observation (see `TradingEnv`).
@@ -39,9 +39,18 @@ def validate_env_config(cfg: EnvConfig) -> None:
     check_action_design_values(cfg, EnvSetupError)
 
 
-def cost_model(cfg: EnvConfig) -> CostModel:
-    """The class's trading costs from its env config: the env, its backtests and the baselines all pay these."""
-    return CostModel(cost_bps=cfg.cost_bps, slippage_bps=cfg.slippage_bps, borrow_bps_annual=cfg.borrow_bps_annual)
+def cost_model(cfg: EnvConfig, bars_per_year: float = DAILY_BARS_PER_YEAR) -> CostModel:
+    """The class's trading costs from its env config: the env, its backtests and the baselines all pay these.
+
+    `bars_per_year` is the class's calendar (`MarketData.bars_per_year`), over which the annual borrow fee is
+    charged bar by bar.
+    """
+    return CostModel(
+        cost_bps=cfg.cost_bps,
+        slippage_bps=cfg.slippage_bps,
+        borrow_bps_annual=cfg.borrow_bps_annual,
+        bars_per_year=bars_per_year,
+    )
 
 
 def trading_spaces(window: int, n_features: int) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from hierl.config.env import RewardConfig
 from hierl.config.sac import PortfolioEnvConfig
-from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
+from hierl.envs.market_core import hold_closed
 from hierl.envs.projection import AllocationLimits, project_allocation
 from hierl.envs.sleeves import SleeveUniverse, covariance_snapshot, step_hierarchy
 from hierl.envs.step_info import StepInfo
@@ -64,10 +64,13 @@ class PortfolioEnv(gymnasium.Env):
       upper triangle of the annualised Ledoit-Wolf covariance of the last `cov_window` realised sleeve returns;
       previous decision's sleeve weights (the turnover budget's anchor), drawdown, annualised realised volatility
       of the episode's last `window` returns, and the fraction of the turnover budget the last step used.
+    Annualised with the decision calendar's bars a year (`universe.bars_per_year`); windows count its bars.
 
     Action: Box[-1, 1]^(C + 1), sleeves then cash, mapped by `request_from_action` and projected onto the limits
     by `project_allocation`; the weights that trade always meet them. The L1 distance between request and
-    projection is the violation, penalised with `env.limit_penalty` (times `reward.scale`).
+    projection is the violation, penalised with `env.limit_penalty` (times `reward.scale`). The controller
+    decides on every bar of the decision calendar; a class without a bar there holds its assets' drifted weights
+    (no trade, no cost; `market_core.hold_closed`), so its part of the decision takes effect at its next bar.
 
     Reward: `RewardFunction(reward)` of the step's net return (costs of every class included), turnover and
     drawdown (the `reward` group weights return, CVaR, drawdown, ...), minus the limit penalty. Episodes start
@@ -103,6 +106,10 @@ class PortfolioEnv(gymnasium.Env):
         )
         self._penalty = reward_cfg.scale * env_cfg.limit_penalty
         self._rows = universe.decision_rows[split]
+        # Where each asset's class has a bar, and the rows on which some class lacks one at the decision or at the
+        # end of the row: only those rows hold (the others step exactly as on one calendar).
+        self._asset_bars = universe.has_bar[:, universe.sleeve_of_asset]
+        self._holds = np.asarray(~(self._asset_bars[:-1].all(axis=1) & self._asset_bars[1:].all(axis=1)))
         self._market_obs = self._market_observations(self._rows)
         n = universe.n_sleeves
         self._obs_size = self._market_obs.shape[1] + n + 3
@@ -127,7 +134,7 @@ class PortfolioEnv(gymnasium.Env):
             )
         parts.append(universe.regime[rows])
         covariances = [covariance_snapshot(universe, int(row), self.env_cfg.cov_window)[upper] for row in rows]
-        parts.append(np.asarray(covariances) * TRADING_DAYS_PER_YEAR)
+        parts.append(np.asarray(covariances) * universe.bars_per_year)
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     @property
@@ -213,7 +220,7 @@ class PortfolioEnv(gymnasium.Env):
 
     def _observation(self) -> np.ndarray:
         recent = self._recent[-self.env_cfg.window :]
-        volatility = float(np.std(recent)) * math.sqrt(TRADING_DAYS_PER_YEAR) if len(recent) >= 2 else 0.0
+        volatility = float(np.std(recent)) * math.sqrt(self.universe.bars_per_year) if len(recent) >= 2 else 0.0
         book = np.concatenate((self._anchor, (self._drawdown, volatility, self._budget_used)))
         return np.concatenate((self._market_obs[self._step], book.astype(np.float32)))
 
@@ -231,13 +238,17 @@ class PortfolioEnv(gymnasium.Env):
         moved = float(np.abs(weights - self._anchor).sum())
         self._budget_used = moved / self.limits.turnover_budget if self.limits.turnover_budget > 0.0 else 0.0
         target = weights[universe.sleeve_of_asset] * universe.positions[row]
+        costs = universe.costs
+        if self._holds[row]:
+            bars = self._asset_bars
+            target, costs = hold_closed(target, self._holdings, bars[row], bars[row + 1], costs)
         cash = float(universe.cash_return[row + 1])
         result = step_hierarchy(
             self._holdings,
             target,
             universe.asset_returns[row + 1],
             cash,
-            universe.costs,
+            costs,
             universe.sleeve_of_asset,
             universe.n_sleeves,
         )

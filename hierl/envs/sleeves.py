@@ -1,9 +1,22 @@
-"""The sleeves of the hierarchy on one calendar, and the accounting of a portfolio of sleeves.
+"""The sleeves of the hierarchy on one decision calendar, and the accounting of a portfolio of sleeves.
 
-Calendar: the INTERSECTION of the asset classes' trading calendars. A decision is made only on a day every
-class trades (so no sleeve is ever rebalanced at a stale price); a class's asset returns and the cash return
-are compounded over its own trading days between two aligned dates, so no return is lost. Split blocks are the
-aligned dates inside every class's block of that split (the classes' embargo gaps therefore carry over).
+Calendar: the UNION of the asset classes' bars. The meta-controller decides on every bar of any class, so a class
+that trades when another is closed (crypto on weekends, a commodity exchange on an equity holiday) is never kept
+waiting. On a union bar where a class has no bar of its own, its market is closed:
+- its assets earn 0 over a row ending there: the return of its next bar, close to close, spans the gap, so no
+  return is lost or counted twice;
+- it holds: at a decision on such a bar its assets keep their drifted weights, whatever the meta-controller asks
+  (no trade, so no trading cost), and a row ending there charges it no borrow (its borrow rate is per bar of its
+  own calendar, which spreads the year's fee over its own bars);
+- its signals, positions, price mask and regime features carry its last bar's values forward (causal: the latest
+  class bar at or before the union bar).
+The cash return of a union bar is that of the densest class with a bar there (the most bars a year, then the first
+name); the data layer's cash return is per bar, so every union bar earns one bar of cash. The calendar's
+`bars_per_year` is the largest of the classes': the union holds every bar of its densest class (and at most a few
+more, where a sparser class trades on its holidays), so a year of the union is a year of the densest calendar, and
+annualising its returns with that count is right. When every class has the same bars, the union is that calendar,
+nothing is ever held, and every number is that of one calendar. Split blocks are the union bars from the latest
+first bar to the earliest last bar of the classes' blocks of that split (the classes' embargo gaps carry over).
 
 Sleeve: the book of one asset class that follows its PPO signals. Position of symbol i = signal_i / N (N the
 class's symbols, 0 where the symbol has no price): the sleeve is the PPO run's own equal-capital book without
@@ -13,8 +26,9 @@ exposure of the class.
 Accounting: a portfolio holds sleeve weights w (fractions of NAV); its asset-level target is
 W_i = w_sleeve(i) * position_i, and it is run as ONE book over every asset through the market core's kernel
 `step_books` (trade from the drifted weights, costs on the traded notional, borrow on shorts, cash on the rest)
-with per-asset rates (`SleeveUniverse.costs`: each class's own CostModel). The row's net return is the cash
-return plus each sleeve's contribution W_c . (R_c - cash) - cost_c, exactly (`HierarchyStep.contributions`).
+with per-asset rates (`SleeveUniverse.costs`: each class's own CostModel on its own calendar), holding the closed
+classes (`SleeveUniverse.sessions`, `market_core.Sessions`). The row's net return is the cash return plus each
+sleeve's contribution W_c . (R_c - cash) - cost_c, exactly (`HierarchyStep.contributions`).
 """
 
 from __future__ import annotations
@@ -27,9 +41,9 @@ from sklearn.covariance import LedoitWolf
 
 from hierl.data.market import SPLITS, MarketData
 from hierl.envs.market_core import (
-    TRADING_DAYS_PER_YEAR,
     AssetCosts,
     CostModel,
+    Sessions,
     SimulationResult,
     simulate_books,
     simulate_portfolio,
@@ -50,21 +64,26 @@ class ClassSignals:
 
 @dataclass(frozen=True)
 class SleeveUniverse:
-    """Everything the portfolio env, the evaluation and the baselines read, on the aligned calendar [T rows].
+    """Everything the portfolio env, the evaluation and the baselines read, on the decision calendar [T rows].
 
     Attributes:
         classes: C asset-class (sleeve) names, sorted.
-        dates: datetime64[D] [T], the aligned calendar.
-        split_bounds: split -> half-open aligned row range.
+        dates: datetime64 [T], the decision calendar: the union of the classes' bars (see the module doc).
+        split_bounds: split -> half-open row range.
         decision_rows: split -> rows where every sleeve has signals and the next row is in the block.
         symbols: N symbols of all classes, class after class; `sleeve_of_asset` [N] maps each to its sleeve.
-        asset_returns: [T, N] returns compounded from the previous aligned date; `cash_return` [T] likewise.
+        asset_returns: [T, N] return from the previous row to row t (0 where the class has no bar at t);
+            `cash_return` [T] likewise (the densest class's with a bar at t).
         positions: [T, N] sleeve positions (fractions of sleeve capital) chosen at the close of each row.
         signals: [T, N] the signals behind them (NaN outside decision rows).
-        costs: [N] each asset's class costs (`AssetCosts`: per unit traded, per day per unit short).
+        costs: [N] each asset's class costs (`AssetCosts`: per unit traded, per bar of its class's calendar per
+            unit short).
         sleeve_returns: [T, C] return of each sleeve alone realised at row t (from a decision at t - 1).
         realised: [T] True where `sleeve_returns` holds a realised return.
         regime: [T, R] regime indicators (`regime_names`), causal.
+        has_bar: [T, C] True where class c has a bar of its own at row t (False: its market is closed, it holds).
+        bars_per_year: bars in a year of the decision calendar, the largest of the classes' (the module doc).
+        class_bars_per_year: [C] each class's own bars a year (its `MarketData.bars_per_year`).
     """
 
     classes: tuple[str, ...]
@@ -82,6 +101,9 @@ class SleeveUniverse:
     realised: np.ndarray
     regime: np.ndarray
     regime_names: tuple[str, ...]
+    has_bar: np.ndarray
+    bars_per_year: float
+    class_bars_per_year: tuple[float, ...]
 
     @property
     def n_sleeves(self) -> int:
@@ -94,20 +116,33 @@ class SleeveUniverse:
 
     @property
     def borrow_rate(self) -> np.ndarray:
-        """[N] fee per day per unit of NAV short in each asset (`costs.borrow_rate`)."""
+        """[N] fee per bar of its class's calendar per unit of NAV short in each asset (`costs.borrow_rate`)."""
         return self.costs.borrow_rate
 
     def asset_weights(self, sleeve_weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Asset-level targets [K, N] of sleeve weights [K, C] held on `rows`."""
+        """Asset-level targets [K, N] of sleeve weights [K, C] held on `rows` (before any closed class holds)."""
         return np.asarray(sleeve_weights)[:, self.sleeve_of_asset] * self.positions[rows]
 
+    def sessions(self, rows: np.ndarray) -> Sessions | None:
+        """Where the assets have bars over the rows decided at `rows`: at the decision (they can trade) and at the
+        end of the row (they accrue borrow). None when every class has both bars of every row: nothing holds."""
+        rows = np.asarray(rows)
+        tradable = self.has_bar[rows][:, self.sleeve_of_asset]
+        accruing = self.has_bar[rows + 1][:, self.sleeve_of_asset]
+        if tradable.all() and accruing.all():
+            return None
+        return Sessions(tradable, accruing)
+
     def sleeve_costs(self, asset_class: str) -> CostModel:
-        """The CostModel of one sleeve, rebuilt from its per-asset rates."""
-        index = int(np.flatnonzero(self.sleeve_of_asset == self.classes.index(asset_class))[0])
+        """The CostModel of one sleeve on its class's own calendar, rebuilt from its per-asset rates."""
+        sleeve = self.classes.index(asset_class)
+        index = int(np.flatnonzero(self.sleeve_of_asset == sleeve)[0])
+        bars_per_year = self.class_bars_per_year[sleeve]
         return CostModel(
             cost_bps=float(self.trade_rate[index]) * 1e4,
             slippage_bps=0.0,
-            borrow_bps_annual=float(self.borrow_rate[index]) * 1e4 * TRADING_DAYS_PER_YEAR,
+            borrow_bps_annual=float(self.borrow_rate[index]) * 1e4 * bars_per_year,
+            bars_per_year=bars_per_year,
         )
 
 
@@ -152,10 +187,18 @@ def step_hierarchy(
 def simulate_hierarchy(
     universe: SleeveUniverse, sleeve_weights: np.ndarray, rows: np.ndarray
 ) -> tuple[SimulationResult, np.ndarray]:
-    """Run sleeve weights [K, C] decided on `rows` from cash; returns the accounting and contributions [K, C]."""
+    """Run sleeve weights [K, C] decided on `rows` from cash; returns the accounting and contributions [K, C].
+
+    A class without a bar at a decision holds (`SleeveUniverse.sessions`); the result's `weights` are the asset
+    weights held.
+    """
     targets = universe.asset_weights(sleeve_weights, rows)
     result, excess = simulate_books(
-        targets, universe.asset_returns[rows + 1], universe.cash_return[rows + 1], universe.costs
+        targets,
+        universe.asset_returns[rows + 1],
+        universe.cash_return[rows + 1],
+        universe.costs,
+        sessions=universe.sessions(rows),
     )
     contributions = np.zeros((len(rows), universe.n_sleeves))
     for k in range(len(rows)):
@@ -186,24 +229,86 @@ def _aligned_bounds(markets: list[MarketData], dates: np.ndarray) -> dict[str, t
         stop = int(np.searchsorted(dates, last, side="right"))
         if stop - start < 2:
             raise UserError(
-                f"the asset classes {[m.asset_class for m in markets]} share fewer than 2 trading days in their "
-                f"{split!r} blocks; use classes whose histories overlap (data.start/data.end, data.splits)"
+                f"the {split!r} blocks of the asset classes {[m.asset_class for m in markets]} overlap on fewer than "
+                "2 bars; use classes whose histories overlap (data.start/data.end, data.splits)"
             )
         bounds[split] = (start, stop)
     return bounds
 
 
+def check_one_bar_length(markets: list[MarketData]) -> None:
+    """The classes' bars must have one length: a daily bar is stamped with its day but known only at its close, so
+    on a union with hourly bars it would be placed before the hours it was not yet known in."""
+    lengths = {market.asset_class: market.frequency for market in markets}
+    if len(set(lengths.values())) > 1:
+        raise UserError(
+            f"the asset classes have bars of different lengths {lengths}; the hierarchy aligns classes of one bar "
+            "length: give them data of one bar length (data.frequency)"
+        )
+
+
+def union_calendar(markets: list[MarketData]) -> np.ndarray:
+    """Every bar of any class, increasing: the hierarchy's decision calendar (see the module doc)."""
+    dates = np.asarray(markets[0].dates)
+    for market in markets[1:]:
+        dates = np.union1d(dates, market.dates)
+    return dates
+
+
+def union_bars_per_year(markets: list[MarketData]) -> float:
+    """Bars in a year of the union calendar: the densest class's (see the module doc)."""
+    return max(float(market.bars_per_year) for market in markets)
+
+
+@dataclass(frozen=True)
+class _OnCalendar:
+    """Where one class's bars fall on the decision calendar [T]: `has_bar` (a bar at that date), `latest` (its
+    latest row at or before the date, whose values a closed bar carries forward; clipped to 0) and `started`
+    (it has a row at or before the date)."""
+
+    has_bar: np.ndarray
+    latest: np.ndarray
+    started: np.ndarray
+
+    @classmethod
+    def of(cls, class_dates: np.ndarray, dates: np.ndarray) -> _OnCalendar:
+        latest = np.searchsorted(class_dates, dates, side="right") - 1
+        started = latest >= 0
+        latest = np.maximum(latest, 0)
+        return cls(started & (class_dates[latest] == dates), latest, started)
+
+
 def _compound(values: np.ndarray, class_dates: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """Compound per-row returns of a class calendar onto aligned `dates` (each aligned date is a class date)."""
+    """Per-bar returns of a class calendar compounded onto `dates`: row t is the growth over the class's bars in
+    (dates[t - 1], dates[t]], less 1, and 0 where it has none (its market is closed). On the union calendar each
+    class bar is a row of its own, so a row holds (1 + r) - 1 of that bar: the same float operations as on the
+    class's own calendar when every class has the same bars."""
     group = np.searchsorted(dates, class_dates, side="left")
     keep = group < len(dates)
-    starts = np.flatnonzero(np.diff(np.concatenate(([-1], group[keep]))) != 0)
+    kept = group[keep]
+    starts = np.flatnonzero(np.diff(np.concatenate(([-1], kept))) != 0)
     growth = np.multiply.reduceat(1.0 + values[keep], starts, axis=0)
-    return np.asarray(growth - 1.0)
+    compounded = np.zeros((len(dates), *values.shape[1:]))
+    compounded[kept[starts]] = growth - 1.0
+    return compounded
+
+
+def _cash_return(markets: list[MarketData], places: list[_OnCalendar], dates: np.ndarray) -> np.ndarray:
+    """The cash return of each row: that of the densest class with a bar there (most bars a year, then the first
+    name; see the module doc)."""
+    order = sorted(range(len(markets)), key=lambda c: -float(markets[c].bars_per_year))  # stable: names break ties
+    cash = np.zeros(len(dates))
+    covered = np.zeros(len(dates), dtype=bool)
+    for c in order:
+        take = places[c].has_bar & ~covered
+        cash = np.where(take, _compound(markets[c].cash_return, markets[c].dates, dates), cash)
+        covered |= places[c].has_bar
+    return cash
 
 
 def _regime(market: MarketData, rows: np.ndarray, window: int) -> tuple[np.ndarray, list[str]]:
-    """Mean over priced symbols of the class's regime features; else the trailing realised volatility."""
+    """Mean over priced symbols of the class's regime features; else the trailing realised volatility, annualised
+    with the class's own bars a year."""
     names = [name for name in market.feature_names if name.startswith(REGIME_PREFIXES)]
     mask = market.mask[rows]
     if names:
@@ -214,10 +319,33 @@ def _regime(market: MarketData, rows: np.ndarray, window: int) -> tuple[np.ndarr
         return values, [f"{market.asset_class}/{name}" for name in names]
     average = np.where(market.mask, market.returns, 0.0).sum(axis=1) / np.maximum(market.mask.sum(axis=1), 1)
     volatility = np.zeros(len(market.dates))
+    scale = np.sqrt(market.bars_per_year)
     for t in range(len(market.dates)):
         recent = average[max(0, t + 1 - window) : t + 1]
-        volatility[t] = recent.std() * np.sqrt(TRADING_DAYS_PER_YEAR) if len(recent) >= 2 else 0.0
+        volatility[t] = recent.std() * scale if len(recent) >= 2 else 0.0
     return volatility[rows][:, None], [f"{market.asset_class}/realised_vol"]
+
+
+def simulate_class_book(
+    targets: np.ndarray,
+    returns: np.ndarray,
+    cash: np.ndarray,
+    costs: CostModel,
+    tradable: np.ndarray,
+    accruing: np.ndarray,
+) -> SimulationResult:
+    """One book of assets of one class alone over K rows of the decision calendar ([K, n] targets and returns; [K]
+    cash and the class's bar flags: at each decision, `tradable`, and at each row's end, `accruing`).
+
+    The market core's one-rate book when the class has both bars of every row (the recorded numbers); otherwise the
+    kernel with the class holding where it has no bar, as in the portfolio (`market_core.Sessions`).
+    """
+    if tradable.all() and accruing.all():
+        return simulate_portfolio(targets, returns, cash, costs)
+    n_assets = targets.shape[1]
+    sessions = Sessions(np.repeat(tradable[:, None], n_assets, axis=1), np.repeat(accruing[:, None], n_assets, axis=1))
+    result, _ = simulate_books(targets, returns, cash, AssetCosts.uniform(costs, n_assets), sessions=sessions)
+    return result
 
 
 def build_universe(
@@ -226,18 +354,22 @@ def build_universe(
     costs: Mapping[str, CostModel],
     window: int,
 ) -> SleeveUniverse:
-    """Align the classes, attach their signals, and run each sleeve alone on every split (see module doc)."""
+    """Put the classes on the union calendar, attach their signals, and run each sleeve alone on every split (see
+    the module doc). Each class's costs are charged on its own calendar (`CostModel.on_calendar`)."""
     classes = tuple(sorted(markets))
     missing = [c for c in classes if c not in signals or c not in costs]
     if missing:
         raise UserError(f"asset classes {missing} have no signals or no costs; produce signals for every class")
     ordered = [markets[c] for c in classes]
-    dates = ordered[0].dates
-    for market in ordered[1:]:
-        dates = np.intersect1d(dates, market.dates)
+    check_one_bar_length(ordered)
+    dates = union_calendar(ordered)
     if len(dates) < 2:
-        raise UserError(f"asset classes {list(classes)} share fewer than 2 trading days; check data.start/data.end")
+        raise UserError(f"asset classes {list(classes)} have fewer than 2 bars; check data.start/data.end")
     bounds = _aligned_bounds(ordered, dates)
+    places = [_OnCalendar.of(market.dates, dates) for market in ordered]
+    class_costs = {
+        name: costs[name].on_calendar(market.bars_per_year) for name, market in zip(classes, ordered, strict=True)
+    }
 
     returns: list[np.ndarray] = []
     masks: list[np.ndarray] = []
@@ -248,26 +380,27 @@ def build_universe(
     regime_names: list[str] = []
     sleeve_of_asset: list[int] = []
     asset_costs: list[AssetCosts] = []
-    for index, (name, market) in enumerate(zip(classes, ordered, strict=True)):
-        rows = np.searchsorted(market.dates, dates)
+    for index, (name, market, place) in enumerate(zip(classes, ordered, places, strict=True)):
+        rows, started = place.latest, place.started
         returns.append(_compound(market.returns, market.dates, dates))
-        masks.append(market.mask[rows])
+        masks.append(market.mask[rows] & started[:, None])
         values = np.asarray(signals[name].values, dtype=np.float64)
         if values.shape != market.returns.shape:
             raise UserError(
                 f"signals of {name!r} have shape {values.shape}, expected {market.returns.shape} (dates x symbols)"
             )
-        signal_columns.append(values[rows])
-        split_columns.append(np.asarray(signals[name].split)[rows])
+        signal_columns.append(np.where(started[:, None], values[rows], np.nan))
+        split_columns.append(np.where(started, np.asarray(signals[name].split)[rows], ""))
         symbols.extend(market.symbols)
         sleeve_of_asset.extend([index] * market.n_assets)
-        asset_costs.append(AssetCosts.uniform(costs[name], market.n_assets))
+        asset_costs.append(AssetCosts.uniform(class_costs[name], market.n_assets))
         values_regime, names = _regime(market, rows, window)
-        regimes.append(values_regime)
+        regimes.append(np.where(started[:, None], values_regime, 0.0))
         regime_names.extend(names)
-    cash_return = _compound(ordered[0].cash_return, ordered[0].dates, dates)
+    cash_return = _cash_return(ordered, places, dates)
     asset_returns = np.concatenate(returns, axis=1)
     mask = np.concatenate(masks, axis=1)
+    has_bar = np.stack([place.has_bar for place in places], axis=1)
     sleeve_index = np.asarray(sleeve_of_asset, dtype=np.int64)
     counts = np.bincount(sleeve_index)
     raw = np.concatenate(signal_columns, axis=1)
@@ -282,12 +415,12 @@ def build_universe(
         covered = np.flatnonzero((in_split & has).all(axis=1))
         if covered.size == 0 or start + covered[0] > stop - 2:
             raise UserError(
-                f"no day of the {split!r} block has signals of every class {list(classes)}; the signals file "
+                f"no bar of the {split!r} block has signals of every class {list(classes)}; the signals file "
                 "must cover each class's train, val and test decision rows"
             )
         first, last = start + int(covered[0]), min(start + int(covered[-1]), stop - 2)
         block = np.where(in_split[:, sleeve_index], raw[start:stop], np.nan)[first - start : last - start + 1]
-        # Forward fill within the split: a day a class has no signal keeps its last one (causal).
+        # Forward fill within the split: a bar a class has no signal keeps its last one (causal).
         for k in range(1, len(block)):
             block[k] = np.where(np.isfinite(block[k]), block[k], block[k - 1])
         filled[first : last + 1] = block
@@ -301,14 +434,18 @@ def build_universe(
     for rows in decision_rows.values():
         for c, name in enumerate(classes):
             columns = sleeve_index == c
-            alone = simulate_portfolio(
-                positions[rows][:, columns], asset_returns[rows + 1][:, columns], cash_return[rows + 1], costs[name]
-            )
-            sleeve_returns[rows + 1, c] = alone.returns
+            sleeve_returns[rows + 1, c] = simulate_class_book(
+                positions[rows][:, columns],
+                asset_returns[rows + 1][:, columns],
+                cash_return[rows + 1],
+                class_costs[name],
+                has_bar[rows, c],
+                has_bar[rows + 1, c],
+            ).returns
         realised[rows + 1] = True
     return SleeveUniverse(
         classes=classes,
-        dates=dates.astype("datetime64[D]"),
+        dates=dates,
         split_bounds=bounds,
         decision_rows=decision_rows,
         symbols=tuple(symbols),
@@ -322,4 +459,7 @@ def build_universe(
         realised=realised,
         regime=np.concatenate(regimes, axis=1),
         regime_names=tuple(regime_names),
+        has_bar=has_bar,
+        bars_per_year=union_bars_per_year(ordered),
+        class_bars_per_year=tuple(float(market.bars_per_year) for market in ordered),
     )

@@ -84,9 +84,9 @@ class TradingEnv(gymnasium.Env):
         else:
             self._layout.check_training(market.asset_class)
         self._n_features = market.n_features
-        costs = cost_model(env_cfg)
+        costs = cost_model(env_cfg, market.bars_per_year)
         self._trade_rate = costs.trade_rate
-        self._borrow_rate = costs.borrow_rate_daily
+        self._borrow_rate = costs.borrow_rate_per_bar
         self._max_leverage = float(env_cfg.max_leverage)
         # None at the defaults, so that the default step skips the action design altogether.
         self._action_design = ActionDesign.of(env_cfg)

@@ -106,7 +106,7 @@ class TradingVecEnv(VecEnv):
     over the whole block from its first decision row (`n_envs` must be the number of symbols), with no
     randomness and no restart. All episodes end together on the block's last decision row; a book wiped out
     before it ends its episode early, as in `TradingEnv`, and any further `step` is refused until `reset`.
-    Validation and backtests roll a policy through it with one policy call per day.
+    Validation and backtests roll a policy through it with one policy call per row (bar).
     """
 
     render_mode = None
@@ -142,7 +142,7 @@ class TradingVecEnv(VecEnv):
         self.decision_rows = np.arange(self._layout.first_row, self._layout.last_row + 1)
         self._ended = False
         self._arrays = prepare_arrays(market)
-        self._costs = cost_model(env_cfg)
+        self._costs = cost_model(env_cfg, market.bars_per_year)
         # 0-d arrays: numpy combines them with arrays faster than Python floats, with the same float64 result.
         self._max_leverage = np.array(float(env_cfg.max_leverage))
         # The largest position each (asset, row) allows: max_leverage where the asset trades, 0 where it does not,

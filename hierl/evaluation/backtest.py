@@ -2,7 +2,9 @@
 
 A backtest row k is decided at the close of `decision_rows[k]` (a row index into the `MarketData` arrays) and
 realised at the close of the next row, so its date is `market.dates[decision_rows[k] + 1]`. The accounting is
-`simulate_portfolio` from the market core; this module only selects rows, validates and tabulates.
+`simulate_portfolio` from the market core; this module only selects rows, validates and tabulates. A backtest
+keeps its market's calendar (`bars_per_year`): its metrics, diagnostics and the safety gate annualise with it, and
+its borrow fee is charged per bar of it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import numpy as np
 import polars as pl
 
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel, SimulationResult, simulate_portfolio
+from hierl.envs.market_core import DAILY_BARS_PER_YEAR, CostModel, SimulationResult, simulate_portfolio
 from hierl.evaluation.metrics import compute_metrics
 
 
 class BacktestInputError(ValueError):
     """Weights or decision rows that cannot be backtested on the requested split."""
+
+
+def table_dates(dates: np.ndarray) -> np.ndarray:
+    """`dates` as the output tables hold them: days (a polars Date) when every one is a midnight (daily bars, as
+    the tables always held them), else microsecond timestamps (a polars Datetime; polars reads no seconds unit), so
+    intraday bars stay distinct rows."""
+    values = np.asarray(dates)
+    days = values.astype("datetime64[D]")
+    return days if np.array_equal(days, values) else values.astype("datetime64[us]")
 
 
 @dataclass(frozen=True)
@@ -27,11 +38,14 @@ class Backtest:
 
     Attributes:
         name: strategy name, e.g. "agent" or "equal_weight".
-        dates: datetime64[D] [K], the date each row's return is realised (the day after the decision).
+        dates: datetime64 [K], the bar each row's return is realised at (the bar after the decision; days for
+            daily bars).
         symbols: N asset names, the columns of `weights`.
         weights: [K, N] target weights held over each row.
         result: the market-core accounting of the rows.
         cash_return: [K] return of cash over each row: the risk-free rate Sharpe and Sortino are measured against.
+        bars_per_year: bars in a year of the calendar the rows are bars of (`MarketData.bars_per_year`; the
+            hierarchy's is its decision calendar's), what every annualised number of the backtest counts.
     """
 
     name: str
@@ -40,15 +54,18 @@ class Backtest:
     weights: np.ndarray
     result: SimulationResult
     cash_return: np.ndarray
+    bars_per_year: float = DAILY_BARS_PER_YEAR
 
     def metrics(self) -> dict[str, float]:
-        return compute_metrics(self.result.returns, self.result.turnover, risk_free=self.cash_return)
+        return compute_metrics(
+            self.result.returns, self.result.turnover, periods_per_year=self.bars_per_year, risk_free=self.cash_return
+        )
 
     def to_frame(self) -> pl.DataFrame:
         """One row per realised date: date, nav (after the row), return, turnover, cost, cash_return (fractions)."""
         return pl.DataFrame(
             {
-                "date": self.dates.astype("datetime64[D]"),
+                "date": table_dates(self.dates),
                 "nav": self.result.nav,
                 "return": self.result.returns,
                 "turnover": self.result.turnover,
@@ -64,13 +81,15 @@ class Backtest:
         weight was chosen at the close of the decision row before it.
         """
         n_rows, n_assets = self.weights.shape
+        dates = table_dates(self.dates)
+        date_type = pl.Date if dates.dtype == np.dtype("datetime64[D]") else pl.Datetime("us")
         return pl.DataFrame(
             {
-                "date": np.repeat(self.dates.astype("datetime64[D]"), n_assets),
+                "date": np.repeat(dates, n_assets),
                 "symbol": np.tile(np.asarray(self.symbols, dtype=object), n_rows).tolist(),
                 "position": self.weights.reshape(-1).astype(np.float64),
             },
-            schema={"date": pl.Date, "symbol": pl.String, "position": pl.Float64},
+            schema={"date": date_type, "symbol": pl.String, "position": pl.Float64},
         )
 
 
@@ -113,7 +132,7 @@ def run_backtest(
     """Simulate `target_weights[k]` chosen at the close of `decision_rows[k]`, earning the next row's returns.
 
     `decision_rows` are row indices into the market arrays inside the split block; by default every row of the
-    block except its last.
+    block except its last. The borrow fee is charged per bar of the market's calendar (`costs.on_calendar`).
     """
     rows = default_decision_rows(market, split) if decision_rows is None else decision_rows
     rows = validate_decision_rows(market, split, rows)
@@ -127,12 +146,13 @@ def run_backtest(
     if not np.all(np.isfinite(weights)):
         raise BacktestInputError(f"target_weights for {name!r} contain NaN or inf; use 0 for no position")
     cash_return = np.asarray(market.cash_return[rows + 1], dtype=np.float64)
-    result = simulate_portfolio(weights, market.returns[rows + 1], cash_return, costs)
+    result = simulate_portfolio(weights, market.returns[rows + 1], cash_return, costs.on_calendar(market.bars_per_year))
     return Backtest(
         name=name,
-        dates=market.dates[rows + 1].astype("datetime64[D]"),
+        dates=np.asarray(market.dates[rows + 1]),
         symbols=tuple(market.symbols),
         weights=weights,
         result=result,
         cash_return=cash_return,
+        bars_per_year=market.bars_per_year,
     )

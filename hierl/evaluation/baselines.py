@@ -21,13 +21,14 @@ from collections.abc import Callable
 import numpy as np
 
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel, step_portfolio
+from hierl.envs.market_core import CostModel, bars_in_years, step_portfolio
 from hierl.evaluation.backtest import validate_decision_rows
 
 BASELINE_NAMES = ("cash", "buy_and_hold", "equal_weight", "inverse_volatility")
 
-# Inverse volatility: trailing window of daily returns, and the fewest priced days an asset needs in it.
-VOLATILITY_WINDOW = 63
+# Inverse volatility: a trailing quarter of a year of returns (63 daily bars; in years, so that hourly or crypto bars
+# look back as far), and the fewest priced bars an asset needs in it.
+VOLATILITY_YEARS = 0.25
 MIN_VOLATILITY_OBSERVATIONS = 20
 
 
@@ -66,10 +67,11 @@ def _hold_between_rebalances(
 def inverse_volatility_target(market: MarketData, t: int, gross: float) -> np.ndarray:
     """Weights proportional to 1 / trailing volatility, from returns up to and including row t only.
 
-    Assets priced at t with at least MIN_VOLATILITY_OBSERVATIONS priced days in the window and non-zero
-    volatility are eligible; if none is, equal weight over the assets priced at t.
+    The window is `VOLATILITY_YEARS` of the market's bars. Assets priced at t with at least
+    MIN_VOLATILITY_OBSERVATIONS priced bars in the window and non-zero volatility are eligible; if none is, equal
+    weight over the assets priced at t.
     """
-    start = max(0, t + 1 - VOLATILITY_WINDOW)
+    start = max(0, t + 1 - bars_in_years(VOLATILITY_YEARS, market.bars_per_year))
     window = market.returns[start : t + 1]
     priced = market.mask[start : t + 1]
     counts = priced.sum(axis=0)
@@ -111,12 +113,14 @@ def baseline_weights(
       drifting in between.
 
     `costs` should be the backtest's cost model so that drifting baselines have zero turnover between
-    rebalances (see the module docstring); None means a cost-free book.
+    rebalances (see the module docstring); None means a cost-free book. Like `run_backtest`, the borrow fee is
+    charged per bar of the market's calendar.
     """
     if not (math.isfinite(max_leverage) and max_leverage > 0.0):
         raise BaselineInputError(f"max_leverage must be a positive finite number, got {max_leverage}")
     rows = validate_decision_rows(market, split, decision_rows)
-    book_costs = costs if costs is not None else CostModel(cost_bps=0.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    free = CostModel(cost_bps=0.0, slippage_bps=0.0, borrow_bps_annual=0.0)
+    book_costs = (costs if costs is not None else free).on_calendar(market.bars_per_year)
     gross = min(1.0, float(max_leverage))
 
     first_row_only = np.zeros(rows.size, dtype=bool)

@@ -4,7 +4,8 @@
 that costs eat, or positions that change every day at random; these numbers tell those apart:
 
 - `gross_sharpe`: the Sharpe ratio before costs (`metrics.gross_sharpe_ratio`), over cash as `sharpe` is;
-- `cost_annual`: the costs paid per year as a fraction of NAV (`metrics.annualised_cost`);
+- `cost_annual`: the costs paid per year as a fraction of NAV (`metrics.annualised_cost`); both annualised with
+  the backtest's own calendar (`Backtest.bars_per_year`), as its metrics are;
 - `ic`: the correlation of each position with the return its asset earns while it is held;
 - `position_autocorr`: the lag-1 autocorrelation of each symbol's position (near 1: persistent, near 0: noise).
 
@@ -98,8 +99,8 @@ def backtest_diagnostics(backtest: Backtest, assets: RowReturns) -> dict[str, fl
         )
     result = backtest.result
     return {
-        "gross_sharpe": gross_sharpe_ratio(result.returns, result.cost, backtest.cash_return),
-        "cost_annual": annualised_cost(result.cost),
+        "gross_sharpe": gross_sharpe_ratio(result.returns, result.cost, backtest.cash_return, backtest.bars_per_year),
+        "cost_annual": annualised_cost(result.cost, backtest.bars_per_year),
         "ic": information_coefficient(backtest.weights, assets.returns, assets.tradable),
         "position_autocorr": position_autocorrelation(backtest.weights, assets.tradable),
     }

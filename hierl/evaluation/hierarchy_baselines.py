@@ -23,12 +23,21 @@ from skfolio.optimization import (
     RiskBudgeting,
 )
 
+from hierl.envs.market_core import bars_in_years
 from hierl.envs.projection import AllocationLimits, project_box_leverage
 from hierl.envs.sleeves import SleeveUniverse, trailing_sleeve_returns
 from hierl.evaluation.baselines import month_starts
 
-FIT_WINDOW = 126
+# The allocators fit on the last half year of realised sleeve returns (126 daily bars), counted in bars of the
+# universe's decision calendar; with fewer than MIN_OBSERVATIONS returns they fall back to equal weights.
+FIT_YEARS = 0.5
 MIN_OBSERVATIONS = 20
+
+
+def fit_window(universe: SleeveUniverse) -> int:
+    """Bars of realised sleeve returns an allocator fits on: `FIT_YEARS` of the universe's calendar."""
+    return bars_in_years(FIT_YEARS, universe.bars_per_year)
+
 
 Allocator = Callable[[], object]
 
@@ -44,7 +53,7 @@ ALLOCATORS: dict[str, Allocator] = {
 def fitted_weights(universe: SleeveUniverse, name: str, row: int) -> np.ndarray:
     """Weights (summing to 1) of allocator `name` fitted on the sleeve returns realised up to `row`."""
     n = universe.n_sleeves
-    history = trailing_sleeve_returns(universe, row, FIT_WINDOW)
+    history = trailing_sleeve_returns(universe, row, fit_window(universe))
     if n == 1 or len(history) < MIN_OBSERVATIONS or np.any(history.std(axis=0) == 0.0):
         return np.full(n, 1.0 / n)
     model = ALLOCATORS[name]()

@@ -1,10 +1,15 @@
-"""Performance metrics of a daily return series.
+"""Performance metrics of a return series of one bar a period.
 
 Every metric takes simple per-period net returns (fractions, 0.01 = +1%) and returns a plain Python float, so
 the values go straight into `metrics.json` and W&B. Ratios that are undefined for a given series (zero
 volatility, no downside, no drawdown) are reported as 0.0 rather than inf or nan: a non-finite number breaks
 JSON, averaging across seeds and Optuna's objective, and 0.0 never ranks a degenerate run above a real one.
 Read such a ratio together with `ann_volatility` and `max_drawdown`.
+
+Annualised numbers count a year in the bars of the series' calendar, `periods_per_year` (`MarketData.
+bars_per_year`, `Backtest.bars_per_year`: 252 daily US equity bars, 365 daily crypto bars, 8760 hourly crypto
+bars), so a Sharpe ratio or a turnover of crypto or intraday bars reads on the same yearly scale as one of daily
+equity bars. The default is the daily calendar of a class that names none.
 """
 
 from __future__ import annotations
@@ -13,10 +18,8 @@ import math
 
 import numpy as np
 
-from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
-
-# The market core's year, so annualised metrics and the daily borrow fee agree on how many days a year has.
-PERIODS_PER_YEAR = TRADING_DAYS_PER_YEAR
+# Re-exported: the default calendar of the metrics, for the layers above that do not import the envs.
+from hierl.envs.market_core import DAILY_BARS_PER_YEAR as DAILY_BARS_PER_YEAR
 
 # A standard deviation below this is floating-point noise around a constant series (e.g. all returns 0.01).
 ZERO_DISPERSION = 1e-12
@@ -74,7 +77,7 @@ def total_return(returns: np.ndarray) -> float:
     return float(np.prod(1.0 + returns) - 1.0)
 
 
-def annualised_return(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualised_return(returns: np.ndarray, periods_per_year: float = DAILY_BARS_PER_YEAR) -> float:
     """Geometric (compound) annual growth rate; -1.0 once the book has lost everything."""
     returns = _validated(returns, "returns")
     growth = float(np.prod(1.0 + returns))
@@ -83,7 +86,7 @@ def annualised_return(returns: np.ndarray, periods_per_year: int = PERIODS_PER_Y
     return float(growth ** (periods_per_year / returns.size) - 1.0)
 
 
-def annualised_volatility(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualised_volatility(returns: np.ndarray, periods_per_year: float = DAILY_BARS_PER_YEAR) -> float:
     """Sample standard deviation (ddof=1) scaled by sqrt(periods_per_year); 0.0 for a single period."""
     returns = _validated(returns, "returns")
     if returns.size < 2:
@@ -92,7 +95,7 @@ def annualised_volatility(returns: np.ndarray, periods_per_year: int = PERIODS_P
 
 
 def sharpe_ratio(
-    returns: np.ndarray, risk_free: np.ndarray | float = 0.0, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray, risk_free: np.ndarray | float = 0.0, periods_per_year: float = DAILY_BARS_PER_YEAR
 ) -> float:
     """Mean excess return over its sample standard deviation (ddof=1), annualised by sqrt(periods_per_year).
 
@@ -118,7 +121,7 @@ def downside_deviation(returns: np.ndarray, risk_free: np.ndarray | float = 0.0)
 
 
 def sortino_ratio(
-    returns: np.ndarray, risk_free: np.ndarray | float = 0.0, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray, risk_free: np.ndarray | float = 0.0, periods_per_year: float = DAILY_BARS_PER_YEAR
 ) -> float:
     """Mean excess return over the downside deviation (see `downside_deviation`), annualised by sqrt(p).
 
@@ -158,7 +161,7 @@ def cvar(returns: np.ndarray, level: float = 0.95) -> float:
     return float(-worst.mean())
 
 
-def calmar_ratio(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def calmar_ratio(returns: np.ndarray, periods_per_year: float = DAILY_BARS_PER_YEAR) -> float:
     """Annualised return over maximum drawdown; 0.0 when there is no drawdown."""
     drawdown = max_drawdown(returns)
     if drawdown < ZERO_DISPERSION:
@@ -166,16 +169,17 @@ def calmar_ratio(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) 
     return float(annualised_return(returns, periods_per_year) / drawdown)
 
 
-def annualised_turnover(turnover: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualised_turnover(turnover: np.ndarray, periods_per_year: float = DAILY_BARS_PER_YEAR) -> float:
     """Traded notional per period as a fraction of NAV, averaged and scaled to a year (mean x periods_per_year).
 
-    The safety gate's `max_annual_turnover` uses this too, so the limit and `metrics.json` read the same number.
+    The safety gate's `max_annual_turnover` uses this too, with the backtest's own bars a year, so the limit and
+    `metrics.json` read the same number.
     """
     turnover = _validated(turnover, "turnover")
     return float(turnover.mean() * periods_per_year)
 
 
-def annualised_cost(cost: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualised_cost(cost: np.ndarray, periods_per_year: float = DAILY_BARS_PER_YEAR) -> float:
     """Costs paid per period (trading costs and borrow fees) as a fraction of NAV, averaged and scaled to a year
     (mean x periods_per_year, as `annualised_turnover`): what the book pays to trade, beside what it earns."""
     cost = _validated(cost, "cost")
@@ -186,7 +190,7 @@ def gross_sharpe_ratio(
     returns: np.ndarray,
     cost: np.ndarray,
     risk_free: np.ndarray | float = 0.0,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = DAILY_BARS_PER_YEAR,
 ) -> float:
     """`sharpe_ratio` of the returns before costs (net return + cost of each period), over the same cash rate.
 
@@ -204,7 +208,7 @@ def gross_sharpe_ratio(
 def compute_metrics(
     returns: np.ndarray,
     turnover: np.ndarray,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = DAILY_BARS_PER_YEAR,
     risk_free: np.ndarray | float = 0.0,
 ) -> dict[str, float]:
     """The standard metric set of one backtest, keyed as in `METRIC_KEYS`.

@@ -49,9 +49,8 @@ from hierl.config.stages import ppo_run, sac_run
 from hierl.data.market import MarketData
 from hierl.data.pipeline import available_asset_classes, load_market_data
 from hierl.envs.episodes import cost_model
-from hierl.envs.market_core import simulate_portfolio
 from hierl.envs.portfolio_env import PortfolioEnv, allocation_limits, validate_portfolio_config
-from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_hierarchy
+from hierl.envs.sleeves import SleeveUniverse, build_universe, simulate_class_book, simulate_hierarchy
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.hierarchy_baselines import hierarchy_baseline_weights
 from hierl.evaluation.plots import plot_equity_curves
@@ -125,9 +124,9 @@ def sleeve_backtests(
     """The same simulation seen at sleeve level (weights per sleeve) and at asset level (weights per symbol)."""
     rows = universe.decision_rows[split]
     result, _ = simulate_hierarchy(universe, sleeve_weights, rows)
-    dates, cash = universe.dates[rows + 1], universe.cash_return[rows + 1]
-    sleeve = Backtest(name, dates, universe.classes, np.asarray(sleeve_weights), result, cash)
-    asset = Backtest(name, dates, universe.symbols, result.weights, result, cash)
+    dates, cash, bars = universe.dates[rows + 1], universe.cash_return[rows + 1], universe.bars_per_year
+    sleeve = Backtest(name, dates, universe.classes, np.asarray(sleeve_weights), result, cash, bars)
+    asset = Backtest(name, dates, universe.symbols, result.weights, result, cash, bars)
     return sleeve, asset
 
 
@@ -135,7 +134,8 @@ def market_benchmarks(universe: SleeveUniverse, split: str) -> dict[str, Backtes
     """`buy_and_hold_<symbol>` of each market index in the universe, on the same rows and calendar as the agent.
 
     Weight 1 on the index every row: for a single fully invested asset this is buy-and-hold (the drifted weight
-    stays 1; only the first row's cost moves it, by about the cost rate), charged the index class's costs.
+    stays 1; only the first row's cost moves it, by about the cost rate), charged the index class's costs. On a
+    bar where the index's class has no bar of its own it holds, as every closed class does (`sleeves`).
     """
     rows = universe.decision_rows[split]
     dates, cash = universe.dates[rows + 1], universe.cash_return[rows + 1]
@@ -144,12 +144,15 @@ def market_benchmarks(universe: SleeveUniverse, split: str) -> dict[str, Backtes
         if symbol not in universe.symbols:
             continue
         i = universe.symbols.index(symbol)
-        costs = universe.sleeve_costs(universe.classes[universe.sleeve_of_asset[i]])
+        c = int(universe.sleeve_of_asset[i])
+        costs = universe.sleeve_costs(universe.classes[c])
         returns = universe.asset_returns[rows + 1][:, [i]]
         weights = np.ones((len(rows), 1))
-        result = simulate_portfolio(weights, returns, cash, costs)
+        result = simulate_class_book(
+            weights, returns, cash, costs, universe.has_bar[rows, c], universe.has_bar[rows + 1, c]
+        )
         name = f"buy_and_hold_{symbol}"
-        backtests[name] = Backtest(name, dates, (symbol,), weights, result, cash)
+        backtests[name] = Backtest(name, dates, (symbol,), weights, result, cash, universe.bars_per_year)
     return backtests
 
 
@@ -212,7 +215,7 @@ def load_universe(
             cfg.data, name, class_env.window, cache_dir, class_cfg.asset.symbols, calendar=class_cfg.asset.calendar
         )
         signals[name] = class_signals(frame, markets[name])
-        costs[name] = cost_model(class_env)
+        costs[name] = cost_model(class_env, markets[name].bars_per_year)
     return build_universe(markets, signals, costs, cfg.env.window), markets
 
 
@@ -222,7 +225,7 @@ def write_fingerprint(run: RunFolder, universe: SleeveUniverse, markets: dict[st
             "fingerprint": {name: market.fingerprint for name, market in markets.items()},
             "asset_class": list(universe.classes),
             "symbols": list(universe.symbols),
-            "calendar": "intersection of the classes' trading days",
+            "calendar": calendar_note(universe),
             "splits": {
                 split: {
                     "start": str(universe.dates[rows[0]]),
@@ -233,6 +236,14 @@ def write_fingerprint(run: RunFolder, universe: SleeveUniverse, markets: dict[st
             },
         },
     )
+
+
+def calendar_note(universe: SleeveUniverse) -> str:
+    """How the classes' calendars were aligned, for data_fingerprint.json. When every class has every bar, the union
+    of their bars is also their intersection, and the note keeps the words runs before the union rule recorded."""
+    if universe.has_bar.all():
+        return "intersection of the classes' trading days"
+    return f"union of the classes' bars ({universe.bars_per_year:g} a year); a class without a bar holds its positions"
 
 
 def data_identity(universe: SleeveUniverse, markets: Mapping[str, MarketData]) -> dict[str, str]:
@@ -282,7 +293,7 @@ class SACStage:
     def record_data(self, data: Sleeves) -> None:
         universe, markets = data
         write_fingerprint(self.run, universe, markets)
-        log.info("sleeves %s on %d aligned days", ", ".join(universe.classes), len(universe.dates))
+        log.info("sleeves %s on %d aligned bars", ", ".join(universe.classes), len(universe.dates))
 
     def check_checkpoint(self, checkpoint: Checkpoint, state: dict[str, Any], data: Sleeves) -> None:
         """Same hierl, observation shape, data and signals, and config as the run that wrote it."""

@@ -12,17 +12,20 @@ signal comes from a PPO model that never trained on that date:
 
 Every row records `source_fold` (the unit whose model produced it) and `source_train_end` (the last day that
 model trained on, from the unit's `data_fingerprint.json`); `validate_signals` refuses a row whose model trained
-on its date or later.
+on its date or later. On intraday bars the fold dates, the signals' dates and `source_train_end` are timestamps
+(`hierl.orchestration.walk_forward_plan`), compared bar by bar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
+from hierl.data.timestamps import before as dated_before
+from hierl.data.timestamps import bound, since
 from hierl.errors import UserError
 from hierl.orchestration.signals import SOURCE_FOLD, SOURCE_TRAIN_END, validate_signals
 from hierl.orchestration.walk_forward_plan import PlannedFold
@@ -43,16 +46,18 @@ def unit_signals(
     frame = validate_signals(pl.read_parquet(run.signals_path), str(run.signals_path))
     frame = frame.filter(pl.col("split").is_in(list(splits)))
     if first is not None:
-        frame = frame.filter(pl.col("date") >= date.fromisoformat(first))
+        frame = frame.filter(since(first))
     if before is not None:
-        frame = frame.filter(pl.col("date") < date.fromisoformat(before))
+        frame = frame.filter(dated_before(before))
     train = run.split_dates("train")
     if train is None:
         raise UserError(f"{run_dir} has no training block in data_fingerprint.json; rerun that unit")
+    train_end = bound(train[1])
+    end_type = pl.Datetime("us") if isinstance(train_end, datetime) else pl.Date()
     return frame.with_columns(
         pl.lit(as_split).alias("split") if as_split is not None else pl.col("split"),
         pl.lit(source).alias(SOURCE_FOLD),
-        pl.lit(date.fromisoformat(train[1])).alias(SOURCE_TRAIN_END),
+        pl.lit(train_end, dtype=end_type).alias(SOURCE_TRAIN_END),
     )
 
 

@@ -2,10 +2,11 @@
 
 Stitching: a fold's segment is the `test` rows of its record unit's tables (the SAC meta-controller's run, or the
 one PPO agent's with `walk_forward.stages=[ppo]`) dated within the fold's test block (`test_start`..`test_end`
-of `walk_forward.json`). The folds' test blocks tile the calendar, so one seed's segments form one record with
-every day once. Each segment starts from cash (its first day pays the fold's entry trades); `nav` is compounded
-again over the whole record. Baselines (`baselines.parquet`) and positions (`positions.parquet`) are stitched the
-same way.
+of `walk_forward.json`: days, or on intraday bars timestamps, so a block ends at its own bar). The folds' test
+blocks tile the calendar, so one seed's segments form one record with every day (bar) once; its `date` columns
+keep the runs' unit (Date for daily bars, Datetime for intraday ones). Each segment starts from cash (its first day
+pays the fold's entry trades); `nav` is compounded again over the whole record. Baselines (`baselines.parquet`) and
+positions (`positions.parquet`) are stitched the same way.
 
 Measures (`record_metrics`, written to `metrics.json`), all on the stitched days:
 
@@ -17,22 +18,25 @@ Measures (`record_metrics`, written to `metrics.json`), all on the stitched days
   Sharpe); the p-value is two-sided, 2 x min(share of differences <= 0, share >= 0);
 - `oos/dsr` and `oos/dsr_trials`: the deflated Sharpe ratio (`hierl.evaluation.deflated_sharpe`) of the best
   seed's record on returns over cash, among every seed's record (each seed is one configuration tried).
+
+Annualised measures count a year in bars of the record's calendar (`bars_per_year`: the plan's, the densest
+class's bars a year; the deflated Sharpe ratio is per bar and needs none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from hierl.data.timestamps import between, numpy_dates
 from hierl.envs.market_core import SimulationResult
 from hierl.evaluation.backtest import Backtest
 from hierl.evaluation.deflated_sharpe import DeflatedSharpeInputError, deflated_sharpe_ratio, per_period_sharpe
-from hierl.evaluation.metrics import METRIC_KEYS, compute_metrics, sharpe_ratio
+from hierl.evaluation.metrics import DAILY_BARS_PER_YEAR, METRIC_KEYS, compute_metrics, sharpe_ratio
 from hierl.evaluation.plots import plot_equity_curves
 from hierl.evaluation.seeds import percentile_interval
 from hierl.reports.headline import CONFIDENCE, MEAN_BLOCK, N_RESAMPLES, resampled_sharpe, stationary_bootstrap_indices
@@ -55,8 +59,7 @@ class Segment:
 
     def rows(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The test rows of `frame` inside the fold's test block, with `fold` and `seed` and without `split`."""
-        first, last = date.fromisoformat(self.test_start), date.fromisoformat(self.test_end)
-        inside = (pl.col("split") == "test") & pl.col("date").is_between(first, last)
+        inside = (pl.col("split") == "test") & between(self.test_start, self.test_end, frame.schema["date"])
         return (
             frame.filter(inside)
             .drop("split")
@@ -103,29 +106,31 @@ def stitch(segments: Sequence[Segment]) -> OOSRecord:
 
 @dataclass(frozen=True)
 class SeedDays:
-    """One strategy's stitched days in one seed, as arrays."""
+    """One strategy's stitched days in one seed, as arrays, on a calendar of `bars_per_year` bars a year."""
 
     dates: np.ndarray
     returns: np.ndarray
     turnover: np.ndarray
     cash_return: np.ndarray
+    bars_per_year: float = DAILY_BARS_PER_YEAR
 
     @property
     def excess(self) -> np.ndarray:
         return self.returns - self.cash_return
 
     def metrics(self) -> dict[str, float]:
-        return compute_metrics(self.returns, self.turnover, risk_free=self.cash_return)
+        return compute_metrics(self.returns, self.turnover, self.bars_per_year, self.cash_return)
 
 
-def _by_seed(frame: pl.DataFrame) -> dict[int, SeedDays]:
+def _by_seed(frame: pl.DataFrame, bars_per_year: float) -> dict[int, SeedDays]:
     days = {}
     for (seed,), rows in frame.sort("date").group_by("seed", maintain_order=True):
         days[int(seed)] = SeedDays(
-            rows["date"].to_numpy().astype("datetime64[D]"),
+            numpy_dates(rows["date"]),
             rows["return"].to_numpy(),
             rows["turnover"].to_numpy(),
             rows["cash_return"].to_numpy(),
+            bars_per_year,
         )
     return dict(sorted(days.items()))
 
@@ -137,7 +142,9 @@ def _mean_metrics(per_seed: dict[int, SeedDays]) -> dict[str, float]:
 
 def _mean_resampled_sharpe(per_seed: dict[int, SeedDays], indices: np.ndarray) -> np.ndarray:
     """The mean over seeds of each resample's annualised Sharpe ratio."""
-    return np.asarray(np.mean([resampled_sharpe(days.excess, indices) for days in per_seed.values()], axis=0))
+    return np.asarray(
+        np.mean([resampled_sharpe(days.excess, indices, days.bars_per_year) for days in per_seed.values()], axis=0)
+    )
 
 
 def _deflated_sharpe(per_seed: dict[int, SeedDays]) -> dict[str, float]:
@@ -155,9 +162,12 @@ def _deflated_sharpe(per_seed: dict[int, SeedDays]) -> dict[str, float]:
     return {"oos/dsr": value, "oos/dsr_trials": float(len(trials))}
 
 
-def record_metrics(record: OOSRecord, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict[str, float]:
-    """Every `oos/...` key of metrics.json (see the module docstring)."""
-    agent = _by_seed(record.backtest)
+def record_metrics(
+    record: OOSRecord, n_resamples: int = N_RESAMPLES, seed: int = 0, bars_per_year: float = DAILY_BARS_PER_YEAR
+) -> dict[str, float]:
+    """Every `oos/...` key of metrics.json (see the module docstring); `bars_per_year` is the record's calendar
+    (`WalkForwardPlan.bars_per_year`)."""
+    agent = _by_seed(record.backtest, bars_per_year)
     reference = next(iter(agent.values())).dates
     for days in agent.values():
         if not np.array_equal(days.dates, reference):
@@ -165,12 +175,15 @@ def record_metrics(record: OOSRecord, n_resamples: int = N_RESAMPLES, seed: int 
     metrics = {f"oos/{key}": value for key, value in _mean_metrics(agent).items()}
     metrics.update({f"oos/seed_{s}/sharpe": days.metrics()["sharpe"] for s, days in agent.items()})
     for (fold,), rows in record.backtest.sort("date").group_by("fold", maintain_order=True):
-        sharpes = [sharpe_ratio(r["return"].to_numpy(), r["cash_return"].to_numpy()) for _, r in rows.group_by("seed")]
+        sharpes = [
+            sharpe_ratio(r["return"].to_numpy(), r["cash_return"].to_numpy(), bars_per_year)
+            for _, r in rows.group_by("seed")
+        ]
         metrics[f"oos/fold_{fold}/sharpe"] = float(np.mean(sharpes))
     indices = stationary_bootstrap_indices(len(reference), n_resamples, MEAN_BLOCK, seed)
     agent_resampled = _mean_resampled_sharpe(agent, indices)
     for (name,), rows in record.baselines.group_by("strategy", maintain_order=True):
-        baseline = _by_seed(rows)
+        baseline = _by_seed(rows, bars_per_year)
         if baseline.keys() != agent.keys() or any(
             not np.array_equal(days.dates, reference) for days in baseline.values()
         ):
@@ -198,7 +211,7 @@ def _mean_over_seeds(name: str, frame: pl.DataFrame) -> Backtest:
     result = SimulationResult(
         np.cumprod(1.0 + returns), returns, days["turnover"].to_numpy(), days["cost"].to_numpy(), empty
     )
-    dates = days["date"].to_numpy().astype("datetime64[D]")
+    dates = numpy_dates(days["date"])
     return Backtest(name, dates, (), empty, result, days["cash_return"].to_numpy())
 
 

@@ -76,7 +76,8 @@ def policy_backtest(
 ) -> Backtest:
     """The policy's deterministic backtest: one equal-capital sleeve per symbol, net of costs."""
     rollout = rollout_positions(predict, market, split, env_cfg, reward_cfg)
-    return run_backtest(AGENT, market, split, rollout.portfolio_weights(), cost_model(env_cfg), rollout.decision_rows)
+    costs = cost_model(env_cfg, market.bars_per_year)
+    return run_backtest(AGENT, market, split, rollout.portfolio_weights(), costs, rollout.decision_rows)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def evaluate_split(
     """Backtest the policy and the baselines on one split, on the same decision rows and costs."""
     rollout = rollout_positions(predict, market, split, env_cfg, reward_cfg)
     rows = rollout.decision_rows
-    costs = cost_model(env_cfg)
+    costs = cost_model(env_cfg, market.bars_per_year)
     agent = run_backtest(AGENT, market, split, rollout.portfolio_weights(), costs, rows)
     baselines = {
         name: run_backtest(name, market, split, weights, costs, rows)

@@ -50,7 +50,7 @@ def class_signals(frame: pl.DataFrame, market: MarketData) -> ClassSignals:
             f"signals of {market.asset_class!r} name symbols {sorted(symbols - set(market.symbols))} that the data "
             "does not have; produce signals from the same data config"
         )
-    dates = rows["date"].to_numpy().astype("datetime64[D]")
+    dates = rows["date"].to_numpy().astype(market.dates.dtype)
     t = np.searchsorted(market.dates, dates)
     t_safe = np.minimum(t, len(market.dates) - 1)
     if not np.array_equal(market.dates[t_safe], dates):

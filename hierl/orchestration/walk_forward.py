@@ -56,6 +56,7 @@ from hierl.orchestration.walk_forward_plan import (
     FoldDates,
     PlannedFold,
     WalkForwardPlan,
+    calendar_bars_per_year,
     check_no_split_dates,
     common_calendar,
     plan_walk_forward,
@@ -231,6 +232,7 @@ class WalkForward:
             "seeds": self.seeds,
             "embargo_days": self.plan.embargo,
             "calendar": {"start": str(calendar[0]), "end": str(calendar[-1]), "days": len(calendar)},
+            "bars_per_year": self.plan.bars_per_year,
             "folds": folds,
         }
 
@@ -280,7 +282,15 @@ def plan_run(outer: TrainConfig, overrides: Sequence[str], run_dir: Path) -> Wal
     markets = [load_run_market(dataclasses.replace(cfg, data=calendar_data)) for cfg in ppo_cfgs.values()]
     window = max(cfg.env.window for cfg in ppo_cfgs.values())
     min_rows = window + base.data.splits.min_block_steps
-    plan = plan_walk_forward(common_calendar(markets), wf, embargo, window, min_rows, out_of_fold="sac" in stages)
+    plan = plan_walk_forward(
+        common_calendar(markets),
+        wf,
+        embargo,
+        window,
+        min_rows,
+        out_of_fold="sac" in stages,
+        bars_per_year=calendar_bars_per_year(markets),
+    )
     run = WalkForward(outer, configs, plan, run_dir, classes, seeds, execution_config(outer))
     run.plan_units()
     return run
@@ -331,7 +341,7 @@ def run_walk_forward(outer: TrainConfig, overrides: list[str], run_dir: Path) ->
     if seeds:
         record = stitch(run.segments(seeds))
         write_record(folder, record, f"{title} ({'hierarchy' if run.with_sac else run.classes[0]})")
-        metrics = {**record_metrics(record), **run.selection_metric(seeds)}
+        metrics = {**record_metrics(record, bars_per_year=run.plan.bars_per_year), **run.selection_metric(seeds)}
         folder.write_metrics(metrics)
         print_record(metrics, f"{title}: out of sample")
     failures = {name: error for name, error in run.outcomes.items() if error is not None}

@@ -1,7 +1,8 @@
 """The folds of a walk-forward run as dates, and the data config that bounds a unit to one fold's blocks.
 
-Folds are cut from one calendar, the days every asset class trades (the hierarchy's aligned calendar), with
-`hierl.data.splits.walk_forward_folds`; a fold reaches its units through keys the data layer already has:
+Folds are cut from one calendar, the union of the asset classes' bars (the hierarchy's decision calendar,
+`hierl.envs.sleeves`), with `hierl.data.splits.walk_forward_folds`; block lengths in years become bars of it at
+its bars a year (the densest class's). A fold reaches its units through keys the data layer already has:
 
     data.start              the fold's first training day (earlier rows still warm the features up)
     data.splits.train_end   the fold's last training day
@@ -10,7 +11,18 @@ Folds are cut from one calendar, the days every asset class trades (the hierarch
     data.splits.embargo_days  the walk-forward's embargo, the same for every unit
 
 so `compute_split_bounds` rebuilds the fold's blocks in each class's calendar, and a run that does not walk
-forward is untouched. Every fold date is a day of every class, so the bounds mean the same days in each class.
+forward is untouched. The bounds are dates, so they mean the same stretch of time in each class; a fold date a
+class does not trade (a weekend of a crypto class, for an equity class) bounds its blocks at its nearest bars
+inside them. Each class's blocks stay in date order with its own embargo between them, so every fold stays causal.
+
+Intraday bars: fold dates are the calendar's own, so on intraday bars they are timestamps (`2024-01-31T13:00:00`,
+UTC) and folds are cut between any two bars, exactly as on days. The split keys take them as they are
+(`data.splits.train_end` / `val_end` accept timestamps: a block through a timestamp ends at its last bar at or
+before it). `data.start` and `data.end` stay days: the day of the first training bar and of the last test bar.
+A unit's data then starts at that day's first bar (a rolling fold trains on at most a day's more bars) and ends at
+its last bar (the unit's test block runs on to the end of the day); what a fold records is cut at its own
+timestamps, `test_start`..`test_end` (`hierl.orchestration.oos_record`) and, for out-of-fold signals,
+`decision_start`..`test_end` (`hierl.orchestration.oof_signals`), so the folds' scored bars still tile the calendar.
 """
 
 from __future__ import annotations
@@ -26,18 +38,21 @@ from hierl.config.run import PPORunConfig
 from hierl.config.walk_forward import WalkForwardConfig
 from hierl.data.market import MarketData
 from hierl.data.splits import WalkForwardFold, walk_forward_folds
-from hierl.envs.market_core import TRADING_DAYS_PER_YEAR
+from hierl.data.timestamps import bound, date_text
+from hierl.envs.market_core import DAILY_BARS_PER_YEAR, bars_in_years
+from hierl.envs.sleeves import union_bars_per_year, union_calendar
 from hierl.errors import ConfigError, DataError
 
 
-def years_to_rows(years: float) -> int:
-    """Trading days in `years` years of `TRADING_DAYS_PER_YEAR` days, at least one."""
-    return max(1, round(years * TRADING_DAYS_PER_YEAR))
+def years_to_rows(years: float, bars_per_year: float = DAILY_BARS_PER_YEAR) -> int:
+    """Bars in `years` years of a calendar of `bars_per_year` bars, at least one."""
+    return bars_in_years(years, bars_per_year)
 
 
 @dataclass(frozen=True)
 class FoldDates:
-    """One fold's blocks as ISO dates of the common calendar, each block from its first to its last day.
+    """One fold's blocks as ISO dates of the common calendar, each block from its first to its last day (ISO
+    timestamps, from its first to its last bar, on intraday bars; see the module docstring).
 
     `test_start`..`test_end` are the days whose returns the fold records; the fold first decides at the close of
     `decision_start`, the day before `test_start`. The data's test block starts the longest `env.window` - 1 days
@@ -54,9 +69,10 @@ class FoldDates:
     test_end: str
 
     def data_config(self, base: DataConfig, embargo: int) -> DataConfig:
-        """`base` bounded to this fold's blocks (see the module docstring)."""
+        """`base` bounded to this fold's blocks (see the module docstring): the split bounds as they are, `data.start`
+        and `data.end` as the days of the first and last bar."""
         splits = dataclasses.replace(base.splits, train_end=self.train_end, val_end=self.val_end, embargo_days=embargo)
-        return dataclasses.replace(base, start=self.train_start, end=self.test_end, splits=splits)
+        return dataclasses.replace(base, start=day_of(self.train_start), end=day_of(self.test_end), splits=splits)
 
     def blocks(self) -> dict[str, str]:
         """The block dates `walk_forward.json` records."""
@@ -70,11 +86,16 @@ class FoldDates:
         }
 
 
+def day_of(text: str) -> str:
+    """The ISO day of an ISO day or timestamp (`data.start` and `data.end` are days)."""
+    return str(np.datetime64(bound(text), "D"))
+
+
 def fold_dates(name: str, fold: WalkForwardFold, calendar: np.ndarray) -> FoldDates:
-    """The dates of `fold`'s rows on `calendar` (datetime64[D])."""
+    """The dates of `fold`'s rows on `calendar`: days of a datetime64[D] calendar, timestamps of an intraday one."""
 
     def day(row: int) -> str:
-        return str(calendar[row])
+        return date_text(calendar[row])
 
     return FoldDates(
         name=name,
@@ -103,19 +124,22 @@ class PlannedFold:
 
 @dataclass(frozen=True)
 class WalkForwardPlan:
-    """Every fold of the run on one calendar, with the embargo every unit uses."""
+    """Every fold of the run on one calendar (of `bars_per_year` bars a year), with the embargo every unit uses."""
 
     calendar: np.ndarray
     embargo: int
     folds: tuple[PlannedFold, ...]
+    bars_per_year: float = DAILY_BARS_PER_YEAR
 
 
 def common_calendar(markets: Sequence[MarketData]) -> np.ndarray:
-    """The days every class trades (datetime64[D], increasing): the calendar the hierarchy decides on."""
-    dates = markets[0].dates
-    for market in markets[1:]:
-        dates = np.intersect1d(dates, market.dates)
-    return np.asarray(dates, dtype="datetime64[D]")
+    """Every bar of any class (increasing): the calendar the hierarchy decides on (`sleeves.union_calendar`)."""
+    return union_calendar(list(markets))
+
+
+def calendar_bars_per_year(markets: Sequence[MarketData]) -> float:
+    """Bars in a year of `common_calendar`: the densest class's (`sleeves.union_bars_per_year`)."""
+    return union_bars_per_year(list(markets))
 
 
 def walk_forward_embargo(cfg: WalkForwardConfig, data: DataConfig, class_cfgs: Mapping[str, PPORunConfig]) -> int:
@@ -147,16 +171,24 @@ def check_no_split_dates(data: DataConfig) -> None:
 
 
 def plan_walk_forward(
-    calendar: np.ndarray, cfg: WalkForwardConfig, embargo: int, window: int, min_block_rows: int, out_of_fold: bool
+    calendar: np.ndarray,
+    cfg: WalkForwardConfig,
+    embargo: int,
+    window: int,
+    min_block_rows: int,
+    out_of_fold: bool,
+    bars_per_year: float = DAILY_BARS_PER_YEAR,
 ) -> WalkForwardPlan:
     """The outer folds on `calendar` and, with `out_of_fold`, each fold's inner expanding walk-forward over its
     training block (`oof_folds` test blocks of `oof_years`, the outer validation length, the same embargo).
 
     `window` is the longest observation window of the classes: each test block starts `window - 1` rows before
     its first decision, so that every class decides on the fold's first day (`WalkForwardFold.lead`).
+    `bars_per_year` is the calendar's (`calendar_bars_per_year`): a year of the config is that many of its rows.
     """
-    val_rows, test_rows, lead = years_to_rows(cfg.val_years), years_to_rows(cfg.test_years), window - 1
-    train_rows = None if cfg.train_years is None else years_to_rows(cfg.train_years)
+    val_rows, test_rows = years_to_rows(cfg.val_years, bars_per_year), years_to_rows(cfg.test_years, bars_per_year)
+    lead = window - 1
+    train_rows = None if cfg.train_years is None else years_to_rows(cfg.train_years, bars_per_year)
     outer = walk_forward_folds(
         len(calendar),
         cfg.folds,
@@ -179,7 +211,7 @@ def plan_walk_forward(
                     stop - start,
                     cfg.oof_folds,
                     val_rows,
-                    years_to_rows(cfg.oof_years),
+                    years_to_rows(cfg.oof_years, bars_per_year),
                     embargo,
                     expanding=True,
                     min_block_rows=min_block_rows,
@@ -188,9 +220,9 @@ def plan_walk_forward(
             except DataError as error:
                 raise DataError(
                     f"{name}'s out-of-fold walk-forward (walk_forward.oof_folds={cfg.oof_folds} blocks of "
-                    f"walk_forward.oof_years={cfg.oof_years} inside its {stop - start}-day training block) does not "
+                    f"walk_forward.oof_years={cfg.oof_years} inside its {stop - start}-bar training block) does not "
                     f"fit: {error} Fix: fewer or shorter oof blocks, or a longer walk_forward.train_years."
                 ) from None
             inner = [fold_dates(f"{name}/oof_{f.index}", f, calendar[start:stop]) for f in inner_folds]
         folds.append(PlannedFold(fold.index, fold_dates(name, fold, calendar), tuple(inner)))
-    return WalkForwardPlan(calendar, embargo, tuple(folds))
+    return WalkForwardPlan(calendar, embargo, tuple(folds), bars_per_year)

@@ -28,8 +28,9 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hierl.data.timestamps import numpy_dates, rows_word
 from hierl.errors import HeadlineInputError
-from hierl.evaluation.metrics import PERIODS_PER_YEAR, ZERO_DISPERSION, compute_metrics, drawdown_series
+from hierl.evaluation.metrics import DAILY_BARS_PER_YEAR, ZERO_DISPERSION, compute_metrics, drawdown_series
 from hierl.evaluation.plots import label_nav_and_drawdown
 from hierl.evaluation.seeds import percentile_interval, sample_std
 from hierl.run.folder import RunFolder
@@ -41,16 +42,24 @@ ALLOCATORS = ("equal_weight", "inverse_volatility", "hrp", "risk_parity", "min_c
 MEAN_BLOCK = 10
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-BOOTSTRAP_METHOD = (
-    f"stationary bootstrap (Politis and Romano 1994) of the record's days, mean block {MEAN_BLOCK} days, "
-    "the same resampled days for every seed and strategy"
-)
+
+
+def bootstrap_method(rows: str = "days") -> str:
+    """The bootstrap in words, its rows named `rows` ("days", or "bars" for a record of intraday bars)."""
+    return (
+        f"stationary bootstrap (Politis and Romano 1994) of the record's {rows}, mean block {MEAN_BLOCK} {rows}, "
+        f"the same resampled {rows} for every seed and strategy"
+    )
+
+
+BOOTSTRAP_METHOD = bootstrap_method()
 SIGNIFICANCE_METHOD = "paired stationary bootstrap of the Sharpe ratio difference (hierarchy minus strategy)"
 
 
 @dataclass(frozen=True)
 class SeedReturns:
-    """One strategy's test-block days in one seed's run."""
+    """One strategy's test-block days in one seed's run (`dates` as MarketData holds them: datetime64[D] days, or
+    datetime64[s] timestamps for a record of intraday bars)."""
 
     dates: np.ndarray
     returns: np.ndarray
@@ -61,7 +70,7 @@ class SeedReturns:
 def _seed_returns(frame: pl.DataFrame) -> SeedReturns:
     frame = frame.sort("date")
     return SeedReturns(
-        frame["date"].to_numpy().astype("datetime64[D]"),
+        numpy_dates(frame["date"]),
         frame["return"].to_numpy(),
         frame["turnover"].to_numpy(),
         frame["cash_return"].to_numpy(),
@@ -116,12 +125,12 @@ def stationary_bootstrap_indices(n_days: int, n_resamples: int, mean_block: int,
     return np.stack([days for (days,), _ in bootstrap.bootstrap(n_resamples)])
 
 
-def resampled_sharpe(excess: np.ndarray, indices: np.ndarray) -> np.ndarray:
+def resampled_sharpe(excess: np.ndarray, indices: np.ndarray, bars_per_year: float = DAILY_BARS_PER_YEAR) -> np.ndarray:
     """Annualised Sharpe ratio of each resample of `excess` ([B]); 0 where a resample has no dispersion."""
     draws = excess[indices]
     std = draws.std(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > ZERO_DISPERSION, draws.mean(axis=1) / std * math.sqrt(PERIODS_PER_YEAR), 0.0)
+        sharpe = np.where(std > ZERO_DISPERSION, draws.mean(axis=1) / std * math.sqrt(bars_per_year), 0.0)
     return np.asarray(sharpe)
 
 
@@ -131,7 +140,8 @@ class Headline:
 
     `record` is the out-of-sample record's first and last day and its length; `folds` each fold's test block.
     `returns` keeps the days the table was built from, so the figure draws the same data without reading the run
-    folder again; it is not part of `to_dict`.
+    folder again; it is not part of `to_dict`. `bars_per_year` is the record's calendar, which every annualised
+    number counts (`walk_forward.json`'s, 252 daily bars when it names none).
     """
 
     run_dir: Path
@@ -141,6 +151,12 @@ class Headline:
     rows: dict[str, dict[str, Any]]
     comparisons: dict[str, dict[str, float | bool]]
     returns: dict[str, dict[int, SeedReturns]] = field(repr=False)
+    bars_per_year: float = DAILY_BARS_PER_YEAR
+
+    @property
+    def row_name(self) -> str:
+        """What the record's rows are called: "days" for daily bars, "bars" for intraday ones."""
+        return rows_word(next(iter(self.returns[HIERARCHY].values())).dates)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,7 +168,11 @@ class Headline:
                 "days": self.record[2],
                 "folds": self.folds,
             },
-            "bootstrap": {"method": BOOTSTRAP_METHOD, "resamples": N_RESAMPLES, "confidence": CONFIDENCE},
+            "bootstrap": {
+                "method": bootstrap_method(self.row_name),
+                "resamples": N_RESAMPLES,
+                "confidence": CONFIDENCE,
+            },
             "significance": {"method": SIGNIFICANCE_METHOD, "versus_hierarchy": self.comparisons},
             "strategies": self.rows,
         }
@@ -167,17 +187,21 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
     if n_days < 2:
         raise HeadlineInputError("the out-of-sample record has fewer than two days; nothing to measure")
     indices = stationary_bootstrap_indices(n_days, n_resamples, MEAN_BLOCK, seed)
+    bars_per_year = record_bars_per_year(run_dir)
     resampled: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, Any]] = {}
     for name, per_seed in returns.items():
         strategy_seeds = sorted(per_seed)
         per_seed_metrics = {
-            s: compute_metrics(d.returns, d.turnover, risk_free=d.cash_return) for s, d in per_seed.items()
+            s: compute_metrics(d.returns, d.turnover, bars_per_year, d.cash_return) for s, d in per_seed.items()
         }
         mean = {k: float(np.mean([per_seed_metrics[s][k] for s in strategy_seeds])) for k in TABLE_METRICS}
         # The mean over seeds of each resample's Sharpe ratio: the distribution of the mean's sampling error.
         resampled[name] = np.mean(
-            [resampled_sharpe(per_seed[s].returns - per_seed[s].cash_return, indices) for s in strategy_seeds],
+            [
+                resampled_sharpe(per_seed[s].returns - per_seed[s].cash_return, indices, bars_per_year)
+                for s in strategy_seeds
+            ],
             axis=0,
         )
         low, high = percentile_interval(resampled[name], CONFIDENCE)
@@ -205,7 +229,13 @@ def build_headline(run_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0)
         }
     dates = reference.dates
     record = (str(dates[0]), str(dates[-1]), n_days)
-    return Headline(run_dir, seeds, record, _fold_blocks(run_dir), rows, comparisons, returns)
+    return Headline(run_dir, seeds, record, _fold_blocks(run_dir), rows, comparisons, returns, bars_per_year)
+
+
+def record_bars_per_year(run_dir: Path) -> float:
+    """The bars a year of the record's calendar, as `walk_forward.json` records them (daily when it does not: a
+    record from before calendars was always daily)."""
+    return float(RunFolder(run_dir).read_walk_forward().get("bars_per_year", DAILY_BARS_PER_YEAR))
 
 
 def _fold_blocks(run_dir: Path) -> list[dict[str, Any]]:
@@ -229,21 +259,24 @@ def _verdict(name: str, comparison: dict[str, float | bool]) -> str:
 def headline_markdown(headline: Headline, command: str, notes: str) -> str:
     """The report: what was run, how it is measured, the table, the comparisons in plain words."""
     start, end, days = headline.record
+    unit = headline.row_name
     blocks = ", ".join(f"{fold['test_start']}..{fold['test_end']}" for fold in headline.folds)
     lines = [
         "# Headline results",
         "",
         f"Regenerate: `{command}`",
         "",
-        f"Out-of-sample record: {start} to {end} ({days} days), the test blocks of {len(headline.folds)} "
-        f"walk-forward folds ({blocks}) stitched, each day tested once, the same days for every strategy and seed, "
+        f"Out-of-sample record: {start} to {end} ({days} {unit}), the test blocks of {len(headline.folds)} "
+        f"walk-forward folds ({blocks}) stitched, each {unit[:-1]} tested once, the same {unit} for every strategy "
+        "and seed, "
         f"net of trading costs and borrow fees. Seeds: {headline.seeds}. Metrics are means over seeds of each "
-        "seed's record (Sharpe and Sortino over the cash rate, annualised with 252 days; max drawdown and "
+        f"seed's record (Sharpe and Sortino over the cash rate, annualised with {headline.bars_per_year:g} bars a "
+        "year; max drawdown and "
         "CVaR 95% as positive losses; turnover annualised).",
         "",
         notes,
         "",
-        f"Sharpe 95% interval: {BOOTSTRAP_METHOD}, {N_RESAMPLES} resamples; the interval is that of the mean "
+        f"Sharpe 95% interval: {bootstrap_method(unit)}, {N_RESAMPLES} resamples; the interval is that of the mean "
         "over seeds.",
         "",
         "| strategy | ann. return | volatility | Sharpe | Sharpe 95% CI | Sortino | max drawdown | CVaR 95 "
@@ -298,7 +331,7 @@ def _mean_sleeve_weights(run_dir: Path) -> tuple[np.ndarray, list[str], np.ndarr
         .sort("date")
     )
     sleeves = sorted(c for c in mean.columns if c != "date")
-    return mean["date"].to_numpy().astype("datetime64[D]"), sleeves, mean.select(sleeves).to_numpy()
+    return numpy_dates(mean["date"]), sleeves, mean.select(sleeves).to_numpy()
 
 
 def plot_headline(headline: Headline, path: Path, shown: list[str]) -> Path:

@@ -16,6 +16,12 @@ PORTFOLIO = "portfolio"
 SHOWN_SUBJECTS = 5
 
 
+def _rows_name(date: str | None) -> str:
+    """What a report's rows are called: "day" for daily bars (ISO days, as the text always read), "bar" for
+    intraday ones, whose dates are ISO timestamps."""
+    return "bar" if date is not None and "T" in date else "day"
+
+
 @dataclass(frozen=True)
 class Violation:
     """The worst breach of one limit.
@@ -25,10 +31,11 @@ class Violation:
         value: the measured value at the worst breach.
         threshold: the limit that applied there.
         excess: value - threshold.
-        date: ISO date of the worst breach (the day the row's return is realised, as in `backtest.parquet`);
-            None for a limit measured over the whole block.
+        date: ISO date of the worst breach (the day the row's return is realised, as in `backtest.parquet`; an
+            ISO timestamp for intraday bars); None for a limit measured over the whole block.
         symbol_or_group: the symbol, sector or asset class that breached, or "portfolio" for the whole book.
-        breach_days: rows on which the limit was breached anywhere; None for a whole-block limit.
+        breach_days: rows (days, or intraday bars) on which the limit was breached anywhere; None for a whole-block
+            limit.
         setting: the config key the threshold came from (`safety.limits.<limit>` or
             `safety.per_asset_class.<class>.<limit>`): the one to change to let the policy through.
         note: why the limit applied where that is not obvious (the turnover cap: the edge against the costs).
@@ -46,11 +53,11 @@ class Violation:
 
     def describe(self) -> str:
         when = f"on {self.date}" if self.date is not None else "over the block"
-        days = "" if self.breach_days is None else f", {self.breach_days} breaching day(s)"
+        rows = "" if self.breach_days is None else f", {self.breach_days} breaching {_rows_name(self.date)}(s)"
         note = "" if self.note is None else f"; {self.note}"
         return (
             f"{self.limit}: {self.value:.4g} > {self.threshold:.4g} (by {self.excess:.4g}) {when} "
-            f"[{self.symbol_or_group}{days}], set by {self.setting}={self.threshold:g}{note}"
+            f"[{self.symbol_or_group}{rows}], set by {self.setting}={self.threshold:g}{note}"
         )
 
 
@@ -88,8 +95,8 @@ class SafetyReport:
     Attributes:
         strategy: the backtest's name.
         asset_classes: the classes of the book's symbols, sorted.
-        start, end: ISO dates of the first and last realised row.
-        n_days: rows checked.
+        start, end: ISO dates of the first and last realised row (ISO timestamps for intraday bars).
+        n_days: rows checked (days, or intraday bars; the summary names which).
         checked: names of the limits that were checked (the others were null or had no data to apply to).
         violations: one per broken limit, in the order of `checked`.
         exemptions: limits not held against part of the book (symbols without a sector) or waived (a turnover
@@ -149,7 +156,8 @@ class SafetyReport:
         )
 
     def summary(self) -> str:
-        scope = f"{self.strategy!r} ({'+'.join(self.asset_classes)}, {self.start}..{self.end}, {self.n_days} days)"
+        rows = f"{self.n_days} {_rows_name(self.start)}s"
+        scope = f"{self.strategy!r} ({'+'.join(self.asset_classes)}, {self.start}..{self.end}, {rows})"
         waived = [e.limit for e in self.exemptions if e.status == "waived"]
         if self.passed and not waived:
             lines = [f"safety check passed: {scope} meets all {len(self.checked)} limits ({', '.join(self.checked)})"]

@@ -3,7 +3,8 @@
 Every row-wise limit is measured as a [K, G] panel (K realised rows, G groups: the portfolio, each symbol,
 each sector or each asset class) against one threshold per group, so that each limit has one code path and the
 worst breach is simply the largest excess over the panel. Exposure limits are measured on the target weights
-held over each row, dated by the day the row's return is realised (the dates of `backtest.parquet`).
+held over each row, dated by the day the row's return is realised (the dates of `backtest.parquet`: days for
+daily bars, timestamps for intraday ones, which the report prints as such and counts as bars).
 
 Each threshold carries the config key it came from, so a refusal names the key to change. Two things are not
 held against the book, and the report lists each as an `Exemption` with its setting: symbols without a sector
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierl.config.safety import LIMIT_NAMES, SafetyConfig, SafetyLimits, check_safety_values
-from hierl.evaluation.backtest import Backtest
-from hierl.evaluation.metrics import PERIODS_PER_YEAR, annualised_turnover, drawdown_series
+from hierl.data.timestamps import date_text
+from hierl.evaluation.backtest import Backtest, table_dates
+from hierl.evaluation.metrics import annualised_turnover, drawdown_series
 from hierl.safety.limits import limit_setting, limits_for_class, portfolio_class, portfolio_limits
 from hierl.safety.report import PORTFOLIO, Exemption, SafetyReport, Violation
 from hierl.safety.sectors import load_sectors, sector_of
@@ -94,7 +96,7 @@ def _worst(panel: _Panel, dates: np.ndarray) -> Violation | None:
         value=float(panel.values[row, group]),
         threshold=float(panel.thresholds[group]),
         excess=float(excess[row, group]),
-        date=str(dates[row].astype("datetime64[D]")),
+        date=date_text(dates[row]),
         symbol_or_group=panel.labels[group],
         breach_days=int(breach.any(axis=1).sum()),
         setting=panel.settings[group],
@@ -129,7 +131,8 @@ class _CostCover:
 
 
 def _cost_cover(backtest: Backtest, coverage: float) -> _CostCover:
-    """The edge, the costs and the surplus of the edge over `coverage` times the costs, annualised as turnover is."""
+    """The edge, the costs and the surplus of the edge over `coverage` times the costs, annualised as turnover is
+    (with the backtest's bars a year)."""
     result = backtest.result
     cost = np.asarray(result.cost, dtype=np.float64)
     gross_excess = np.asarray(result.returns, dtype=np.float64) + cost - np.asarray(backtest.cash_return)
@@ -140,10 +143,11 @@ def _cost_cover(backtest: Backtest, coverage: float) -> _CostCover:
         t_stat = mean / (spread / np.sqrt(surplus.size))
     else:  # a surplus that never varies is as certain as its sign
         t_stat = np.inf if mean > 0.0 else -np.inf if mean < 0.0 else 0.0
+    bars_per_year = backtest.bars_per_year
     return _CostCover(
-        edge=float(gross_excess.mean()) * PERIODS_PER_YEAR,
-        costs=float(cost.mean()) * PERIODS_PER_YEAR,
-        surplus=mean * PERIODS_PER_YEAR,
+        edge=float(gross_excess.mean()) * bars_per_year,
+        costs=float(cost.mean()) * bars_per_year,
+        surplus=mean * bars_per_year,
         t_stat=float(t_stat),
     )
 
@@ -151,13 +155,15 @@ def _cost_cover(backtest: Backtest, coverage: float) -> _CostCover:
 def _annual_turnover(
     backtest: Backtest, threshold: float, setting: str, coverage: float | None
 ) -> tuple[Violation | None, Exemption | None]:
-    """The one whole-block limit: annualised turnover, the same number as `turnover` in `metrics.json`.
+    """The one whole-block limit: annualised turnover, the same number as `turnover` in `metrics.json`: the mean
+    traded notional per row times the backtest's bars a year (`Backtest.bars_per_year`, the class's calendar: 365
+    for daily crypto bars, 252 for daily equity bars).
 
     The cap is a cost budget, so over it the book is refused only while its edge does not pay for its costs
     `coverage` times over, clearly (`_CostCover.pays`; coverage None: always refused). Returns the breach, or the
     waiver.
     """
-    value = annualised_turnover(np.asarray(backtest.result.turnover, dtype=np.float64))
+    value = annualised_turnover(np.asarray(backtest.result.turnover, dtype=np.float64), backtest.bars_per_year)
     if value - threshold <= TOLERANCE:
         return None, None
     if coverage is None:
@@ -298,6 +304,7 @@ class SafetyValidator:
         class_limits = {c: limits_for_class(cfg, c) for c in set(classes)}
         abs_weights = np.abs(weights)
         turnover = np.asarray(backtest.result.turnover, dtype=np.float64)
+        dates = table_dates(backtest.dates)  # days for daily bars (as ever), timestamps for intraday ones
 
         def book_setting(limit: str) -> str:
             return limit_setting(cfg, limit, book_class)
@@ -338,7 +345,7 @@ class SafetyValidator:
         for panel in panels:
             if panel.checked:
                 checked.add(panel.limit)
-                violation = _worst(panel, backtest.dates)
+                violation = _worst(panel, dates)
                 if violation is not None:
                     found[panel.limit] = violation
         if book.max_annual_turnover is not None:
@@ -355,8 +362,8 @@ class SafetyValidator:
         return SafetyReport(
             strategy=backtest.name,
             asset_classes=tuple(sorted(set(classes))),
-            start=str(backtest.dates[0].astype("datetime64[D]")),
-            end=str(backtest.dates[-1].astype("datetime64[D]")),
+            start=date_text(dates[0]),
+            end=date_text(dates[-1]),
             n_days=len(backtest.dates),
             checked=tuple(order),
             violations=tuple(found[name] for name in order if name in found),
