@@ -59,7 +59,6 @@ from hierl.orchestration.ppo_stage import (
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
 from hierl.orchestration.unit_folders import input_paths, moved
-from hierl.reports.headline import build_headline, write_headline
 from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -388,34 +387,3 @@ def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Run
             "retry only what failed"
         )
     return RunOutcome(run_dir, metrics)
-
-
-BENCHMARK_NOTES = (
-    "Each seed s is a whole hierarchy: every class's PPO run of seed s, then a SAC meta-controller of seed s on "
-    "their signals, so the spread over seeds covers both levels. Budgets are those of "
-    "`conf/experiment/benchmark.yaml` (PPO) and `conf/experiment/hierarchy.yaml` / `conf/agent/sac.yaml` (SAC), "
-    "chosen to fit an hour on 2 CPU cores; every model was selected on the validation block and no setting was "
-    "chosen by looking at the test block, which each run touches once. The sleeves alone (`sleeve_<class>`) are "
-    "the PPO agents' own positions; the allocators (equal weight, inverse volatility, HRP, risk parity, min CVaR) "
-    "allocate across the same sleeves, refitted monthly on past returns; `buy_and_hold_SP500` holds the S&P 500 "
-    "index alone. The PPO signals on the training block are in-sample, so SAC trains on optimistic sleeves; the "
-    "validation and test blocks are out of sample for both levels."
-)
-
-
-def run_benchmark(outer: TrainConfig, overrides: list[str], run_dir: Path, results_dir: Path) -> RunOutcome:
-    """The whole pipeline, then the headline table and figure from its run folders into `results_dir`."""
-    command = " ".join(["python experiments/benchmark.py", *overrides])
-    try:
-        outcome: RunOutcome | None = run_pipeline(outer, overrides, run_dir)
-        failure: UnitsFailed | None = None
-    except UnitsFailed as error:
-        # The seeds that finished are still results; the table says which units failed and why.
-        outcome, failure = None, error
-    notes = BENCHMARK_NOTES if failure is None else f"{BENCHMARK_NOTES}\n\nUnits that did not finish: {failure}"
-    written = write_headline(build_headline(run_dir), results_dir, command, notes)
-    log.info("headline written: %s", ", ".join(str(p) for p in written))
-    if failure is not None:
-        raise failure
-    assert outcome is not None
-    return outcome
