@@ -39,6 +39,8 @@ COMMON = (
     "debug=smoke",
     # The smoke budget trains a churning policy; the gate still runs and writes its report.
     "safety.allow_violations=true",
+    # No band (crypto's default is 0.2), so the smoke policy trades and every annualised number has a spread.
+    "env.no_trade_band=0.0",
 )
 
 
