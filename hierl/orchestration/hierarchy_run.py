@@ -64,7 +64,7 @@ from hierl.orchestration.policy_evaluation import (
     write_learning_curve,
 )
 from hierl.orchestration.signals import read_signals
-from hierl.orchestration.sleeve_signals import class_config, class_signals, train_sleeve_signals
+from hierl.orchestration.sleeve_signals import class_configs, class_signals, train_sleeve_signals
 from hierl.run.folder import PREFILL_FILE, SIGNALS_FILE, RunFolder
 from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
 from hierl.run.resume import check_checkpoint, optional_resume_checkpoint, resume_state
@@ -200,12 +200,13 @@ def load_universe(
     if class_cfgs is None:
         chosen = cfg.multistage.asset_classes
         classes = list(chosen) if chosen else available_asset_classes(cfg.data, cache_dir)
-        class_cfgs = {name: class_config(cfg, name) for name in classes}
+        class_cfgs = class_configs(cfg, classes)
     classes = list(class_cfgs)
     if cfg.agent.signals_path is not None:
         frame = read_signals(cfg.agent.signals_path)
     else:
-        frame = train_sleeve_signals(cfg, run_dir, classes)
+        sleeve_cfgs = {name: ppo_run(class_cfg) for name, class_cfg in class_cfgs.items()}
+        frame = train_sleeve_signals(cfg, run_dir, classes, sleeve_cfgs)
     write_parquet(run_dir / SIGNALS_FILE, frame)
     markets, signals, costs = {}, {}, {}
     for name, class_cfg in class_cfgs.items():
