@@ -17,6 +17,9 @@ SPLITS = ("train", "val", "test")
 FREQUENCY = re.compile(r"^\s*(?P<count>\d+)\s*(?P<unit>min|m|h|d)\s*$")
 FREQUENCY_UNIT_MINUTES = {"min": 1, "m": 1, "h": 60, "d": 24 * 60}
 DAILY = "1d"
+# Bars in a year of daily US equity bars: the calendar of a class that names none (`asset.calendar`'s default),
+# and the year every number was computed in before calendars existed. The one definition of 252.
+DAILY_BARS_PER_YEAR = 252.0
 
 
 @dataclass

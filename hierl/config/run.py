@@ -10,7 +10,7 @@ from typing_extensions import TypeVar
 
 from hierl.config.agent import PPOConfig
 from hierl.config.cql import CQLConfig
-from hierl.config.data import DataConfig
+from hierl.config.data import DAILY_BARS_PER_YEAR, DataConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
@@ -26,7 +26,7 @@ class CalendarConfig:
     `bars_per_year`: set it to override the product (e.g. a session with a lunch break).
     """
 
-    days_per_year: float = 252.0
+    days_per_year: float = DAILY_BARS_PER_YEAR
     hours_per_day: float = 6.5
     bars_per_year: float | None = None
 

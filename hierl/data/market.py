@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The blocks of every MarketData; their names belong to the data config.
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.config.data import SPLITS as SPLITS
 
 
@@ -54,7 +55,7 @@ class MarketData:
     fingerprint: str
     normalisation: dict[str, dict[str, float | bool]] = field(default_factory=dict)
     frequency: str = "1d"
-    bars_per_year: float = 252.0
+    bars_per_year: float = DAILY_BARS_PER_YEAR
 
     @property
     def n_assets(self) -> int:

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Bars in a year of daily US equity bars: the calendar of a class that names none (`asset.calendar`'s default).
-DAILY_BARS_PER_YEAR = 252.0
+from hierl.config.data import DAILY_BARS_PER_YEAR as DAILY_BARS_PER_YEAR
 
 
 def check_bars_per_year(bars_per_year: float) -> float:

@@ -16,10 +16,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from hierl.config.data import DAILY_BARS_PER_YEAR as DAILY_BARS_PER_YEAR
 from hierl.errors import DataError
 
-# A year of daily bars as every number was computed before calendars existed: 252 trading days.
-DAILY_BARS_PER_YEAR = 252.0
 # Float error in a span of bars that is meant to be whole (or half) is far below this.
 TOLERANCE = 1e-9
 TIME_HORIZON = re.compile(r"^(?P<kind>[a-z_]+?)_(?P<count>\d+)(?P<unit>min|m|h|d)$")
