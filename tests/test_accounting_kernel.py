@@ -11,7 +11,6 @@ from hierl.envs.market_core import (
     simulate_books,
     simulate_portfolio,
     step_books,
-    step_portfolio,
     step_single_asset,
     step_single_asset_books,
 )
@@ -50,8 +49,8 @@ def test_each_book_is_its_dollar_ledger_with_its_assets_own_rates() -> None:
         assert step.net_return[k] == pytest.approx(net, abs=1e-14)
         np.testing.assert_allclose(step.weights_after[k], after, rtol=1e-12)
         assert step.turnover[k] == pytest.approx(np.abs(targets[k] - before[k]).sum(), abs=1e-15)
-    # The per-asset excess adds up to the net return over cash, as computed (no rounding slack).
-    np.testing.assert_array_equal(step.net_return, cash + step.excess.sum(axis=1))
+    # The per-asset excess adds up to the net return over cash, to rounding.
+    np.testing.assert_allclose(step.net_return, cash + step.excess.sum(axis=1), rtol=0.0, atol=1e-16)
 
 
 def test_k_books_in_one_call_are_the_books_stepped_one_by_one_bit_for_bit() -> None:
@@ -77,56 +76,86 @@ def test_a_wiped_out_book_holds_nothing_and_leaves_the_others_alone() -> None:
     np.testing.assert_array_equal(step.weights_after[[0, 2]], alone.weights_after)
 
 
-def test_one_rate_forms_are_the_kernel_with_uniform_costs_to_rounding() -> None:
+def one_rate_row(
+    before: np.ndarray, target: np.ndarray, returns: np.ndarray, cash: float, costs: CostModel
+) -> tuple[float, float, np.ndarray]:
+    """An independent computation of one row of a one-`CostModel` book, summed in another order than the kernel's
+    (total turnover times the rate, a dot product): (net return, cost, weights after)."""
+    turnover = float(np.abs(target - before).sum())
+    cost = costs.trade_rate * turnover + costs.borrow_rate_per_bar * float(np.clip(-target, 0.0, None).sum())
+    net = float(target @ returns) + (1.0 - float(target.sum())) * cash - cost
+    return net, cost, target * (1.0 + returns) / (1.0 + net)
+
+
+def test_uniform_costs_match_a_one_rate_computation_to_rounding() -> None:
     costs = CostModel(cost_bps=8.0, slippage_bps=2.0, borrow_bps_annual=252.0)
-    uniform = AssetCosts.uniform(costs, 4)
     before, targets, returns, cash = random_books(5, seed=4)
-    kernel = step_books(before, targets, returns, cash, uniform)
+    kernel = step_books(before, targets, returns, cash, AssetCosts.uniform(costs, 4))
     for k in range(5):
-        row = step_portfolio(before[k], targets[k], returns[k], float(cash[k]), costs)
-        assert row.net_return == pytest.approx(kernel.net_return[k], abs=1e-15)
-        assert row.cost == pytest.approx(kernel.cost[k], abs=1e-15)
-        np.testing.assert_allclose(row.weights_after, kernel.weights_after[k], rtol=1e-13)
+        net, cost, after = one_rate_row(before[k], targets[k], returns[k], float(cash[k]), costs)
+        assert net == pytest.approx(kernel.net_return[k], abs=1e-15)
+        assert cost == pytest.approx(kernel.cost[k], abs=1e-15)
+        np.testing.assert_allclose(after, kernel.weights_after[k], rtol=1e-13)
+
+
+def test_the_single_asset_steps_are_the_kernel_at_one_asset_bit_for_bit() -> None:
+    """`TradingEnv` steps on floats, `TradingVecEnv` on [K] arrays, backtests through the kernel: the same bits, so
+    a policy's env episode and its backtest agree exactly."""
+    costs = CostModel(cost_bps=8.0, slippage_bps=2.0, borrow_bps_annual=252.0)
     one_asset = AssetCosts.uniform(costs, 1)
-    books = step_books(before[:, :1], targets[:, :1], returns[:, :1], cash, one_asset)
-    net, turnover, cost, after = step_single_asset_books(before[:, 0], targets[:, 0], returns[:, 0], cash, costs)
-    np.testing.assert_allclose(net, books.net_return, atol=1e-15)
-    np.testing.assert_allclose(cost, books.cost, atol=1e-15)
-    np.testing.assert_allclose(after, books.weights_after[:, 0], rtol=1e-13)
-    np.testing.assert_array_equal(turnover, books.turnover)
-    for k in range(5):
+    rng = np.random.default_rng(6)
+    before, targets = rng.normal(0.0, 1.0, 500), rng.normal(0.0, 1.0, 500)
+    returns, cash = rng.normal(0.0, 0.3, 500), rng.normal(1e-4, 1e-3, 500)
+    targets[::7] = 0.0  # flat: no borrow
+    targets[1], returns[1] = 3.0, -0.6  # wiped out
+    books = step_books(before[:, None], targets[:, None], returns[:, None], cash, one_asset)
+    assert books.weights_after[1, 0] == 0.0
+    vectorised = step_single_asset_books(before, targets, returns, cash, costs)
+    kernel = (books.net_return, books.turnover, books.cost, books.weights_after[:, 0])
+    for ours, theirs in zip(vectorised, kernel, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    for k in range(500):
         scalar = step_single_asset(
-            float(before[k, 0]),
-            float(targets[k, 0]),
-            float(returns[k, 0]),
+            float(before[k]),
+            float(targets[k]),
+            float(returns[k]),
             float(cash[k]),
             costs.trade_rate,
             costs.borrow_rate_per_bar,
         )
-        assert scalar == (net[k], turnover[k], cost[k], after[k])  # the float form is the [K] form, exactly
+        assert scalar == (books.net_return[k], books.turnover[k], books.cost[k], books.weights_after[k, 0])
 
 
-def test_simulate_books_is_the_kernel_row_after_row_and_matches_the_one_rate_simulation() -> None:
+@pytest.mark.parametrize("n_assets", [1, 4, 37])
+def test_simulate_books_is_the_kernel_row_after_row_bit_for_bit(n_assets: int) -> None:
     rng = np.random.default_rng(5)
-    targets = rng.normal(0.0, 0.3, size=(30, 4))
-    returns = rng.normal(0.0, 0.01, size=(30, 4))
+    rates = AssetCosts(rng.uniform(0.0, 1e-3, n_assets), rng.uniform(0.0, 1e-4, n_assets))
+    targets = rng.normal(0.0, 0.3, size=(30, n_assets))
+    returns = rng.normal(0.0, 0.01, size=(30, n_assets))
     cash = np.full(30, 1e-4)
-    result, excess = simulate_books(targets, returns, cash, RATES, initial_nav=2.0)
-    drifted = np.zeros((1, 4))
+    result, excess = simulate_books(targets, returns, cash, rates, initial_nav=2.0)
+    drifted = np.zeros((1, n_assets))
     nav = 2.0
     for k in range(30):
-        step = step_books(drifted, targets[k : k + 1], returns[k : k + 1], cash[k : k + 1], RATES)
+        step = step_books(drifted, targets[k : k + 1], returns[k : k + 1], cash[k : k + 1], rates)
         assert result.returns[k] == step.net_return[0]
+        assert result.turnover[k] == step.turnover[0]
+        assert result.cost[k] == step.cost[0]
         np.testing.assert_array_equal(excess[k], step.excess[0])
         drifted = step.weights_after
         nav *= 1.0 + float(step.net_return[0])
     assert result.nav[-1] == pytest.approx(nav, rel=1e-13)
+
+
+def test_simulate_portfolio_is_simulate_books_with_one_cost_model() -> None:
+    rng = np.random.default_rng(7)
+    targets, returns = rng.normal(0.0, 0.3, size=(20, 3)), rng.normal(0.0, 0.01, size=(20, 3))
+    cash = np.full(20, 1e-4)
     costs = CostModel(cost_bps=3.0, slippage_bps=1.0, borrow_bps_annual=30.0)
-    uniform, _ = simulate_books(targets, returns, cash, AssetCosts.uniform(costs, 4))
-    core = simulate_portfolio(targets, returns, cash, costs)
-    np.testing.assert_allclose(uniform.returns, core.returns, atol=1e-15)
-    np.testing.assert_allclose(uniform.turnover, core.turnover, atol=1e-15)
-    np.testing.assert_allclose(uniform.cost, core.cost, atol=1e-15)
+    books, _ = simulate_books(targets, returns, cash, AssetCosts.uniform(costs, 3))
+    portfolio = simulate_portfolio(targets, returns, cash, costs)
+    np.testing.assert_array_equal(portfolio.returns, books.returns)
+    np.testing.assert_array_equal(portfolio.cost, books.cost)
 
 
 def test_asset_costs_must_be_two_arrays_of_one_length() -> None:

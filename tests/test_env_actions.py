@@ -324,14 +324,9 @@ def test_rollout_and_backtest_reproduce_the_env_row_by_row(name: str, borrow_bps
         env = env_episode(market, split, cfg, 0)
         assert np.any(env["position"] < 0.0)  # shorts, so the borrow fee is exercised
         result = backtest.result
-        if borrow_bps_annual == 0.0:
-            for got, key in ((result.returns, "net_return"), (result.turnover, "turnover"), (result.cost, "cost")):
-                np.testing.assert_array_equal(got, env[key], err_msg=key)
-        else:
-            # The env and the backtest subtract the trading and borrow costs in two orders (the one-rate forms of
-            # market_core, as before the options): equal but for the last bit of a row that trades while short.
-            for got, key in ((result.returns, "net_return"), (result.turnover, "turnover"), (result.cost, "cost")):
-                np.testing.assert_allclose(got, env[key], rtol=0.0, atol=1e-16, err_msg=key)
+        # One accounting kernel: the env's episode and the backtest of its positions are the same bits.
+        for got, key in ((result.returns, "net_return"), (result.turnover, "turnover"), (result.cost, "cost")):
+            np.testing.assert_array_equal(got, env[key], err_msg=key)
         np.testing.assert_allclose(result.nav, env["nav"], rtol=1e-14)
         if name in ("interval", "band"):
             assert np.count_nonzero(result.turnover <= 1e-16) > len(rollout.decision_rows) // 4

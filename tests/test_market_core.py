@@ -8,37 +8,44 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierl.envs.market_core import (
+    AssetCosts,
+    BooksStep,
     CostModel,
     simulate_portfolio,
-    step_portfolio,
+    step_books,
     step_single_asset,
-    step_single_asset_books,
 )
 
 # 10 bps per unit traded, 1 bp per day on shorts (252 bps a year).
 COSTS = CostModel(cost_bps=8.0, slippage_bps=2.0, borrow_bps_annual=252.0)
 
 
+def step_portfolio(before: np.ndarray, target: np.ndarray, returns: np.ndarray, cash: float) -> BooksStep:
+    """One row of one book of the assets of `target`, all paying COSTS."""
+    costs = AssetCosts.uniform(COSTS, len(target))
+    return step_books(before[None, :], target[None, :], returns[None, :], np.array([cash]), costs)
+
+
 def test_long_row_pays_costs_and_earns_cash_on_the_rest() -> None:
-    row = step_portfolio(np.array([0.0]), np.array([0.5]), np.array([0.02]), 1e-4, COSTS)
-    assert row.turnover == pytest.approx(0.5)
-    assert row.cost == pytest.approx(0.0005)
+    row = step_portfolio(np.array([0.0]), np.array([0.5]), np.array([0.02]), 1e-4)
+    assert row.turnover[0] == pytest.approx(0.5)
+    assert row.cost[0] == pytest.approx(0.0005)
     # 0.5 * 2% + 0.5 * 1bp - 5bp
-    assert row.net_return == pytest.approx(0.01 + 0.00005 - 0.0005)
-    assert row.weights_after[0] == pytest.approx(0.5 * 1.02 / (1 + 0.00955))
+    assert row.net_return[0] == pytest.approx(0.01 + 0.00005 - 0.0005)
+    assert row.weights_after[0, 0] == pytest.approx(0.5 * 1.02 / (1 + 0.00955))
 
 
 def test_short_row_pays_borrow_and_earns_cash_on_the_proceeds() -> None:
-    row = step_portfolio(np.array([0.0]), np.array([-1.0]), np.array([0.02]), 1e-4, COSTS)
-    assert row.cost == pytest.approx(0.001 + 0.0001)
+    row = step_portfolio(np.array([0.0]), np.array([-1.0]), np.array([0.02]), 1e-4)
+    assert row.cost[0] == pytest.approx(0.001 + 0.0001)
     # -1 * 2% + 2 * 1bp (cash plus short proceeds) - 10bp trading - 1bp borrow
-    assert row.net_return == pytest.approx(-0.02 + 0.0002 - 0.0011)
+    assert row.net_return[0] == pytest.approx(-0.02 + 0.0002 - 0.0011)
 
 
 def test_flip_from_long_to_short_trades_twice_the_position() -> None:
-    row = step_portfolio(np.array([1.0]), np.array([-1.0]), np.array([0.0]), 0.0, COSTS)
-    assert row.turnover == pytest.approx(2.0)
-    assert row.cost == pytest.approx(0.002 + 0.0001)
+    row = step_portfolio(np.array([1.0]), np.array([-1.0]), np.array([0.0]), 0.0)
+    assert row.turnover[0] == pytest.approx(2.0)
+    assert row.cost[0] == pytest.approx(0.002 + 0.0001)
 
 
 def dollar_ledger(
@@ -97,23 +104,9 @@ finite = st.floats(-3.0, 3.0, allow_nan=False)
 
 @settings(max_examples=200, deadline=None)
 @given(before=finite, target=finite, asset_return=st.floats(-0.9, 0.9), cash=st.floats(-0.01, 0.01))
-def test_single_asset_fast_path_equals_step_portfolio(
+def test_single_asset_fast_path_is_the_kernel_bit_for_bit(
     before: float, target: float, asset_return: float, cash: float
 ) -> None:
-    reference = step_portfolio(np.array([before]), np.array([target]), np.array([asset_return]), cash, COSTS)
+    kernel = step_portfolio(np.array([before]), np.array([target]), np.array([asset_return]), cash)
     fast = step_single_asset(before, target, asset_return, cash, COSTS.trade_rate, COSTS.borrow_rate_per_bar)
-    expected = (reference.net_return, reference.turnover, reference.cost, float(reference.weights_after[0]))
-    np.testing.assert_allclose(fast, expected, rtol=1e-12, atol=1e-15)
-
-
-def test_batched_single_asset_books_equal_step_portfolio_per_book() -> None:
-    rng = np.random.default_rng(5)
-    before, target = rng.uniform(-2, 2, 64), rng.uniform(-2, 2, 64)
-    asset_return, cash = rng.uniform(-0.9, 0.9, 64), rng.uniform(-0.01, 0.01, 64)
-    target[0], asset_return[0] = 2.0, -0.8  # growth below zero: the book is wiped out
-    net, turnover, cost, after = step_single_asset_books(before, target, asset_return, cash, COSTS)
-    for k in range(64):
-        row = step_portfolio(before[k : k + 1], target[k : k + 1], asset_return[k : k + 1], cash[k], COSTS)
-        expected = (row.net_return, row.turnover, row.cost, float(row.weights_after[0]))
-        np.testing.assert_allclose((net[k], turnover[k], cost[k], after[k]), expected, rtol=1e-12, atol=1e-15)
-    assert after[0] == 0.0
+    assert fast == (kernel.net_return[0], kernel.turnover[0], kernel.cost[0], kernel.weights_after[0, 0])

@@ -6,21 +6,21 @@ the traded notional, then earns the next day's asset returns on the target weigh
 (negative when levered), and pays borrow on short exposure. Weights are fractions of NAV.
 
 The kernel is `step_books`: K books over N assets in one numpy call, with per-asset cost arrays (`AssetCosts`:
-a trade rate and a borrow rate per bar per asset), returning each asset's part of the net return in excess of
-cash as well. `simulate_books` runs it row after row from cash. The portfolio of sleeves runs on it directly, with
-`Sessions` when its assets trade on different calendars (an asset without a bar holds its weight).
+a trade rate and a borrow rate per bar per asset). Every env, backtest, baseline and the hierarchy account with it:
+`simulate_books` runs it row after row from cash (with `Sessions` when the assets trade on different calendars:
+an asset without a bar holds its weight), `simulate_portfolio` is that for one book of one `CostModel`, and
+`step_single_asset` (K = N = 1, plain floats: `TradingEnv`'s step) and `step_single_asset_books` (K books of one
+asset: `TradingVecEnv`'s step) are the kernel written out for one asset, because an env step is too short for the
+kernel's general numpy calls: the same operations in the same order, so the same bits (tests hold them to that).
+
+One order of the floating-point operations serves every caller: the gross return (positions times returns, plus
+cash on the rest), less the sum of the per-asset costs. At N = 1 every sum is of one term, so a single-asset book
+computes exactly what a one-asset env computes.
 
 Calendars: a row is one bar of the book's calendar, and a year is `bars_per_year` of them (`MarketData.
 bars_per_year`: 252 for daily US equities, 365 for daily crypto, 8760 for hourly crypto). The borrow fee is quoted
 a year (`CostModel.borrow_bps_annual`) and charged per bar, so it is divided by the calendar's bars a year, as every
 annualised metric is multiplied by them; `DAILY_BARS_PER_YEAR` is the default where no calendar is given.
-
-The one-rate forms below (`step_portfolio`, `simulate_portfolio`, `step_single_asset`,
-`step_single_asset_books`) are the same accounting for books whose assets all pay one `CostModel`; each sums
-the same terms in the order the recorded outputs were produced with (total turnover times the rate, the gross
-return less each cost), which differs from the kernel's per-asset order in the last bits of a float. The
-tests hold each of them equal to `step_books` to rounding and to a dollar ledger; folding them into the kernel
-is a change of numbers, to be made together with a new output record.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class BooksStep:
         net_return, turnover, cost: [K].
         weights_after: [K, N] weights drifted to the end of the row (zeros for a book wiped out).
         excess: [K, N] each asset's part of the net return in excess of cash, costs included:
-            net_return == next_cash + excess.sum(axis=1), exactly as computed.
+            target_i * (return_i - cash) - cost_i, which adds up to net_return - next_cash to rounding.
     """
 
     net_return: np.ndarray
@@ -130,6 +130,42 @@ class BooksStep:
     cost: np.ndarray
     weights_after: np.ndarray
     excess: np.ndarray
+
+
+def gross_return(targets: np.ndarray, next_returns: np.ndarray, next_cash: np.ndarray) -> np.ndarray:
+    """Return of books holding `targets` [..., N] over a period, before costs: the positions earn their assets'
+    returns and the rest of the NAV (negative when levered) earns cash ([...], the shape of `next_cash`)."""
+    return (targets * next_returns).sum(axis=-1) + (1.0 - targets.sum(axis=-1)) * next_cash
+
+
+def holding_cost(targets: np.ndarray, borrow_rate: np.ndarray) -> np.ndarray:
+    """Each asset's borrow fee for holding `targets` [..., N] over one bar: its rate on the short exposure."""
+    return borrow_rate * np.maximum(-targets, 0.0)
+
+
+def _trade_row(
+    weights_before: np.ndarray,
+    targets: np.ndarray,
+    gross: np.ndarray,
+    grown: np.ndarray,
+    holding: np.ndarray,
+    trade_rate: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The part of a row that depends on the weights before it: (net_return, turnover, cost, weights_after,
+    asset_cost). `gross`, `grown` (targets * (1 + returns)) and `holding` do not, so `simulate_books` computes
+    them for all rows at once and `step_books` for its one row; both then run this, so both give the same bits."""
+    traded = np.abs(targets - weights_before)
+    asset_cost = trade_rate * traded + holding
+    cost = asset_cost.sum(axis=-1)
+    net_return = gross - cost
+    growth = 1.0 + net_return
+    positive = growth > 0.0
+    if positive.all():
+        weights_after = grown / growth[..., None]
+    else:
+        safe_growth = np.where(positive, growth, 1.0)[..., None]
+        weights_after = np.where(positive[..., None], grown / safe_growth, 0.0)
+    return net_return, traded.sum(axis=-1), cost, weights_after, asset_cost
 
 
 def step_books(
@@ -142,23 +178,20 @@ def step_books(
     """Trade K books from `weights_before` to `targets` [K, N], hold one period, and return their accounting.
 
     Each asset pays its own rates: cost_i = trade_rate_i * |target_i - before_i| + borrow_rate_i * max(-target_i, 0),
-    and earns target_i * (return_i - cash) over the cash every book earns on its whole NAV: net = cash + sum_i
-    (target_i * (return_i - cash) - cost_i). `next_cash` is [K]. The per-asset terms are kept (`excess`) because
-    the hierarchy reports each sleeve's contribution from them.
+    and net = sum_i target_i * return_i + (1 - sum_i target_i) * cash - sum_i cost_i, with `next_cash` [K]. The
+    per-asset parts (`excess`) are kept because the hierarchy reports each sleeve's contribution from them.
     """
-    traded = np.abs(targets - weights_before)
-    asset_cost = costs.trade_rate * traded + costs.borrow_rate * np.maximum(-targets, 0.0)
     cash = next_cash[:, None]
+    net_return, turnover, cost, weights_after, asset_cost = _trade_row(
+        weights_before,
+        targets,
+        gross_return(targets, next_returns, next_cash),
+        targets * (1.0 + next_returns),
+        holding_cost(targets, costs.borrow_rate),
+        costs.trade_rate,
+    )
     excess = targets * (next_returns - cash) - asset_cost
-    net_return = next_cash + excess.sum(axis=1)
-    growth = 1.0 + net_return
-    grown = targets * (1.0 + next_returns)
-    positive = growth > 0.0
-    if positive.all():
-        weights_after = grown / growth[:, None]
-    else:
-        weights_after = np.where(positive[:, None], grown / np.where(positive, growth, 1.0)[:, None], 0.0)
-    return BooksStep(net_return, traded.sum(axis=1), asset_cost.sum(axis=1), weights_after, excess)
+    return BooksStep(net_return, turnover, cost, weights_after, excess)
 
 
 @dataclass(frozen=True)
@@ -204,7 +237,11 @@ def simulate_books(
     initial_nav: float = 1.0,
     sessions: Sessions | None = None,
 ) -> tuple[SimulationResult, np.ndarray]:
-    """Run one book through `step_books` over T rows from cash: (the accounting, `excess` [T, N] per row).
+    """Run one book through the kernel over T rows from cash: (the accounting, `excess` [T, N] per row).
+
+    Row k gives the same bits as `step_books` on that row from the previous row's drifted weights: what does not
+    depend on the previous row is computed for all rows at once, and only the drift -> turnover -> net return
+    recursion (`_trade_row`) stays in the loop.
 
     Args:
         targets, next_returns: [T, N], the weights decided at each row's close and the returns of its period.
@@ -213,54 +250,30 @@ def simulate_books(
             asset has both bars run exactly as without it. The result's `weights` are the targets held.
     """
     n_rows, n_assets = targets.shape
-    returns, turnover, cost = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
-    excess = np.zeros((n_rows, n_assets))
-    drifted = np.zeros((1, n_assets))
     closed = np.zeros(n_rows, dtype=bool) if sessions is None else sessions.closed_rows()
-    held = np.array(targets, dtype=np.float64) if closed.any() else targets
+    held = np.array(targets, dtype=np.float64)
+    next_returns = np.ascontiguousarray(next_returns, dtype=np.float64)
+    next_cash = np.ascontiguousarray(next_cash, dtype=np.float64)
+    gross = gross_return(held, next_returns, next_cash)
+    grown = held * (1.0 + next_returns)
+    holding = holding_cost(held, costs.borrow_rate)
+    returns, turnover, cost = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
+    asset_cost = np.zeros((n_rows, n_assets))
+    drifted = np.zeros(n_assets)
     for k in range(n_rows):
-        target, row_costs = targets[k : k + 1], costs
-        if sessions is not None and closed[k]:
-            target, row_costs = hold_closed(target, drifted, sessions.tradable[k], sessions.accruing[k], costs)
-            held[k] = target[0]
-        step = step_books(drifted, target, next_returns[k : k + 1], next_cash[k : k + 1], row_costs)
-        returns[k], turnover[k], cost[k] = step.net_return[0], step.turnover[0], step.cost[0]
-        excess[k] = step.excess[0]
-        drifted = step.weights_after
+        if closed[k]:
+            assert sessions is not None
+            target, row_costs = hold_closed(held[k], drifted, sessions.tradable[k], sessions.accruing[k], costs)
+            held[k] = target
+            gross[k] = gross_return(target, next_returns[k], next_cash[k])
+            grown[k] = target * (1.0 + next_returns[k])
+            holding[k] = holding_cost(target, row_costs.borrow_rate)
+        returns[k], turnover[k], cost[k], drifted, asset_cost[k] = _trade_row(
+            drifted, held[k], gross[k], grown[k], holding[k], costs.trade_rate
+        )
+    excess = held * (next_returns - next_cash[:, None]) - asset_cost
     nav = initial_nav * np.cumprod(1.0 + returns)
     return SimulationResult(nav=nav, returns=returns, turnover=turnover, cost=cost, weights=held), excess
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """Accounting of one row (one holding period)."""
-
-    net_return: float
-    turnover: float
-    cost: float
-    weights_after: np.ndarray
-
-
-def step_portfolio(
-    weights_before: np.ndarray,
-    target: np.ndarray,
-    next_returns: np.ndarray,
-    next_cash_return: float,
-    costs: CostModel,
-) -> StepResult:
-    """`step_books` for one book of one `CostModel`, in the one-rate order (see the module doc).
-
-    The baselines drift their books with it between rebalances; its gross return is a BLAS dot product.
-    """
-    turnover = float(np.abs(target - weights_before).sum())
-    trade_cost = costs.trade_rate * turnover
-    borrow_cost = costs.borrow_rate_per_bar * float(np.clip(-target, 0.0, None).sum())
-    gross = float(target @ next_returns) + (1.0 - float(target.sum())) * next_cash_return
-    net_return = gross - trade_cost - borrow_cost
-    # Weights drift with prices; measured against the NAV after the period (costs included).
-    growth = 1.0 + net_return
-    weights_after = target * (1.0 + next_returns) / growth if growth > 0 else np.zeros_like(target)
-    return StepResult(net_return, turnover, trade_cost + borrow_cost, weights_after)
 
 
 @dataclass(frozen=True)
@@ -281,12 +294,7 @@ def simulate_portfolio(
     costs: CostModel,
     initial_nav: float = 1.0,
 ) -> SimulationResult:
-    """Run one book of one `CostModel` over K rows from cash, in the one-rate order (see the module doc).
-
-    Backtests, the baselines' books and each sleeve alone run on it.
-
-    Everything that does not depend on the previous row (gross return, borrow, grown positions) is computed for
-    all rows at once; only the drift -> turnover -> net return recursion stays in the loop, one row per pass.
+    """`simulate_books` for one book whose assets all pay one `CostModel`: backtests and each sleeve alone.
 
     Args:
         target_weights: [K, N] weights decided at each row's close.
@@ -304,22 +312,9 @@ def simulate_portfolio(
         raise ValueError(
             f"next_cash_return {next_cash_return.shape} must be [K] with K = {target_weights.shape[0]} rows"
         )
-    n_rows = target_weights.shape[0]
-    gross = np.einsum("kn,kn->k", target_weights, next_returns) + (1.0 - target_weights.sum(axis=1)) * next_cash_return
-    borrow = costs.borrow_rate_per_bar * np.clip(-target_weights, 0.0, None).sum(axis=1)
-    grown = target_weights * (1.0 + next_returns)
-    returns = np.zeros(n_rows)
-    turnover = np.zeros(n_rows)
-    drifted = np.zeros(target_weights.shape[1])
-    trade_rate = costs.trade_rate
-    for k in range(n_rows):
-        turnover[k] = np.abs(target_weights[k] - drifted).sum()
-        returns[k] = gross[k] - trade_rate * turnover[k] - borrow[k]
-        growth = 1.0 + returns[k]
-        drifted = grown[k] / growth if growth > 0 else np.zeros_like(drifted)
-    cost = trade_rate * turnover + borrow
-    nav = initial_nav * np.cumprod(1.0 + returns)
-    return SimulationResult(nav=nav, returns=returns, turnover=turnover, cost=cost, weights=target_weights)
+    uniform = AssetCosts.uniform(costs, target_weights.shape[1])
+    result, _ = simulate_books(target_weights, next_returns, next_cash_return, uniform, initial_nav)
+    return result
 
 
 def step_single_asset(
@@ -330,10 +325,11 @@ def step_single_asset(
     trade_rate: float,
     borrow_rate_per_bar: float,
 ) -> tuple[float, float, float, float]:
-    """One book of one asset on plain floats: (net_return, turnover, cost, weight_after); `TradingEnv`'s step.
+    """`step_books` at K = N = 1 on plain floats: (net_return, turnover, cost, weight_after); `TradingEnv`'s step.
 
-    The same arithmetic, in the same order, as `step_single_asset_books` on one book. Written on floats because
-    numpy on 1-element arrays costs microseconds per call, which would dominate an env step.
+    The kernel's operations in the kernel's order (every sum is of one term), so it returns the kernel's bits
+    (tested). Written on floats because numpy on 1-element arrays costs microseconds per call, which would
+    dominate an env step.
     """
     turnover = abs(target - weight_before)
     cost = trade_rate * turnover + borrow_rate_per_bar * (-target if target < 0.0 else 0.0)
@@ -354,12 +350,14 @@ def step_single_asset_books(
     next_cash_returns: np.ndarray,
     costs: CostModel,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """K independent one-asset books of one `CostModel` at once; every array argument is [K].
+    """`step_books` at N = 1 for K books of one `CostModel`; every array argument is [K]. Returns (net_return,
+    turnover, cost, weight_after), each [K], the kernel's bits (tested); `TradingVecEnv` steps all its episodes
+    with it.
 
-    Returns (net_return, turnover, cost, weight_after), each [K]; a vectorised env steps all its episodes with it.
-    A vectorised env calls this every step on a few dozen books, where each numpy call costs more than its
-    arithmetic: constants are 0-d arrays (cheaper for numpy to combine with arrays than Python floats), and the
-    guard against a wiped-out book (growth <= 0) only runs its masked division when some book needs it.
+    The env calls this every step on a few dozen books, where each numpy call costs more than its arithmetic, and
+    the kernel's general form (sums over assets, per-asset parts) costs about twice these calls: constants are 0-d
+    arrays (cheaper for numpy to combine with arrays than Python floats), and the guard against a wiped-out book
+    (growth <= 0) only runs its masked division when some book needs it.
     """
     turnover = np.abs(targets - weights_before)
     cost = np.array(costs.trade_rate) * turnover + np.array(costs.borrow_rate_per_bar) * np.maximum(-targets, _ZERO)

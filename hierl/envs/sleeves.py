@@ -28,7 +28,7 @@ W_i = w_sleeve(i) * position_i, and it is run as ONE book over every asset throu
 `step_books` (trade from the drifted weights, costs on the traded notional, borrow on shorts, cash on the rest)
 with per-asset rates (`SleeveUniverse.costs`: each class's own CostModel on its own calendar), holding the closed
 classes (`SleeveUniverse.sessions`, `market_core.Sessions`). The row's net return is the cash return plus each
-sleeve's contribution W_c . (R_c - cash) - cost_c, exactly (`HierarchyStep.contributions`).
+sleeve's contribution W_c . (R_c - cash) - cost_c, to rounding (`HierarchyStep.contributions`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from hierl.envs.market_core import (
     Sessions,
     SimulationResult,
     simulate_books,
-    simulate_portfolio,
     step_books,
 )
 from hierl.errors import UserError
@@ -173,7 +172,7 @@ def step_hierarchy(
 ) -> HierarchyStep:
     """One row of the portfolio of sleeves: `market_core.step_books` on its one book of N assets, with the net
     return split by sleeve. `contributions[c]` is sleeve c's part of the net return in excess of cash, so
-    net_return == next_cash + contributions.sum()."""
+    net_return == next_cash + contributions.sum() to rounding."""
     step = step_books(drifted[None, :], target[None, :], next_returns[None, :], np.array([next_cash]), costs)
     return HierarchyStep(
         float(step.net_return[0]),
@@ -337,11 +336,8 @@ def simulate_class_book(
     """One book of assets of one class alone over K rows of the decision calendar ([K, n] targets and returns; [K]
     cash and the class's bar flags: at each decision, `tradable`, and at each row's end, `accruing`).
 
-    The market core's one-rate book when the class has both bars of every row (the recorded numbers); otherwise the
-    kernel with the class holding where it has no bar, as in the portfolio (`market_core.Sessions`).
+    The class holds where it has no bar, as in the portfolio (`market_core.Sessions`).
     """
-    if tradable.all() and accruing.all():
-        return simulate_portfolio(targets, returns, cash, costs)
     n_assets = targets.shape[1]
     sessions = Sessions(np.repeat(tradable[:, None], n_assets, axis=1), np.repeat(accruing[:, None], n_assets, axis=1))
     result, _ = simulate_books(targets, returns, cash, AssetCosts.uniform(costs, n_assets), sessions=sessions)

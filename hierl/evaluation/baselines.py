@@ -5,12 +5,11 @@ cash and borrow are charged by exactly the same accounting. All baselines are lo
 min(1, max_leverage); the rest of NAV sits in cash.
 
 Strategies that hold between rebalances (buy_and_hold, inverse_volatility) let weights drift with prices by
-stepping the market core itself (`step_portfolio`), so the weights they return are the drifted weights that
-`simulate_portfolio` computes, and turnover between rebalances is zero to rounding (about 1e-17 a row: the two
-sum a row's gross return in different orders, a BLAS dot product and an einsum), provided the backtest uses
-the same `CostModel` as the one passed here (the first trade's cost changes NAV and so every drifted weight).
-With a different cost model the residual turnover on the row after a trade is about trade_rate * gross
-exposure, shrinking by a factor of about trade_rate on each following row.
+stepping the market core's kernel itself (`step_books`), so the weights they return are the drifted weights that
+the backtest computes and turnover between rebalances is zero, provided the backtest uses the same `CostModel` as
+the one passed here (the first trade's cost changes NAV and so every drifted weight). With a different cost model
+the residual turnover on the row after a trade is about trade_rate * gross exposure, shrinking by a factor of
+about trade_rate on each following row.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hierl.data.market import MarketData
-from hierl.envs.market_core import CostModel, bars_in_years, step_portfolio
+from hierl.envs.market_core import AssetCosts, CostModel, bars_in_years, step_books
 from hierl.evaluation.backtest import validate_decision_rows
 
 BASELINE_NAMES = ("cash", "buy_and_hold", "equal_weight", "inverse_volatility")
@@ -51,15 +50,16 @@ def _hold_between_rebalances(
 ) -> np.ndarray:
     """Weights that trade to `target_at(t)` on rebalance rows and otherwise keep the drifted book.
 
-    Starts from cash, as `simulate_portfolio` does, and drifts with `step_portfolio` so the result matches the
-    backtest's own accounting to rounding (see the module doc).
+    Starts from cash, as the backtest does, and drifts with the kernel (`step_books`) so the result is the
+    backtest's own drifted book (see the module doc).
     """
     weights = np.zeros((rows.size, market.n_assets))
-    book = np.zeros(market.n_assets)
+    book = np.zeros((1, market.n_assets))
+    book_costs = AssetCosts.uniform(costs, market.n_assets)
     for k, t in enumerate(rows):
-        target = target_at(int(t)) if rebalance[k] else book
-        weights[k] = target
-        step = step_portfolio(book, target, market.returns[t + 1], float(market.cash_return[t + 1]), costs)
+        target = target_at(int(t))[None, :] if rebalance[k] else book
+        weights[k] = target[0]
+        step = step_books(book, target, market.returns[t + 1 : t + 2], market.cash_return[t + 1 : t + 2], book_costs)
         book = step.weights_after
     return weights
 
