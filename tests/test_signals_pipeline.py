@@ -64,3 +64,18 @@ def test_signals_are_what_the_selected_models_trade(pipeline_run: Path) -> None:
         assert (positions["date"] > traded["date"]).all()
         expected = traded["signal"] * cfg.env.max_leverage / n_symbols
         assert (positions["position"] - expected).abs().max() < 1e-12
+
+
+@pytest.mark.slow
+def test_without_the_test_block_the_seed_summary_is_of_the_validation_sharpe(tmp_path: Path) -> None:
+    """`evaluate_test=false` leaves every seed's test block unread, so the spread over seeds is on validation."""
+    run_dir = tmp_path / "run"
+    seeds = f"multistage.seeds=[{','.join(map(str, SEEDS))}]"
+    overrides = ("debug=smoke", "data=synthetic", "multistage.asset_classes=[equity]", "evaluate_test=false", seeds)
+    run_ok(experiment("train_ppo_agents", *overrides, f"hydra.run.dir={run_dir}"))
+    folder = run_dir / "ppo" / "equity"
+    metrics = [json.loads((folder / f"seed_{seed}" / "metrics.json").read_text()) for seed in SEEDS]
+    assert not any(key.startswith("test/") for m in metrics for key in m)
+    summary = json.loads((folder / "seeds_summary.json").read_text())
+    assert summary["metric"] == "val/sharpe"
+    assert summary["values"] == [m["val/sharpe"] for m in metrics]

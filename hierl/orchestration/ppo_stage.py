@@ -9,7 +9,8 @@ class x seed is trained, selected and turned into signals the same way everywher
 - a unit whose folder is already `finished` with the same config is reused, not retrained, so a stage is
   resumable from its outputs; a finished folder with a different config is refused rather than silently mixed in;
 - per class, the seed with the best validation Sharpe ratio supplies the class's signals (never chosen on test),
-  and with several seeds `seeds_summary.json` holds the spread of the test Sharpe ratio over seeds.
+  and with several seeds `seeds_summary.json` holds the spread of the test Sharpe ratio over seeds
+  (of the validation one with `evaluate_test=false`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ IDENTITY_SECTIONS = ("agent", "env", "reward", "asset", "data", "safety", "seed"
 
 
 # --- Unit folders: any stage's unit (CQL, PPO, SAC) is trained, skipped or refused through these. ---
+
+
+def seed_metric(per_seed: Mapping[int, Mapping[str, float]]) -> str:
+    """The metric whose spread over seeds the stage reports: the test Sharpe ratio, or the validation one when the
+    seeds' test blocks were not read (`evaluate_test=false`), so the summary never reads a block the user held out."""
+    return SEED_METRIC if all(SEED_METRIC in metrics for metrics in per_seed.values()) else SELECTION_METRIC
 
 
 def unit_identity(cfg: TrainConfig) -> dict[str, Any]:
@@ -323,9 +330,10 @@ def train_ppo_stage(
             continue
         per_seed = {j.seed: result.per_job[(asset_class, j.seed)] for j in done}
         if n_seeds > 1:
-            summary = summarise_seeds({s: m[SEED_METRIC] for s, m in per_seed.items()}, SEED_METRIC)
+            metric = seed_metric(per_seed)
+            summary = summarise_seeds({s: m[metric] for s, m in per_seed.items()}, metric)
             write_json(root / asset_class / SEEDS_SUMMARY_FILE, summary.to_dict())
-            result.metrics[f"{asset_class}/{SEED_METRIC}_mean"] = summary.mean
+            result.metrics[f"{asset_class}/{metric}_mean"] = summary.mean
         chosen = max(done, key=lambda j: _finite(per_seed[j.seed].get(SELECTION_METRIC)))
         result.chosen[asset_class] = chosen
         result.metrics.update({f"{asset_class}/{k}": v for k, v in per_seed[chosen.seed].items()})
