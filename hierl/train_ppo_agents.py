@@ -5,8 +5,9 @@ Every class is composed once, exactly as `python -m hierl.train asset=<class>` w
 class's own agent, env, reward and safety settings apply), and each seed's unit is a copy of that config with its
 seed. Units train in `<run>/ppo/<class>/` (`.../seed_<s>/` with several `multistage.seeds`), and each selected
 model's deterministic actions on every split are written to `<run>/signals.parquet`. With several seeds,
-`<run>/ppo/<class>/seeds_summary.json` holds the spread of the test Sharpe ratio over seeds (validation with `evaluate_test=false`), and the signals come
-from the seed with the best validation Sharpe ratio (never chosen on test). The work is
+`<run>/ppo/<class>/seeds_summary.json` holds the spread of the test Sharpe ratio over seeds (of the validation one
+with `evaluate_test=false`), and the signals come from the seed with the best validation Sharpe ratio (never chosen
+on test). The work is
 `hierl.orchestration.ppo_stage`; `multistage.distributed=true multistage.num_workers=<n>` runs the (class, seed)
 units as Ray tasks (`pip install 'hierl[ray]'`).
 
