@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,60 @@ def test_hierl_evaluate_refuses_a_meta_controller_run_in_one_line(run_dir: Path)
     assert "Traceback" not in result.stderr
     assert "hierl.evaluate replays single-asset policies" in result.stderr
     assert not list(run_dir.parent.glob(f"{run_dir.name}_replay_*")), "a refused replay left its folder behind"
+
+
+@pytest.mark.slow
+def test_the_meta_controller_trains_only_on_out_of_fold_signals(run_dir: Path) -> None:
+    """`multistage.sac_signals=out_of_fold` (the default): every training signal comes from an inner PPO unit whose
+    own training block ended before the signal's date, and SAC decides only on those days."""
+    signals = pl.read_parquet(run_dir / "signals.parquet")
+    train = signals.filter(pl.col("split") == "train")
+    assert set(train["source_fold"].unique().to_list()) == {"sleeves/oof_0"}  # debug=smoke: one inner block
+    assert set(signals.filter(pl.col("split") != "train")["source_fold"].unique().to_list()) == {"sleeves"}
+    first_signal = train["date"].min()
+    assert isinstance(first_signal, date)
+    for asset_class in json.loads((run_dir / "data_fingerprint.json").read_text())["asset_class"]:
+        inner = json.loads((run_dir / "sleeves" / "oof_0" / asset_class / "data_fingerprint.json").read_text())
+        # The inner unit's own record of what it trained on, independent of the provenance columns.
+        assert date.fromisoformat(inner["splits"]["train"]["end"]) < first_signal
+        assert date.fromisoformat(inner["splits"]["val"]["end"]) < first_signal
+        rows = train.filter(pl.col("asset_class") == asset_class)
+        assert (rows["source_train_end"] == date.fromisoformat(inner["splits"]["train"]["end"])).all()
+    splits = json.loads((run_dir / "data_fingerprint.json").read_text())["splits"]
+    assert date.fromisoformat(splits["train"]["start"]) >= first_signal
+    outer_train_end = json.loads((run_dir / "sleeves" / "equity" / "data_fingerprint.json").read_text())["splits"]
+    assert train["date"].max() <= date.fromisoformat(outer_train_end["train"]["end"])
+
+
+def test_out_of_fold_blocks_that_do_not_fit_stop_before_any_sleeve_trains(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    command = [
+        *hierl_train(),
+        "experiment=hierarchy",
+        "debug=smoke",
+        "multistage.oof_years=9",
+        f"hydra.run.dir={folder}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "out-of-fold walk-forward (multistage.oof_folds=1 blocks of multistage.oof_years=9.0" in result.stderr
+    assert "multistage.sac_signals=in_sample" in result.stderr
+    assert not (folder / "sleeves").exists()
+
+
+@pytest.mark.slow
+def test_in_sample_signals_are_the_sleeves_own(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    command = [
+        *hierl_train(),
+        "experiment=hierarchy",
+        "debug=smoke",
+        "multistage.sac_signals=in_sample",
+        "multistage.asset_classes=[equity,index]",
+        f"hydra.run.dir={folder}",
+    ]
+    run_ok(command, timeout=300, cwd=REPO)
+    assert not (folder / "sleeves" / "oof_0").exists()
+    used = pl.read_parquet(folder / "signals.parquet")
+    assert used.equals(pl.read_parquet(folder / "sleeves" / "signals.parquet"))
+    assert used.filter(pl.col("split") == "train").height > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import REPO
 from runs import experiment, run_ok
@@ -30,6 +31,7 @@ def unit_folders(run_dir: Path) -> list[Path]:
     return [
         *(run_dir / "cql" / c for c in CLASSES),
         *(run_dir / "ppo" / c for c in CLASSES),
+        *(run_dir / "ppo" / "oof_0" / c for c in CLASSES),  # SAC's out-of-fold signals
         run_dir / "sac" / "seed_0",
     ]
 
@@ -68,6 +70,24 @@ def test_every_stage_writes_its_outputs_and_ppo_starts_from_cql(pipeline_runs: t
     }
     sac_metrics = json.loads((sac / "metrics.json").read_text())
     assert summary["units"]["sac/seed_0"]["metrics"]["test/sharpe"] == sac_metrics["test/sharpe"]
+
+
+@pytest.mark.slow
+def test_sac_trains_on_out_of_fold_signals_of_units_without_the_cql_warm_start(
+    pipeline_runs: tuple[Path, dict],
+) -> None:
+    run_dir, _ = pipeline_runs
+    used = pl.read_parquet(run_dir / "sac" / "seed_0" / "signals.parquet")
+    assert used.equals(pl.read_parquet(run_dir / "ppo" / "signals_seed_0.parquet"))
+    train = used.filter(pl.col("split") == "train")
+    assert set(train["source_fold"].unique().to_list()) == {"ppo/oof_0"}
+    assert (train["source_train_end"] < train["date"]).all()
+    for asset_class in CLASSES:
+        inner = run_dir / "ppo" / "oof_0" / asset_class
+        # The CQL model saw the whole training block, the inner test block included, so no inner unit starts from it.
+        assert json.loads((inner / UNIT_CONFIG_FILE).read_text())["agent.init_from"] is None
+        trained_to = json.loads((inner / "data_fingerprint.json").read_text())["splits"]["train"]["end"]
+        assert str(train.filter(pl.col("asset_class") == asset_class)["date"].min()) > trained_to
 
 
 @pytest.mark.slow

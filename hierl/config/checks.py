@@ -24,6 +24,8 @@ from hierl.config.sac import SACConfig, check_portfolio_env_values, check_sac_va
 from hierl.config.safety import check_safety_values
 from hierl.errors import ConfigError
 
+# `multistage.sac_signals`: where the meta-controller's training signals come from (`hierl.orchestration.oof_signals`).
+SAC_SIGNALS = ("out_of_fold", "in_sample")
 # `multistage.ray.storage`'s modes (`hierl.orchestration.unit_folders`); any other value is a storage location.
 STORAGE_MODES = ("shared", "driver")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.+")
@@ -84,6 +86,12 @@ def check_run_values(cfg: TrainConfig) -> None:
         check_value(f"multistage.seeds[{index}]", seed, NON_NEGATIVE)
     check_value("multistage.num_workers", multistage.num_workers, AT_LEAST_ONE)
     check_ray_values(multistage.ray)
+    if multistage.sac_signals not in SAC_SIGNALS:
+        raise ConfigError(
+            f"multistage.sac_signals={multistage.sac_signals!r} is unknown; choose one of {list(SAC_SIGNALS)}"
+        )
+    check_value("multistage.oof_folds", multistage.oof_folds, AT_LEAST_ONE)
+    check_value("multistage.oof_years", multistage.oof_years, POSITIVE)
     if not cfg.evaluate_test and cfg.safety.split == "test":
         # Caught here, before any data or training: the gate would otherwise fail only after the model is trained.
         raise ConfigError(

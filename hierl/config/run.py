@@ -108,6 +108,13 @@ class MultiStageConfig:
     experiments/train_all_agents.py runs, in pipeline order; `stage_overrides.<stage>`: command-line overrides for
     that stage's units only. `distributed`: run independent units (asset classes x seeds) as Ray tasks, on a local
     Ray of `num_workers` workers unless `ray.address` names a cluster.
+
+    `sac_signals`: the PPO signals the SAC meta-controller trains on (the hierarchy's and the pipeline's).
+    `out_of_fold`: for every training day, a signal of a PPO model that never trained on it, from an inner expanding
+    walk-forward of `oof_folds` PPO units per class whose test blocks of `oof_years` each tile the end of the
+    training block (SAC trains on those days only); `in_sample`: the sleeves' own signals on their training block,
+    which look several times better there than anywhere else. Validation and test signals are out of sample
+    either way.
     """
 
     asset_classes: list[str] | None = None
@@ -117,6 +124,9 @@ class MultiStageConfig:
     distributed: bool = False
     num_workers: int = 2
     ray: RayConfig = field(default_factory=RayConfig)
+    sac_signals: str = "out_of_fold"
+    oof_folds: int = 2
+    oof_years: float = 1.5
 
 
 AgentConfig: TypeAlias = PPOConfig | SACConfig | CQLConfig

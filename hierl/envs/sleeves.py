@@ -219,7 +219,9 @@ def covariance_snapshot(universe: SleeveUniverse, row: int, window: int) -> np.n
     return np.asarray(LedoitWolf().fit(returns).covariance_)
 
 
-def _aligned_bounds(markets: list[MarketData], dates: np.ndarray) -> dict[str, tuple[int, int]]:
+def union_split_blocks(markets: list[MarketData], dates: np.ndarray) -> dict[str, tuple[int, int]]:
+    """Each split's rows [start, stop) of the union calendar `dates`: from the latest first bar to the earliest
+    last bar of the classes' blocks of that split (see the module doc)."""
     bounds = {}
     for split in SPLITS:
         first = max(market.dates[market.block(split)][0] for market in markets)
@@ -361,7 +363,7 @@ def build_universe(
     dates = union_calendar(ordered)
     if len(dates) < 2:
         raise UserError(f"asset classes {list(classes)} have fewer than 2 bars; check data.start/data.end")
-    bounds = _aligned_bounds(ordered, dates)
+    bounds = union_split_blocks(ordered, dates)
     places = [_OnCalendar.of(market.dates, dates) for market in ordered]
     class_costs = {
         name: costs[name].on_calendar(market.bars_per_year) for name, market in zip(classes, ordered, strict=True)

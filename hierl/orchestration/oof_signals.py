@@ -1,4 +1,4 @@
-"""The signals a walk-forward fold's meta-controller trains, selects and is tested on: every row out of fold.
+"""The signals a meta-controller trains, selects and is tested on: every row out of fold.
 
 A PPO model's signals on its own training block are in-sample (they look several times better there than
 anywhere else), so SAC would learn to trust the sleeves too much. In a walk-forward fold, for any date, the
@@ -10,6 +10,12 @@ signal comes from a PPO model that never trained on that date:
   next inner unit's; together they tile the end of the fold's training block;
 - validation and test rows are those of the fold's own PPO units, trained on the whole training block.
 
+A single split (`experiment=hierarchy`, the pipeline's SAC stage, with `multistage.sac_signals=out_of_fold`) is one
+such fold. Before anything trains, `plan_split_out_of_fold` cuts the split's training block into the inner
+walk-forward of `multistage.oof_folds` blocks of `multistage.oof_years` (validation blocks as long as the split's
+own); `train_split_signals` then trains its units in `<root>/oof_<j>/<class>[/seed_<s>]` and joins their test rows
+to the sleeves' own validation and test rows.
+
 Every row records `source_fold` (the unit whose model produced it) and `source_train_end` (the last day that
 model trained on, from the unit's `data_fingerprint.json`); `validate_signals` refuses a row whose model trained
 on its date or later. On intraday bars the fold dates, the signals' dates and `source_train_end` are timestamps
@@ -18,18 +24,36 @@ on its date or later. On intraday bars the fold dates, the signals' dates and `s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
+from hierl.config.run import MultiStageConfig, PPORunConfig
+from hierl.data.splits import embargo_rows
 from hierl.data.timestamps import before as dated_before
 from hierl.data.timestamps import bound, since
+from hierl.envs.sleeves import union_split_blocks
 from hierl.errors import UserError
+from hierl.orchestration.asset_run import load_run_market
+from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
+from hierl.orchestration.ppo_stage import PPOJob, ppo_folder, run_ppo_job, with_output_dir, with_seed
 from hierl.orchestration.signals import SOURCE_FOLD, SOURCE_TRAIN_END, validate_signals
-from hierl.orchestration.walk_forward_plan import PlannedFold
+from hierl.orchestration.walk_forward_plan import (
+    FoldDates,
+    PlannedFold,
+    calendar_bars_per_year,
+    common_calendar,
+    inner_folds,
+    years_to_rows,
+)
 from hierl.run.folder import RunFolder
+from hierl.tracking.logging import get_logger
+
+log = get_logger("oof_signals")
 
 
 def unit_signals(
@@ -64,19 +88,111 @@ def unit_signals(
 def fold_signals(
     fold: PlannedFold, ppo_runs: Mapping[str, Path], oof_runs: Sequence[Mapping[str, Path]]
 ) -> pl.DataFrame:
-    """Every class's out-of-fold signals for one fold (see the module docstring): inner units' test rows as the
-    training rows, then the fold's own units' validation and test rows.
+    """Every class's out-of-fold signals for one walk-forward fold (see `out_of_fold_signals`)."""
+    return out_of_fold_signals(fold.name, fold.oof, ppo_runs, oof_runs)
+
+
+def out_of_fold_signals(
+    name: str, inner: Sequence[FoldDates], ppo_runs: Mapping[str, Path], oof_runs: Sequence[Mapping[str, Path]]
+) -> pl.DataFrame:
+    """Every class's out-of-fold signals (see the module docstring): the inner units' test rows as the training
+    rows, then the units trained on the whole training block (`ppo_runs`, labelled `name`): their validation and
+    test rows.
 
     Inner unit j supplies the decisions from its `decision_start` up to (not including) its `test_end`, the next
-    inner unit's first decision day (the fold's last training day for the last one), so the rows tile the end of
-    the training block with no day twice.
+    inner unit's first decision day (the last training day for the last one), so the rows tile the end of the
+    training block with no day twice.
     """
-    if len(oof_runs) != len(fold.oof):
-        raise ValueError(f"{fold.name} plans {len(fold.oof)} inner folds, got units for {len(oof_runs)}")
+    if len(oof_runs) != len(inner):
+        raise ValueError(f"{name} plans {len(inner)} inner folds, got units for {len(oof_runs)}")
     frames = [
-        unit_signals(run_dir, ["test"], inner.name, inner.decision_start, inner.test_end, as_split="train")
-        for inner, runs in zip(fold.oof, oof_runs, strict=True)
+        unit_signals(run_dir, ["test"], block.name, block.decision_start, block.test_end, as_split="train")
+        for block, runs in zip(inner, oof_runs, strict=True)
         for run_dir in runs.values()
     ]
-    frames += [unit_signals(run_dir, ["val", "test"], fold.name) for run_dir in ppo_runs.values()]
+    frames += [unit_signals(run_dir, ["val", "test"], name) for run_dir in ppo_runs.values()]
     return pl.concat(frames)
+
+
+@dataclass(frozen=True)
+class SplitOutOfFold:
+    """The inner walk-forward of one split's training block: its folds (named `<name>/oof_<j>`) and the embargo
+    between their blocks. Planned from the data before anything trains, so folds that do not fit fail first."""
+
+    name: str
+    folds: tuple[FoldDates, ...]
+    embargo: int
+
+
+def plan_split_out_of_fold(
+    class_cfgs: Mapping[str, PPORunConfig], multistage: MultiStageConfig, name: str
+) -> SplitOutOfFold:
+    """The inner walk-forward over the training block of the classes' split, on the union of their bars (where the
+    meta-controller decides).
+
+    The embargo is the split's (`data.splits.embargo_days`, else the longest `env.window`), and each inner
+    validation block is as long as the split's own validation block.
+    """
+    markets = [load_run_market(cfg) for cfg in class_cfgs.values()]
+    calendar = common_calendar(markets)
+    blocks = union_split_blocks(markets, calendar)
+    (train_start, train_stop), (val_start, val_stop) = blocks["train"], blocks["val"]
+    window = max(cfg.env.window for cfg in class_cfgs.values())
+    splits = next(iter(class_cfgs.values())).data.splits
+    embargo = embargo_rows(splits, window)
+    folds = inner_folds(
+        name,
+        calendar[train_start:train_stop],
+        multistage.oof_folds,
+        val_stop - val_start,
+        years_to_rows(multistage.oof_years, calendar_bars_per_year(markets)),
+        embargo,
+        window + splits.min_block_steps,
+        window - 1,
+        settings=f"multistage.oof_folds={multistage.oof_folds} blocks of multistage.oof_years={multistage.oof_years}",
+        longer="a longer training block (an earlier data.start, a later data.splits.train_end), or "
+        "multistage.sac_signals=in_sample",
+    )
+    return SplitOutOfFold(name, folds, embargo)
+
+
+def train_split_signals(
+    plan: SplitOutOfFold,
+    class_cfgs: Mapping[str, PPORunConfig],
+    ppo_runs: Mapping[str, Path],
+    seed: int,
+    n_seeds: int,
+    root: Path,
+    execution: ExecutionConfig,
+) -> pl.DataFrame:
+    """Out-of-fold signals for the meta-controller of one split and seed (see the module docstring).
+
+    `class_cfgs` are the configs the classes' units of `ppo_runs` (finished, trained on the whole training block)
+    were trained with; each inner unit is that config bounded to its inner fold, without a warm start (a CQL model
+    pretrained on the whole training block has seen the inner test blocks). Finished inner units of an earlier
+    attempt are reused; a failed one stops the meta-controller with a UserError naming it.
+    """
+    named: list[tuple[str, PPOJob]] = []
+    inner_runs: list[dict[str, Path]] = []
+    for fold in plan.folds:
+        runs = {}
+        for asset_class, class_cfg in class_cfgs.items():
+            folder = ppo_folder(root / fold.name.split("/")[-1], asset_class, seed, n_seeds)
+            agent = dataclasses.replace(class_cfg.agent, init_from=None)
+            cfg = dataclasses.replace(class_cfg, agent=agent, data=fold.data_config(class_cfg.data, plan.embargo))
+            job = PPOJob(asset_class, seed, with_output_dir(with_seed(cfg, seed), folder), folder)
+            named.append((f"{fold.name}/{asset_class}/seed_{seed}", job))
+            runs[asset_class] = folder
+        inner_runs.append(runs)
+    log.info(
+        "out-of-fold signals for SAC: inner test blocks %s (%d), %d PPO units",
+        ", ".join(f"{fold.test_start}..{fold.test_end}" for fold in plan.folds),
+        len(plan.folds),
+        len(named),
+    )
+    outcomes = run_units([Unit(unit_name, run_ppo_job, job=job) for unit_name, job in named], execution)
+    failed = {outcome.name: outcome.error for outcome in outcomes if not outcome.ok}
+    if failed:
+        failures = "; ".join(f"{unit}: {error}" for unit, error in failed.items())
+        raise UserError(f"the meta-controller's out-of-fold signals need every inner PPO unit, but {failures}")
+    return out_of_fold_signals(plan.name, plan.folds, ppo_runs, inner_runs)

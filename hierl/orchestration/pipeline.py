@@ -3,7 +3,10 @@
     <run>/cql/<class>/                 CQL pretraining (stage `cql`), warm-starts that class's PPO runs
     <run>/ppo/<class>[/seed_<s>]/      PPO per class and seed (stage `ppo`, `hierl.orchestration.ppo_stage`)
     <run>/signals.parquet              each class's signals from its best-validation seed
-    <run>/ppo/signals_seed_<s>.parquet every class's signals from its seed-s run
+    <run>/ppo/oof_<j>/<class>[/seed_<s>]/  inner PPO units: the seed-s SAC's out-of-fold training signals
+    <run>/ppo/signals_seed_<s>.parquet the signals the seed-s SAC uses: out of fold on the training block
+                                       (`multistage.sac_signals`, `hierl.orchestration.oof_signals`), then every
+                                       class's seed-s run on validation and test
     <run>/sac/seed_<s>/                SAC meta-controller on the seed-s signals (stage `sac`), tested vs baselines
     <run>/pipeline_summary.json        every unit's status, folder, node and test metrics; the failures
 
@@ -11,7 +14,8 @@ Every stage's units (classes for CQL, classes x seeds for PPO, seeds for SAC) ar
 tasks with `distributed=true`. A unit whose folder is already finished with the same config is reused, so running
 the same command with the same `hydra.run.dir` finishes what is missing and redoes nothing. A failed unit is
 reported (summary, exit status) and costs only the units that need its output: a class's PPO runs need its CQL
-run, the seed-s SAC needs every class's seed-s PPO run.
+run, the seed-s SAC needs every class's seed-s PPO run (and its inner units). The inner units train without the CQL
+warm start: a CQL model pretrained on the whole training block has seen their test blocks.
 
 Per-stage configs: each class's config of each stage is composed once, when the pipeline is planned (the class's
 YAML, conf/asset and conf/agent_asset, must be composed under the user's overrides); every unit's config is then a
@@ -37,12 +41,13 @@ from rich.console import Console
 from hierl.config.run import CQLRunConfig, PPORunConfig, SACRunConfig, TrainConfig
 from hierl.config.stages import cql_run, sac_run
 from hierl.entrypoint import SUMMARY_METRICS, override_key
-from hierl.errors import ConfigError, UnitsFailed
+from hierl.errors import ConfigError, UnitsFailed, UserError
 from hierl.evaluation.report import results_table
 from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
 from hierl.orchestration.execution import ExecutionConfig, Node, Unit, run_units
 from hierl.orchestration.hierarchy_run import check_config, train_meta_controller
+from hierl.orchestration.oof_signals import SplitOutOfFold, plan_split_out_of_fold, train_split_signals
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
     compose_config,
@@ -220,6 +225,7 @@ class Pipeline:
     execution: ExecutionConfig
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    out_of_fold: SplitOutOfFold | None = None
 
     def cql_config(self, asset_class: str) -> CQLRunConfig:
         return with_output_dir(self.configs.cql[asset_class], self.run_dir / "cql" / asset_class)
@@ -301,9 +307,23 @@ class Pipeline:
             if frame is None:
                 self.record(name, folder, None, f"not run: a PPO run of seed {seed} failed")
                 continue
+            class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
+            if self.out_of_fold is not None:
+                try:
+                    frame = train_split_signals(
+                        self.out_of_fold,
+                        class_cfgs,
+                        {c: ppo.job(c, seed).run_dir for c in self.classes},
+                        seed,
+                        len(self.seeds),
+                        self.run_dir / "ppo",
+                        self.execution,
+                    )
+                except UserError as error:
+                    self.record(name, folder, None, f"not run: {error}")
+                    continue
             signals_path = self.run_dir / "ppo" / f"signals_seed_{seed}.parquet"
             write_signals(signals_path, [frame])
-            class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
             jobs.append(SACJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))
         outcomes = run_units([Unit(job.name, run_sac_job, job=job) for job in jobs], self.execution)
         for job, outcome in zip(jobs, outcomes, strict=True):
@@ -363,6 +383,10 @@ def run_pipeline(outer: TrainConfig, overrides: list[str], run_dir: Path) -> Run
         execution=execution_config(outer),
     )
     pipeline.check()
+    if "sac" in stages and outer.multistage.sac_signals == "out_of_fold":
+        # Planned from the data before any unit trains, so inner folds that do not fit fail first.
+        ppo_cfgs = {c: pipeline.configs.ppo[c] for c in classes}
+        pipeline.out_of_fold = plan_split_out_of_fold(ppo_cfgs, outer.multistage, "ppo")
     try:
         cql_runs = pipeline.run_cql() if "cql" in pipeline.stages else None
         if "ppo" in pipeline.stages:

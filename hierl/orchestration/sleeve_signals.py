@@ -3,10 +3,12 @@
 Signals table: see `hierl.orchestration.signals` (one row per decision date and symbol, `signal` in [-1, 1], the
 signal at date d uses data up to d).
 
-Honesty: a PPO's signals on its own training block are in-sample, so sleeves look better on the train block
-than they will out of sample. The meta-controller still trains on the train block (the only block long enough
-for SAC), but its model is selected on the validation block, where the PPO signals are out of sample, and it is
-tested once on the test block.
+Honesty: a PPO's signals on its own training block are in-sample: sleeves look several times better there than
+anywhere else, and a meta-controller trained on them learns to trust them too much. With
+`multistage.sac_signals=out_of_fold` (the default) the meta-controller's training rows are out of fold instead
+(`hierl.orchestration.oof_signals`: an inner walk-forward of PPO units inside the training block, whose test
+blocks tile its end); `in_sample` trains it on the sleeves' own training-block signals. Either way it is selected
+on the validation block, where the sleeves' signals are out of sample, and tested once on the test block.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hierl.config.stages import ppo_run
 from hierl.data.market import MarketData
 from hierl.envs.sleeves import ClassSignals
 from hierl.errors import UserError
+from hierl.orchestration.oof_signals import plan_split_out_of_fold, train_split_signals
 from hierl.orchestration.ppo_stage import (
     compose_ppo_config,
     execution_config,
@@ -92,7 +95,9 @@ def train_sleeve_signals(
     asset_classes: Sequence[str],
     class_cfgs: Mapping[str, PPORunConfig] | None = None,
 ) -> pl.DataFrame:
-    """One PPO per class in `<run_dir>/sleeves/<class>/` (the PPO stage, this run's seed), and their signals.
+    """One PPO per class in `<run_dir>/sleeves/<class>/` (the PPO stage, this run's seed), and the signals the
+    meta-controller uses: out of fold on the training block (inner units in `<run_dir>/sleeves/oof_<j>/<class>/`)
+    unless `multistage.sac_signals=in_sample`.
 
     `class_cfgs`: the sleeves' configs when the caller composed them already (`class_configs`); composed here
     otherwise. Finished sleeves of an earlier attempt in the same folder are reused; the sleeves run as Ray tasks
@@ -100,9 +105,17 @@ def train_sleeve_signals(
     """
     root = run_dir / SLEEVES_DIR
     configs = dict(class_cfgs) if class_cfgs is not None else class_configs(outer, asset_classes)
-    jobs = plan_ppo_jobs({c: configs[c] for c in asset_classes}, [outer.seed], root)
-    result = train_ppo_stage(jobs, root, root / SIGNALS_FILE, execution_config(outer))
+    chosen = {c: configs[c] for c in asset_classes}
+    jobs = plan_ppo_jobs(chosen, [outer.seed], root)
+    out_of_fold = outer.multistage.sac_signals == "out_of_fold"
+    # Planned first: inner folds that do not fit the training block fail before any sleeve trains.
+    plan = plan_split_out_of_fold(chosen, outer.multistage, SLEEVES_DIR) if out_of_fold else None
+    execution = execution_config(outer)
+    result = train_ppo_stage(jobs, root, root / SIGNALS_FILE, execution)
     if result.errors:
         failures = "; ".join(f"{name}: {error}" for name, error in result.errors.items())
         raise UserError(f"the meta-controller needs every sleeve, but PPO failed for {failures}")
-    return read_signals(root / SIGNALS_FILE)
+    if plan is None:
+        return read_signals(root / SIGNALS_FILE)
+    runs = {job.asset_class: job.run_dir for job in jobs}
+    return train_split_signals(plan, chosen, runs, outer.seed, 1, root, execution)

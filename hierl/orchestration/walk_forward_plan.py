@@ -170,6 +170,44 @@ def check_no_split_dates(data: DataConfig) -> None:
         )
 
 
+def inner_folds(
+    name: str,
+    train_calendar: np.ndarray,
+    n_folds: int,
+    val_rows: int,
+    test_rows: int,
+    embargo: int,
+    min_block_rows: int,
+    lead: int,
+    settings: str,
+    longer: str,
+) -> tuple[FoldDates, ...]:
+    """The inner expanding walk-forward over one training block (`train_calendar`: its bars) whose test blocks give
+    a meta-controller its out-of-fold signals (`hierl.orchestration.oof_signals`), named `<name>/oof_<j>`.
+
+    `settings` and `longer` name, in the error when the folds do not fit, the keys that set them and the fix that
+    lengthens the training block.
+    """
+    try:
+        folds = walk_forward_folds(
+            len(train_calendar),
+            n_folds,
+            val_rows,
+            test_rows,
+            embargo,
+            expanding=True,
+            min_block_rows=min_block_rows,
+            lead=lead,
+        )
+    except DataError as error:
+        shortfall = str(error).split(" Fix:")[0]  # its fix names the outer walk-forward's keys, not these
+        raise DataError(
+            f"{name}'s out-of-fold walk-forward ({settings} inside its {len(train_calendar)}-bar training block) does "
+            f"not fit: {shortfall} Fix: fewer or shorter oof blocks, or {longer}."
+        ) from None
+    return tuple(fold_dates(f"{name}/oof_{fold.index}", fold, train_calendar) for fold in folds)
+
+
 def plan_walk_forward(
     calendar: np.ndarray,
     cfg: WalkForwardConfig,
@@ -203,26 +241,20 @@ def plan_walk_forward(
     folds = []
     for fold in outer:
         name = f"fold_{fold.index}"
-        inner: list[FoldDates] = []
+        inner: tuple[FoldDates, ...] = ()
         if out_of_fold:
             start, stop = fold.train
-            try:
-                inner_folds = walk_forward_folds(
-                    stop - start,
-                    cfg.oof_folds,
-                    val_rows,
-                    years_to_rows(cfg.oof_years, bars_per_year),
-                    embargo,
-                    expanding=True,
-                    min_block_rows=min_block_rows,
-                    lead=lead,
-                )
-            except DataError as error:
-                raise DataError(
-                    f"{name}'s out-of-fold walk-forward (walk_forward.oof_folds={cfg.oof_folds} blocks of "
-                    f"walk_forward.oof_years={cfg.oof_years} inside its {stop - start}-bar training block) does not "
-                    f"fit: {error} Fix: fewer or shorter oof blocks, or a longer walk_forward.train_years."
-                ) from None
-            inner = [fold_dates(f"{name}/oof_{f.index}", f, calendar[start:stop]) for f in inner_folds]
-        folds.append(PlannedFold(fold.index, fold_dates(name, fold, calendar), tuple(inner)))
+            inner = inner_folds(
+                name,
+                calendar[start:stop],
+                cfg.oof_folds,
+                val_rows,
+                years_to_rows(cfg.oof_years, bars_per_year),
+                embargo,
+                min_block_rows,
+                lead,
+                settings=f"walk_forward.oof_folds={cfg.oof_folds} blocks of walk_forward.oof_years={cfg.oof_years}",
+                longer="a longer walk_forward.train_years",
+            )
+        folds.append(PlannedFold(fold.index, fold_dates(name, fold, calendar), inner))
     return WalkForwardPlan(calendar, embargo, tuple(folds), bars_per_year)
