@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from hierl.agents.ppo import PPOAgentFactory, make_training_vec_env
 from hierl.config.agent import PPOConfig
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.data.market import MarketData
+from hierl.orchestration.hierarchy_run import in_sample_warning
 from hierl.orchestration.signals import SIGNAL_SCHEMA, read_signals, signals_frame, write_signals
 
 ENV = EnvConfig(window=5, episode_length=40, max_leverage=0.5)
@@ -99,3 +101,12 @@ def test_intraday_signals_keep_every_bar_of_a_day(tmp_path: Path) -> None:
     written = write_signals(tmp_path / "signals.parquet", [frame])
     assert written.schema["date"] == pl.Datetime("us")
     assert read_signals(tmp_path / "signals.parquet").equals(written)
+
+
+def test_a_signals_file_without_provenance_is_called_in_sample_when_out_of_fold_is_asked() -> None:
+    plain = pl.DataFrame({"date": [date(2020, 1, 2)], "signal": [0.5], "split": ["train"]})
+    warning = in_sample_warning(plain, "sleeves/signals.parquet", "out_of_fold")
+    assert warning is not None and "sleeves/signals.parquet" in warning and "in-sample" in warning
+    assert in_sample_warning(plain, "x", "in_sample") is None
+    traced = plain.with_columns(pl.lit("sleeves/oof_0").alias("source_fold"))
+    assert in_sample_warning(traced, "x", "out_of_fold") is None

@@ -63,7 +63,7 @@ from hierl.orchestration.policy_evaluation import (
     write_backtest_tables,
     write_learning_curve,
 )
-from hierl.orchestration.signals import read_signals
+from hierl.orchestration.signals import SOURCE_FOLD, read_signals
 from hierl.orchestration.sleeve_signals import class_configs, class_signals, train_sleeve_signals
 from hierl.run.folder import PREFILL_FILE, SIGNALS_FILE, RunFolder
 from hierl.run.lifecycle import RunOutcome, TrainedPolicy, log_run_artifacts, run_stage
@@ -188,6 +188,18 @@ def evaluate_hierarchy(
     return HierarchyEvaluation(split, agent, asset_level, baselines)
 
 
+def in_sample_warning(frame: pl.DataFrame, path: str, sac_signals: str) -> str | None:
+    """What to tell a user whose signals file cannot show that its training rows are out of fold, when the run
+    asks for out-of-fold training signals (`multistage.sac_signals`); None when it can, or when it is not asked."""
+    if SOURCE_FOLD in frame.columns or sac_signals != "out_of_fold":
+        return None
+    return (
+        f"{path} does not say which model produced each signal (no {SOURCE_FOLD} column), so its training rows are "
+        "taken to be the sleeves' in-sample signals: the meta-controller learns to trust them too much. Pass the "
+        "signals.parquet of an experiment=hierarchy run (out of fold), or set multistage.sac_signals=in_sample"
+    )
+
+
 def load_universe(
     cfg: SACRunConfig, run_dir: Path, class_cfgs: Mapping[str, TrainConfig] | None = None
 ) -> tuple[SleeveUniverse, dict[str, MarketData]]:
@@ -204,6 +216,9 @@ def load_universe(
     classes = list(class_cfgs)
     if cfg.agent.signals_path is not None:
         frame = read_signals(cfg.agent.signals_path)
+        warning = in_sample_warning(frame, cfg.agent.signals_path, cfg.multistage.sac_signals)
+        if warning is not None:
+            log.warning(warning)
     else:
         sleeve_cfgs = {name: ppo_run(class_cfg) for name, class_cfg in class_cfgs.items()}
         frame = train_sleeve_signals(cfg, run_dir, classes, sleeve_cfgs)
