@@ -31,6 +31,11 @@ BASELINES = ["equal_weight", "inverse_volatility", "hrp", "risk_parity", "min_cv
 ENTRYPOINTS = {"hierl.train": hierl_train(), "train_sac_controller": experiment("train_sac_controller")}
 
 
+def smoke_hierarchy(folder: Path, *overrides: str) -> list[str]:
+    """`hierl.train experiment=hierarchy debug=smoke` with `overrides`, into `folder`."""
+    return [*hierl_train(), "experiment=hierarchy", "debug=smoke", *overrides, f"hydra.run.dir={folder}"]
+
+
 @pytest.fixture(scope="module", params=sorted(ENTRYPOINTS))
 def run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hierarchy") / "run"
@@ -165,13 +170,7 @@ def test_the_meta_controller_trains_only_on_out_of_fold_signals(run_dir: Path) -
 
 def test_out_of_fold_blocks_that_do_not_fit_stop_before_any_sleeve_trains(tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    command = [
-        *hierl_train(),
-        "experiment=hierarchy",
-        "debug=smoke",
-        "multistage.oof_years=9",
-        f"hydra.run.dir={folder}",
-    ]
+    command = smoke_hierarchy(folder, "multistage.oof_years=9")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "out-of-fold walk-forward (multistage.oof_folds=1 blocks of multistage.oof_years=9.0" in result.stderr
@@ -182,15 +181,11 @@ def test_out_of_fold_blocks_that_do_not_fit_stop_before_any_sleeve_trains(tmp_pa
 @pytest.mark.slow
 def test_in_sample_signals_are_the_sleeves_own(tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    command = [
-        *hierl_train(),
-        "experiment=hierarchy",
-        "debug=smoke",
-        "multistage.sac_signals=in_sample",
-        "multistage.asset_classes=[equity,index]",
-        f"hydra.run.dir={folder}",
-    ]
-    run_ok(command, timeout=300, cwd=REPO)
+    run_ok(
+        smoke_hierarchy(folder, "multistage.sac_signals=in_sample", "multistage.asset_classes=[equity,index]"),
+        timeout=300,
+        cwd=REPO,
+    )
     assert not (folder / "sleeves" / "oof_0").exists()
     used = pl.read_parquet(folder / "signals.parquet")
     assert used.equals(pl.read_parquet(folder / "sleeves" / "signals.parquet"))
