@@ -3,7 +3,9 @@ the temp folder."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +13,26 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-_CACHE = Path(tempfile.mkdtemp(prefix="hierl-test-cache-"))
-os.environ.setdefault("HIERL_CACHE", str(_CACHE))
+
+
+def _session_folder(variable: str, prefix: str) -> None:
+    """`variable` names a temp folder for this test session, made here and removed when the process that made it
+    exits, unless the environment already names one (the pytest-xdist workers and the runs the tests start inherit
+    the controller's)."""
+    if variable in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix=prefix)
+    os.environ[variable] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+_session_folder("HIERL_CACHE", "hierl-test-cache-")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Tests that build bare SB3 models and call `learn` get SB3's default logger, which makes a folder per call; they
 # go here instead of the system temp folder. hierl's own runs never use it (tests/test_runtime.py checks that).
-os.environ.setdefault("SB3_LOGDIR", tempfile.mkdtemp(prefix="hierl-test-sb3-"))
+_session_folder("SB3_LOGDIR", "hierl-test-sb3-")
 
 REPO = Path(__file__).resolve().parent.parent
 
