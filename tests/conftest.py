@@ -14,7 +14,6 @@ import pytest
 from hypothesis import settings
 
 
-
 def _session_folder(variable: str, prefix: str) -> None:
     """`variable` names a temp folder for this test session, made here and removed when the process that made it
     exits, unless the environment already names one (the pytest-xdist workers and the runs the tests start inherit
