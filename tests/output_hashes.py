@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -226,11 +227,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="replace the record with this checkout's hashes")
     parser.add_argument("--diff", action="store_true", help="print the files whose hash differs from the record")
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temp folder)")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temp folder, removed)")
     parser.add_argument("--hash-only", action="store_true", help="hash the runs already in --keep, run nothing")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="hierl-output-hashes-"))
-    now = current_hashes(root.resolve(), run=not args.hash_only)
+    try:
+        now = current_hashes(root.resolve(), run=not args.hash_only)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
     if args.write:
         RECORD.parent.mkdir(parents=True, exist_ok=True)
         RECORD.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
