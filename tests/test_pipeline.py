@@ -66,8 +66,12 @@ def test_every_stage_writes_its_outputs_and_ppo_starts_from_cql(pipeline_runs: t
         "cql/equity",
         "ppo/commodity/seed_0",
         "ppo/equity/seed_0",
+        "ppo/oof_0/commodity/seed_0",
+        "ppo/oof_0/equity/seed_0",
         "sac/seed_0",
     }
+    # The inner units' test blocks lie inside the training block: listed, but with no test metrics.
+    assert "metrics" not in summary["units"]["ppo/oof_0/equity/seed_0"]
     sac_metrics = json.loads((sac / "metrics.json").read_text())
     assert summary["units"]["sac/seed_0"]["metrics"]["test/sharpe"] == sac_metrics["test/sharpe"]
 

@@ -39,7 +39,7 @@ from hierl.data.timestamps import bound, since
 from hierl.envs.sleeves import union_split_blocks
 from hierl.errors import UserError
 from hierl.orchestration.asset_run import load_run_market
-from hierl.orchestration.execution import ExecutionConfig, Unit, run_units
+from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
 from hierl.orchestration.ppo_stage import PPOJob, ppo_folder, run_ppo_job, with_output_dir, with_seed
 from hierl.orchestration.signals import SOURCE_FOLD, SOURCE_TRAIN_END, validate_signals
 from hierl.orchestration.walk_forward_plan import (
@@ -156,6 +156,15 @@ def plan_split_out_of_fold(
     return SplitOutOfFold(name, folds, embargo)
 
 
+@dataclass(frozen=True)
+class InnerUnit:
+    """One inner PPO unit of a split's out-of-fold signals, and what became of it."""
+
+    name: str
+    run_dir: Path
+    outcome: UnitOutcome[dict[str, float]]
+
+
 def train_split_signals(
     plan: SplitOutOfFold,
     class_cfgs: Mapping[str, PPORunConfig],
@@ -164,13 +173,15 @@ def train_split_signals(
     n_seeds: int,
     root: Path,
     execution: ExecutionConfig,
+    units: list[InnerUnit] | None = None,
 ) -> pl.DataFrame:
     """Out-of-fold signals for the meta-controller of one split and seed (see the module docstring).
 
     `class_cfgs` are the configs the classes' units of `ppo_runs` (finished, trained on the whole training block)
     were trained with; each inner unit is that config bounded to its inner fold, without a warm start (a CQL model
     pretrained on the whole training block has seen the inner test blocks). Finished inner units of an earlier
-    attempt are reused; a failed one stops the meta-controller with a UserError naming it.
+    attempt are reused; a failed one stops the meta-controller with a UserError naming it. `units`, when given,
+    receives every inner unit and its outcome (a pipeline lists them in its summary).
     """
     named: list[tuple[str, PPOJob]] = []
     inner_runs: list[dict[str, Path]] = []
@@ -191,6 +202,8 @@ def train_split_signals(
         len(named),
     )
     outcomes = run_units([Unit(unit_name, run_ppo_job, job=job) for unit_name, job in named], execution)
+    if units is not None:
+        units += [InnerUnit(name, job.run_dir, outcome) for (name, job), outcome in zip(named, outcomes, strict=True)]
     failed = {outcome.name: outcome.error for outcome in outcomes if not outcome.ok}
     if failed:
         failures = "; ".join(f"{unit}: {error}" for unit, error in failed.items())
