@@ -9,7 +9,6 @@ from hierl.envs.market_core import (
     AssetCosts,
     CostModel,
     simulate_books,
-    simulate_portfolio,
     step_books,
     step_single_asset,
     step_single_asset_books,
@@ -145,17 +144,6 @@ def test_simulate_books_is_the_kernel_row_after_row_bit_for_bit(n_assets: int) -
         drifted = step.weights_after
         nav *= 1.0 + float(step.net_return[0])
     assert result.nav[-1] == pytest.approx(nav, rel=1e-13)
-
-
-def test_simulate_portfolio_is_simulate_books_with_one_cost_model() -> None:
-    rng = np.random.default_rng(7)
-    targets, returns = rng.normal(0.0, 0.3, size=(20, 3)), rng.normal(0.0, 0.01, size=(20, 3))
-    cash = np.full(20, 1e-4)
-    costs = CostModel(cost_bps=3.0, slippage_bps=1.0, borrow_bps_annual=30.0)
-    books, _ = simulate_books(targets, returns, cash, AssetCosts.uniform(costs, 3))
-    portfolio = simulate_portfolio(targets, returns, cash, costs)
-    np.testing.assert_array_equal(portfolio.returns, books.returns)
-    np.testing.assert_array_equal(portfolio.cost, books.cost)
 
 
 def test_asset_costs_must_be_two_arrays_of_one_length() -> None:

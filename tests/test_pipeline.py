@@ -12,6 +12,8 @@ from runs import experiment, run_ok
 
 from hierl.config.loading import load_config
 from hierl.errors import ConfigError, UserError
+from hierl.orchestration.execution import UnitOutcome
+from hierl.orchestration.oof_signals import InnerUnit, SplitOutOfFold, SplitSignals
 from hierl.orchestration.pipeline import pipeline_stages
 from hierl.orchestration.ppo_stage import UNIT_CONFIG_FILE, finished_unit, run_in_folder
 from hierl.tracking.run_state import read_state
@@ -133,3 +135,13 @@ def test_a_failing_unit_is_recorded_as_failed_and_raised(tmp_path: Path) -> None
     state = read_state(tmp_path)
     assert state["status"] == "failed" and "boom" in state["error"]
     assert not finished_unit(tmp_path, cfg)
+
+
+def test_a_failed_inner_unit_stops_the_out_of_fold_signals_naming_it(tmp_path: Path) -> None:
+    plan = SplitOutOfFold("ppo", (), embargo=1)
+    units = (
+        InnerUnit("ppo/oof_0/equity/seed_0", tmp_path / "a", UnitOutcome("ppo/oof_0/equity/seed_0", value={})),
+        InnerUnit("ppo/oof_0/index/seed_0", tmp_path / "b", UnitOutcome("ppo/oof_0/index/seed_0", error="boom")),
+    )
+    with pytest.raises(UserError, match=r"need every inner PPO unit, but ppo/oof_0/index/seed_0: boom$"):
+        SplitSignals(plan, {}, units, ()).signals()

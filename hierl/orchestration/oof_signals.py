@@ -165,6 +165,25 @@ class InnerUnit:
     outcome: UnitOutcome[dict[str, float]]
 
 
+@dataclass(frozen=True)
+class SplitSignals:
+    """The inner units a split's out-of-fold signals were trained by, and the signals they give (`signals`)."""
+
+    plan: SplitOutOfFold
+    ppo_runs: Mapping[str, Path]
+    units: tuple[InnerUnit, ...]
+    inner_runs: tuple[dict[str, Path], ...]
+
+    def signals(self) -> pl.DataFrame:
+        """Every class's out-of-fold signals; a UserError names the inner units that failed, or a signal whose
+        model trained on its date."""
+        failed = [unit for unit in self.units if not unit.outcome.ok]
+        if failed:
+            failures = "; ".join(f"{unit.name}: {unit.outcome.error}" for unit in failed)
+            raise UserError(f"the meta-controller's out-of-fold signals need every inner PPO unit, but {failures}")
+        return out_of_fold_signals(self.plan.name, self.plan.folds, self.ppo_runs, self.inner_runs)
+
+
 def train_split_signals(
     plan: SplitOutOfFold,
     class_cfgs: Mapping[str, PPORunConfig],
@@ -173,15 +192,13 @@ def train_split_signals(
     n_seeds: int,
     root: Path,
     execution: ExecutionConfig,
-    units: list[InnerUnit] | None = None,
-) -> pl.DataFrame:
-    """Out-of-fold signals for the meta-controller of one split and seed (see the module docstring).
+) -> SplitSignals:
+    """Train the inner units of one split's out-of-fold signals for one seed (see the module docstring).
 
     `class_cfgs` are the configs the classes' units of `ppo_runs` (finished, trained on the whole training block)
     were trained with; each inner unit is that config bounded to its inner fold, without a warm start (a CQL model
     pretrained on the whole training block has seen the inner test blocks). Finished inner units of an earlier
-    attempt are reused; a failed one stops the meta-controller with a UserError naming it. `units`, when given,
-    receives every inner unit and its outcome (a pipeline lists them in its summary).
+    attempt are reused; a failed unit is in the result, and its `signals()` refuses.
     """
     named: list[tuple[str, PPOJob]] = []
     inner_runs: list[dict[str, Path]] = []
@@ -202,10 +219,5 @@ def train_split_signals(
         len(named),
     )
     outcomes = run_units([Unit(unit_name, run_ppo_job, job=job) for unit_name, job in named], execution)
-    if units is not None:
-        units += [InnerUnit(name, job.run_dir, outcome) for (name, job), outcome in zip(named, outcomes, strict=True)]
-    failed = {outcome.name: outcome.error for outcome in outcomes if not outcome.ok}
-    if failed:
-        failures = "; ".join(f"{unit}: {error}" for unit, error in failed.items())
-        raise UserError(f"the meta-controller's out-of-fold signals need every inner PPO unit, but {failures}")
-    return out_of_fold_signals(plan.name, plan.folds, ppo_runs, inner_runs)
+    units = tuple(InnerUnit(name, job.run_dir, outcome) for (name, job), outcome in zip(named, outcomes, strict=True))
+    return SplitSignals(plan, ppo_runs, units, tuple(inner_runs))

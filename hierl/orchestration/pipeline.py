@@ -47,12 +47,7 @@ from hierl.orchestration.asset_run import RunOutcome
 from hierl.orchestration.cql_run import check_cql_run, pretrain_cql
 from hierl.orchestration.execution import ExecutionConfig, Node, Unit, run_units
 from hierl.orchestration.hierarchy_run import check_config, train_meta_controller
-from hierl.orchestration.oof_signals import (
-    InnerUnit,
-    SplitOutOfFold,
-    plan_split_out_of_fold,
-    train_split_signals,
-)
+from hierl.orchestration.oof_signals import SplitOutOfFold, plan_split_out_of_fold, train_split_signals
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
     compose_config,
@@ -314,26 +309,19 @@ class Pipeline:
                 continue
             class_cfgs = {c: ppo.job(c, seed).cfg for c in self.classes}
             if self.out_of_fold is not None:
-                inner: list[InnerUnit] = []
+                runs = {c: ppo.job(c, seed).run_dir for c in self.classes}
+                split = train_split_signals(
+                    self.out_of_fold, class_cfgs, runs, seed, len(self.seeds), self.run_dir / "ppo", self.execution
+                )
+                # Listed without metrics: an inner unit's test block lies inside the training block, so its
+                # `test/*` numbers are not test results of the pipeline.
+                for unit in split.units:
+                    self.record(unit.name, unit.run_dir, None, unit.outcome.error, unit.outcome.node)
                 try:
-                    frame = train_split_signals(
-                        self.out_of_fold,
-                        class_cfgs,
-                        {c: ppo.job(c, seed).run_dir for c in self.classes},
-                        seed,
-                        len(self.seeds),
-                        self.run_dir / "ppo",
-                        self.execution,
-                        inner,
-                    )
+                    frame = split.signals()
                 except UserError as error:
                     self.record(name, folder, None, f"not run: {error}")
                     continue
-                finally:
-                    # Listed without metrics: an inner unit's test block lies inside the training block, so its
-                    # `test/*` numbers are not test results of the pipeline.
-                    for unit in inner:
-                        self.record(unit.name, unit.run_dir, None, unit.outcome.error, unit.outcome.node)
             signals_path = self.run_dir / "ppo" / f"signals_seed_{seed}.parquet"
             write_signals(signals_path, [frame])
             jobs.append(SACJob(name, self.sac_config(seed, signals_path), folder, class_cfgs))

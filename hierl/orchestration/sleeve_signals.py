@@ -118,4 +118,4 @@ def train_sleeve_signals(
     if plan is None:
         return read_signals(root / SIGNALS_FILE)
     runs = {job.asset_class: job.run_dir for job in jobs}
-    return train_split_signals(plan, chosen, runs, outer.seed, 1, root, execution)
+    return train_split_signals(plan, chosen, runs, outer.seed, 1, root, execution).signals()
