@@ -19,7 +19,7 @@ from hierl.config.cql import check_cql_values
 from hierl.config.data import check_data_values
 from hierl.config.domains import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_value
 from hierl.config.env import EnvConfig, check_env_values, check_reward_values
-from hierl.config.run import AgentConfig, AnyEnvConfig, RayConfig, TrainConfig
+from hierl.config.run import AgentConfig, AnyEnvConfig, RayConfig, TrainConfig, check_calendar_values
 from hierl.config.sac import SACConfig, check_portfolio_env_values, check_sac_values
 from hierl.config.safety import check_safety_values
 from hierl.errors import ConfigError
@@ -81,6 +81,7 @@ def check_env_group(env: AnyEnvConfig) -> None:
 def check_run_values(cfg: TrainConfig) -> None:
     """The run-level numbers: seeds (numpy and torch take no negative seed) and the worker counts."""
     check_value("seed", cfg.seed, NON_NEGATIVE)
+    check_calendar_values(cfg.asset.calendar)
     multistage = cfg.multistage
     for index, seed in enumerate(multistage.seeds or []):
         check_value(f"multistage.seeds[{index}]", seed, NON_NEGATIVE)

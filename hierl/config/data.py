@@ -15,7 +15,8 @@ DATA_SOURCES = ("sample", "csv", "synthetic")
 SPLITS = ("train", "val", "test")
 # A bar length: a count and a unit, `15min` (or `15m`), `1h`, `1d`.
 FREQUENCY = re.compile(r"^\s*(?P<count>\d+)\s*(?P<unit>min|m|h|d)\s*$")
-FREQUENCY_UNIT_MINUTES = {"min": 1, "m": 1, "h": 60, "d": 24 * 60}
+MINUTES_PER_DAY = 24 * 60
+FREQUENCY_UNIT_MINUTES = {"min": 1, "m": 1, "h": 60, "d": MINUTES_PER_DAY}
 DAILY = "1d"
 # Bars in a year of daily US equity bars: the calendar of a class that names none (`asset.calendar`'s default),
 # and the year every number was computed in before calendars existed. The one definition of 252.

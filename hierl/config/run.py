@@ -11,6 +11,7 @@ from typing_extensions import TypeVar
 from hierl.config.agent import PPOConfig
 from hierl.config.cql import CQLConfig
 from hierl.config.data import DAILY_BARS_PER_YEAR, DataConfig
+from hierl.config.domains import Interval, check_ranges
 from hierl.config.env import EnvConfig, RewardConfig
 from hierl.config.sac import PortfolioEnvConfig, SACConfig
 from hierl.config.safety import SafetyConfig
@@ -29,6 +30,19 @@ class CalendarConfig:
     days_per_year: float = DAILY_BARS_PER_YEAR
     hours_per_day: float = 6.5
     bars_per_year: float | None = None
+
+
+CALENDAR_RANGES: dict[str, Interval] = {
+    "days_per_year": Interval(0.0, 366.0, low_open=True),
+    "hours_per_day": Interval(0.0, 24.0, low_open=True),
+    "bars_per_year": Interval(0.0, low_open=True, optional=True),
+}
+
+
+def check_calendar_values(calendar: CalendarConfig) -> None:
+    """`asset.calendar.*` in range, as one ConfigError naming the key (run with the other config checks, and by the
+    data layer for a calendar built in code)."""
+    check_ranges(calendar, CALENDAR_RANGES, "asset.calendar")
 
 
 @dataclass

@@ -13,16 +13,12 @@ Bars per year (unless `asset.calendar.bars_per_year` is set):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from hierl.config.data import DAILY as DAILY
-from hierl.config.data import bar_minutes
+from hierl.config.data import DAILY, MINUTES_PER_DAY, bar_minutes
 from hierl.config.run import CalendarConfig
-from hierl.errors import ConfigError
 from hierl.features.horizons import DAILY_BARS_PER_YEAR, BarClock
 
-MINUTES_PER_DAY = 24 * 60
 DAYS_PER_CALENDAR_YEAR = 365.25
 
 
@@ -38,22 +34,6 @@ class BarCalendar:
         """True for daily bars on a 252-day year: the calendar whose numbers predate calendars, and whose cache
         keys must stay as they were."""
         return self.frequency == DAILY and self.bars_per_year == DAILY_BARS_PER_YEAR
-
-
-def check_calendar(config: CalendarConfig) -> None:
-    """The calendar's numbers in range, as one ConfigError naming the key."""
-    values = {
-        "days_per_year": (config.days_per_year, 0.0, 366.0),
-        "hours_per_day": (config.hours_per_day, 0.0, 24.0),
-    }
-    for key, (value, low, high) in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
-            raise ConfigError(f"asset.calendar.{key}={value} must lie in ({low:g}, {high:g}]")
-    per_year = config.bars_per_year
-    if per_year is not None and (
-        isinstance(per_year, bool) or not isinstance(per_year, int | float) or not 0.0 < per_year < math.inf
-    ):
-        raise ConfigError(f"asset.calendar.bars_per_year={per_year} must be a finite number > 0, or null")
 
 
 def bar_calendar(config: CalendarConfig, frequency: str = DAILY) -> BarCalendar:

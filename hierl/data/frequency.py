@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from hierl.config.data import DAILY, FREQUENCY_UNIT_MINUTES, bar_minutes
+from hierl.config.data import DAILY, MINUTES_PER_DAY, bar_minutes
 from hierl.errors import DataError
 
-MINUTES_PER_DAY = FREQUENCY_UNIT_MINUTES["d"]
 SECONDS_PER_MINUTE = 60
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 
 from hierl.config.data import DataConfig, check_data_values, iso_date
-from hierl.config.run import CalendarConfig
+from hierl.config.run import CalendarConfig, check_calendar_values
 from hierl.data.cache import LayerCache, fingerprint
-from hierl.data.calendar import BarCalendar, bar_calendar, bar_clock, check_calendar
+from hierl.data.calendar import BarCalendar, bar_calendar, bar_clock
 from hierl.data.dense import to_market_data
 from hierl.data.frequency import checked_frequency, infer_frequency
 from hierl.data.gold import build_gold
@@ -196,7 +196,7 @@ def load_market_data(
     """
     check_data_values(cfg)
     calendar = calendar if calendar is not None else CalendarConfig()
-    check_calendar(calendar)
+    check_calendar_values(calendar)
     cache = LayerCache(Path(cache_dir))
     pending = _Pending()
     bronze, bronze_key = _bronze(cfg, cache, pending)

@@ -31,14 +31,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from hierl.config.data import DAILY, SyntheticConfig, bar_minutes, check_synthetic_values
+from hierl.config.data import DAILY, MINUTES_PER_DAY, SyntheticConfig, bar_minutes, check_synthetic_values
 
 START_DATE = "2000-01-03"
 CALM, TURBULENT = 0, 1
 STAY_PROBABILITY = np.array([0.99, 0.95])
 DAILY_DRIFT = np.array([0.0004, -0.0006])
 DAILY_VOL = np.array([0.01, 0.022])
-MINUTES_PER_DAY = 24 * 60
 # The session of classes that are not always open, in minutes after 00:00 UTC: 14:00 to 21:00.
 SESSION_OPEN, SESSION_CLOSE = 14 * 60, 21 * 60
 
