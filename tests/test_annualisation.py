@@ -31,7 +31,7 @@ from hierl.evaluation.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from hierl.orchestration.walk_forward_plan import plan_walk_forward, years_to_rows
+from hierl.orchestration.walk_forward_plan import plan_walk_forward
 from hierl.reports.headline import resampled_sharpe
 from hierl.safety import SafetyValidator
 from tests.envs_fixtures import make_market
@@ -162,7 +162,7 @@ def test_the_safety_gate_annualises_turnover_with_365_bars() -> None:
 
 
 def test_walk_forward_years_become_bars_of_the_calendar() -> None:
-    assert years_to_rows(1.0) == 252 and years_to_rows(1.0, 365.0) == 365 and years_to_rows(0.5, 8760.0) == 4380
+    assert bars_in_years(1.0, 252.0) == 252 and bars_in_years(1.0, 365.0) == 365 and bars_in_years(0.5, 8760.0) == 4380
     calendar = np.datetime64("2010-01-01") + np.arange(3000).astype("timedelta64[D]")
     cfg = WalkForwardConfig(folds=2, train_years=3.0, val_years=1.0, test_years=1.0, stages=["ppo"])
     plan = plan_walk_forward(

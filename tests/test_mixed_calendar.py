@@ -17,9 +17,15 @@ from hierl.config.sac import PortfolioEnvConfig
 from hierl.data.market import MarketData
 from hierl.envs.market_core import CostModel
 from hierl.envs.portfolio_env import PortfolioEnv
-from hierl.envs.sleeves import ClassSignals, SleeveUniverse, build_universe, simulate_hierarchy
+from hierl.envs.sleeves import (
+    ClassSignals,
+    SleeveUniverse,
+    build_universe,
+    simulate_hierarchy,
+    union_bars_per_year,
+    union_calendar,
+)
 from hierl.errors import UserError
-from hierl.orchestration.walk_forward_plan import calendar_bars_per_year, common_calendar
 
 START = np.datetime64("2021-01-04")  # a Monday
 DAYS = START + np.arange(140).astype("timedelta64[D]")  # 20 weeks
@@ -125,8 +131,8 @@ def test_the_decision_calendar_is_the_union_of_the_bars_at_the_densest_count() -
     assert universe.bars_per_year == 365.0
     assert universe.class_bars_per_year == (365.0, 252.0)
     # The walk-forward cuts its folds from the same calendar, a year of it 365 bars.
-    np.testing.assert_array_equal(common_calendar(list(classes.values())), DAYS)
-    assert calendar_bars_per_year(list(classes.values())) == 365.0
+    np.testing.assert_array_equal(union_calendar(list(classes.values())), DAYS)
+    assert union_bars_per_year(list(classes.values())) == 365.0
     # The meta-controller decides on every bar, weekends included.
     rows = universe.decision_rows["val"]
     assert set(weekday(universe.dates[rows]).tolist()) == set(range(7))

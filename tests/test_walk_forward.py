@@ -19,6 +19,7 @@ from hierl.config.data import DataConfig, SplitConfig
 from hierl.config.loading import load_config
 from hierl.config.walk_forward import WalkForwardConfig
 from hierl.data.splits import compute_split_bounds, walk_forward_folds
+from hierl.envs.market_core import bars_in_years
 from hierl.errors import ConfigError, DataError, UserError
 from hierl.orchestration.oof_signals import fold_signals
 from hierl.orchestration.oos_record import Segment, record_metrics, stitch, write_record
@@ -29,7 +30,7 @@ from hierl.orchestration.signals import (
     signal_schema,
     validate_signals,
 )
-from hierl.orchestration.walk_forward_plan import check_no_split_dates, plan_walk_forward, years_to_rows
+from hierl.orchestration.walk_forward_plan import check_no_split_dates, plan_walk_forward
 from hierl.run.folder import RunFolder
 
 CALENDAR = np.busday_offset("2001-01-01", np.arange(1500), roll="forward").astype("datetime64[D]")
@@ -109,7 +110,7 @@ def test_inner_folds_tile_the_end_of_each_training_block() -> None:
         for inner in fold.oof:
             assert inner.train_start == fold.dates.train_start  # inner folds expand from the fold's start
             assert inner.train_end < inner.val_start <= inner.val_end < inner.decision_start < inner.test_start
-    assert years_to_rows(1.0) == 252 and years_to_rows(0.2) == 50
+    assert bars_in_years(1.0, 252.0) == 252 and bars_in_years(0.2, 252.0) == 50
 
 
 def test_walk_forward_keys_are_checked_as_the_config_is_composed() -> None:

@@ -67,10 +67,9 @@ CASH_CARRY_MONTHS = 3
 
 
 def _per_bar_exponent(bars_per_year: float) -> float:
-    """The power of (1 + monthly rate) that is one bar's rate: 12 months a year over `bars_per_year` bars.
-
-    252 daily bars keep the literal 1 / 21 of the daily rate, so daily numbers stay bit-identical."""
-    return 1.0 / 21.0 if bars_per_year == DAILY_BARS_PER_YEAR else 12.0 / bars_per_year
+    """The power of (1 + monthly rate) that is one bar's rate: 12 months a year over `bars_per_year` bars (12 / 252
+    is 1 / 21 to the last bit, the exponent daily bars always had)."""
+    return 12.0 / bars_per_year
 
 
 def daily_cash_return(

@@ -36,7 +36,8 @@ from hierl.config.run import MultiStageConfig, PPORunConfig
 from hierl.data.splits import embargo_rows
 from hierl.data.timestamps import before as dated_before
 from hierl.data.timestamps import bound, since
-from hierl.envs.sleeves import union_split_blocks
+from hierl.envs.market_core import bars_in_years
+from hierl.envs.sleeves import union_bars_per_year, union_calendar, union_split_blocks
 from hierl.errors import UserError
 from hierl.orchestration.asset_run import load_run_market
 from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
@@ -45,10 +46,7 @@ from hierl.orchestration.signals import SOURCE_FOLD, SOURCE_TRAIN_END, validate_
 from hierl.orchestration.walk_forward_plan import (
     FoldDates,
     PlannedFold,
-    calendar_bars_per_year,
-    common_calendar,
     inner_folds,
-    years_to_rows,
 )
 from hierl.run.folder import RunFolder
 from hierl.tracking.logging import get_logger
@@ -134,7 +132,7 @@ def plan_split_out_of_fold(
     validation block is as long as the split's own validation block.
     """
     markets = [load_run_market(cfg) for cfg in class_cfgs.values()]
-    calendar = common_calendar(markets)
+    calendar = union_calendar(markets)
     blocks = union_split_blocks(markets, calendar)
     (train_start, train_stop), (val_start, val_stop) = blocks["train"], blocks["val"]
     window = max(cfg.env.window for cfg in class_cfgs.values())
@@ -145,7 +143,7 @@ def plan_split_out_of_fold(
         calendar[train_start:train_stop],
         multistage.oof_folds,
         val_stop - val_start,
-        years_to_rows(multistage.oof_years, calendar_bars_per_year(markets)),
+        bars_in_years(multistage.oof_years, union_bars_per_year(markets)),
         embargo,
         window + splits.min_block_steps,
         window - 1,

@@ -33,6 +33,7 @@ from rich.console import Console
 
 from hierl.config.run import PPORunConfig, SACRunConfig, TrainConfig
 from hierl.entrypoint import SUMMARY_METRICS, override_key
+from hierl.envs.sleeves import union_bars_per_year, union_calendar
 from hierl.errors import ConfigError, UnitsFailed, UserError
 from hierl.evaluation.report import results_table
 from hierl.orchestration.asset_run import RunOutcome, check_trainable, load_run_market
@@ -56,9 +57,7 @@ from hierl.orchestration.walk_forward_plan import (
     FoldDates,
     PlannedFold,
     WalkForwardPlan,
-    calendar_bars_per_year,
     check_no_split_dates,
-    common_calendar,
     plan_walk_forward,
     walk_forward_embargo,
 )
@@ -283,13 +282,13 @@ def plan_run(outer: TrainConfig, overrides: Sequence[str], run_dir: Path) -> Wal
     window = max(cfg.env.window for cfg in ppo_cfgs.values())
     min_rows = window + base.data.splits.min_block_steps
     plan = plan_walk_forward(
-        common_calendar(markets),
+        union_calendar(markets),
         wf,
         embargo,
         window,
         min_rows,
         out_of_fold="sac" in stages,
-        bars_per_year=calendar_bars_per_year(markets),
+        bars_per_year=union_bars_per_year(markets),
     )
     run = WalkForward(outer, configs, plan, run_dir, classes, seeds, execution_config(outer))
     run.plan_units()

@@ -28,7 +28,7 @@ timestamps, `test_start`..`test_end` (`hierl.orchestration.oos_record`) and, for
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,17 +36,10 @@ import numpy as np
 from hierl.config.data import DataConfig
 from hierl.config.run import PPORunConfig
 from hierl.config.walk_forward import WalkForwardConfig
-from hierl.data.market import MarketData
 from hierl.data.splits import WalkForwardFold, walk_forward_folds
 from hierl.data.timestamps import bound, date_text
 from hierl.envs.market_core import DAILY_BARS_PER_YEAR, bars_in_years
-from hierl.envs.sleeves import union_bars_per_year, union_calendar
 from hierl.errors import ConfigError, DataError
-
-
-def years_to_rows(years: float, bars_per_year: float = DAILY_BARS_PER_YEAR) -> int:
-    """Bars in `years` years of a calendar of `bars_per_year` bars, at least one."""
-    return bars_in_years(years, bars_per_year)
 
 
 @dataclass(frozen=True)
@@ -132,16 +125,6 @@ class WalkForwardPlan:
     bars_per_year: float = DAILY_BARS_PER_YEAR
 
 
-def common_calendar(markets: Sequence[MarketData]) -> np.ndarray:
-    """Every bar of any class (increasing): the calendar the hierarchy decides on (`sleeves.union_calendar`)."""
-    return union_calendar(list(markets))
-
-
-def calendar_bars_per_year(markets: Sequence[MarketData]) -> float:
-    """Bars in a year of `common_calendar`: the densest class's (`sleeves.union_bars_per_year`)."""
-    return union_bars_per_year(list(markets))
-
-
 def walk_forward_embargo(cfg: WalkForwardConfig, data: DataConfig, class_cfgs: Mapping[str, PPORunConfig]) -> int:
     """`walk_forward.embargo_days`, else `data.splits.embargo_days`, else the longest `env.window` of the classes;
     never shorter than a class's window (its first observations would see the previous block)."""
@@ -222,11 +205,11 @@ def plan_walk_forward(
 
     `window` is the longest observation window of the classes: each test block starts `window - 1` rows before
     its first decision, so that every class decides on the fold's first day (`WalkForwardFold.lead`).
-    `bars_per_year` is the calendar's (`calendar_bars_per_year`): a year of the config is that many of its rows.
+    `bars_per_year` is the calendar's (`sleeves.union_bars_per_year`): a year of the config is that many of its rows.
     """
-    val_rows, test_rows = years_to_rows(cfg.val_years, bars_per_year), years_to_rows(cfg.test_years, bars_per_year)
+    val_rows, test_rows = bars_in_years(cfg.val_years, bars_per_year), bars_in_years(cfg.test_years, bars_per_year)
     lead = window - 1
-    train_rows = None if cfg.train_years is None else years_to_rows(cfg.train_years, bars_per_year)
+    train_rows = None if cfg.train_years is None else bars_in_years(cfg.train_years, bars_per_year)
     outer = walk_forward_folds(
         len(calendar),
         cfg.folds,
@@ -249,7 +232,7 @@ def plan_walk_forward(
                 calendar[start:stop],
                 cfg.oof_folds,
                 val_rows,
-                years_to_rows(cfg.oof_years, bars_per_year),
+                bars_in_years(cfg.oof_years, bars_per_year),
                 embargo,
                 min_block_rows,
                 lead,

@@ -52,7 +52,6 @@ def bootstrap_method(rows: str = "days") -> str:
     )
 
 
-BOOTSTRAP_METHOD = bootstrap_method()
 SIGNIFICANCE_METHOD = "paired stationary bootstrap of the Sharpe ratio difference (hierarchy minus strategy)"
 
 
