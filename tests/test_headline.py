@@ -4,6 +4,7 @@ walk-forward's out-of-sample record."""
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,10 @@ def test_the_table_is_the_out_of_sample_record_measured_and_averaged_over_seeds(
     assert [f["test_start"] for f in record["folds"]] == [f["test_start"] for f in folds]
     assert (record["start"], record["end"]) == (folds[0]["test_start"], folds[-1]["test_end"])
     assert record["days"] == strategy_days(root, SEEDS[0], HIERARCHY).height
+    # Each fold names the machine every unit ran on: per seed, each class's PPO and inner PPO unit, and SAC.
+    for fold in folds:
+        assert len(fold["nodes"]) == len(SEEDS) * (2 * (1 + len(fold["oof"])) + 1)
+        assert all(node == {"hostname": socket.gethostname()} for node in fold["nodes"].values())
     resampled = {}
     for name, row in strategies.items():
         prefix = "oos" if name == HIERARCHY else f"oos/baseline/{name}"
