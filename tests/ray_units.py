@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hierl.tracking.run_state import mark_finished
+
 RESULT_FILE = "result.json"
 STATE_FILE = "checkpoints/step_1/state.bin"
 STATE_BYTES = bytes(range(256)) * 4
@@ -73,6 +75,7 @@ def write_folder(job: FolderWriter) -> dict[str, Any]:
     time.sleep(job.hold_seconds)  # the units overlap, so each node's one CPU is taken by one of them
     record = {"name": job.name, "node": node, "written_in": str(job.run_dir), "copied": copied}
     result.write_text(json.dumps(record))
+    mark_finished(job.run_dir)  # as every hierl unit ends: run_state.json says "finished"
     return {**record, "reused": False}
 
 

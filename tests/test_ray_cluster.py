@@ -30,7 +30,7 @@ from runs import run_ok
 from hierl.config.loading import load_config
 from hierl.config.stages import cql_run, ppo_run, sac_run
 from hierl.errors import ConfigError, UserError
-from hierl.orchestration.execution import ExecutionConfig, Unit, UnitOutcome, run_units
+from hierl.orchestration.execution import ExecutionConfig, Node, Unit, UnitOutcome, run_units
 from hierl.orchestration.pipeline import CQLJob, SACJob
 from hierl.orchestration.ppo_stage import PPOJob, unit_identity
 from hierl.orchestration.unit_folders import DRIVER, folder_manifest, receive, run_node_local, send
@@ -298,11 +298,14 @@ def test_node_local_folders_come_back_and_a_rerun_redoes_nothing(
     assert (broken.run_dir / PARTIAL_FILE).is_file()
     if mode == "storage":
         assert list(storage_dir.iterdir()) == []  # each unit's archives are deleted once the driver has them
-    # The same command again: each finished folder is sent to its unit, reused, and nothing comes back.
+    # The same command again: each finished folder is reused where its copy is, on the driver; nothing travels.
     before = {unit.name: folder_manifest(unit.job.run_dir) for unit in units if unit.job}
-    again = values(run_units(units, config))
-    assert [value["reused"] for value in again] == [True, True]
+    again = run_units(units, config)
+    assert [value["reused"] for value in values(again)] == [True, True]
+    assert all(outcome.node == Node(socket.gethostname()) for outcome in again)  # no Ray task ran them
     assert {unit.name: folder_manifest(unit.job.run_dir) for unit in units if unit.job} == before
+    if mode == "storage":
+        assert list(storage_dir.iterdir()) == []
 
 
 @pytest.mark.slow

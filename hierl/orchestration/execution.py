@@ -35,6 +35,7 @@ from hierl.orchestration.unit_folders import (
 )
 from hierl.tracking.heartbeat import heartbeat
 from hierl.tracking.logging import get_logger
+from hierl.tracking.run_state import read_state
 
 log = get_logger("execution")
 
@@ -275,14 +276,22 @@ def _run_on_ray(units: Sequence[Unit[T]], config: ExecutionConfig) -> list[UnitO
     remote_run: Any = ray.remote(num_cpus=config.cpus_per_worker, max_retries=config.max_retries)(_on_ray_node)
     pending: dict[Any, tuple[int, Parcel | None]] = {}
     outcomes: dict[int, UnitOutcome[T]] = {}
+    here = Node(socket.gethostname())
     for index, unit in enumerate(units):
+        job = unit.job if config.storage != SHARED else None  # the folder of a unit whose folder travels
+        if job is not None and read_state(job.run_dir)["status"] == "finished":
+            # Reuse (or refusal) needs only the driver's copy: shipping the folder to a node to learn that would
+            # zip and send every model of a rerun for nothing.
+            outcomes[index] = _run_one(unit, job, here)
+            continue
         try:
-            parcel = send(unit.job, config.storage) if config.storage != SHARED and unit.job is not None else None
+            parcel = send(job, config.storage) if job is not None else None
         except OSError as error:  # an input or folder this machine cannot read, or storage that stopped answering
             log.error("unit %s: its run folder could not be sent: %s", unit.name, error)
             outcomes[index] = UnitOutcome(unit.name, error=f"its run folder could not be sent: {error}")
             continue
-        pending[remote_run.remote(unit, parcel)] = (index, parcel)
+        # The task holds the archive now; the driver keeps only what it needs to receive and discard.
+        pending[remote_run.remote(unit, parcel)] = (index, replace(parcel, archive=None) if parcel else None)
 
     def collected() -> str:
         return f"{len(outcomes)}/{len(units)} units collected"
