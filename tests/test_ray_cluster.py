@@ -124,6 +124,15 @@ def test_each_stage_job_moves_its_folder_and_inputs_and_keeps_its_identity(tmp_p
         assert str(node / "input") in json.dumps(unit_identity(moved.cfg))  # it reads the node-local copy
         assert unit_identity(moved.identity) == unit_identity(job.cfg)  # unit_config.json as on the driver
         assert moved.relocated(node / "again", {}).identity == job.cfg  # a second move keeps the first plan
+    # A meta-controller warm-started from CQL reads two paths outside its folder; both move.
+    warm = sac_run(load_config(["experiment=hierarchy", f"agent.signals_path={signals}", f"agent.init_from={cql}"]))
+    both = SACJob("sac/seed_0", warm, run / "sac" / "seed_0", {})
+    assert both.inputs() == (signals, cql)
+    moved_sac = both.relocated(node / "run", {signals: node / "signals", cql: node / "cql"})
+    assert (moved_sac.cfg.agent.signals_path, moved_sac.cfg.agent.init_from) == (
+        str(node / "signals"),
+        str(node / "cql"),
+    )
 
 
 # --- Bad values: one line naming the key, before any unit starts. ---

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 
@@ -50,11 +50,13 @@ from hierl.orchestration.hierarchy_run import check_config, train_meta_controlle
 from hierl.orchestration.oof_signals import SplitOutOfFold, plan_split_out_of_fold, train_split_signals
 from hierl.orchestration.ppo_stage import (
     PPOStageResult,
+    agent_inputs,
     compose_config,
     compose_ppo_config,
     execution_config,
     passed_on,
     plan_ppo_jobs,
+    relocated_config,
     resolve_classes,
     resolve_seeds,
     reuse_or_run,
@@ -63,7 +65,6 @@ from hierl.orchestration.ppo_stage import (
     with_seed,
 )
 from hierl.orchestration.signals import SIGNALS_FILE, write_signals
-from hierl.orchestration.unit_folders import input_paths, moved
 from hierl.run.folder import RunFolder
 from hierl.tracking.files import write_json
 from hierl.tracking.logging import get_logger
@@ -85,6 +86,9 @@ class CQLJob:
     behaviour PPO run, if any), `planned` keeps the driver's config for reuse and refusal (`identity`).
     """
 
+    # The agent's paths outside the unit's folder: the PPO run whose policy logs part of the dataset.
+    INPUT_FIELDS: ClassVar[tuple[str, ...]] = ("behaviour_ppo_run",)
+
     name: str
     cfg: CQLRunConfig
     run_dir: Path
@@ -95,12 +99,10 @@ class CQLJob:
         return self.planned if self.planned is not None else self.cfg
 
     def inputs(self) -> tuple[Path, ...]:
-        """The PPO run whose policy logs part of the dataset (`agent.behaviour_ppo_run`), when there is one."""
-        return input_paths(self.cfg.agent.behaviour_ppo_run)
+        return agent_inputs(self.cfg, self.INPUT_FIELDS)
 
     def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> CQLJob:
-        agent = dataclasses.replace(self.cfg.agent, behaviour_ppo_run=moved(self.cfg.agent.behaviour_ppo_run, inputs))
-        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        cfg = relocated_config(self.cfg, self.INPUT_FIELDS, inputs, run_dir)
         return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 
@@ -111,6 +113,9 @@ class SACJob:
     A `FolderJob` like `PPOJob`: `relocated` runs it in a node-local folder on node-local copies of its signals
     (and of the CQL run it warm-starts from, if any); `planned` keeps the driver's config (`identity`).
     """
+
+    # The agent's paths outside the unit's folder: the signals it allocates across and its warm start.
+    INPUT_FIELDS: ClassVar[tuple[str, ...]] = ("signals_path", "init_from")
 
     name: str
     cfg: SACRunConfig
@@ -123,16 +128,10 @@ class SACJob:
         return self.planned if self.planned is not None else self.cfg
 
     def inputs(self) -> tuple[Path, ...]:
-        """The signals it allocates across (`agent.signals_path`) and its warm start (`agent.init_from`)."""
-        return input_paths(self.cfg.agent.signals_path, self.cfg.agent.init_from)
+        return agent_inputs(self.cfg, self.INPUT_FIELDS)
 
     def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> SACJob:
-        agent = dataclasses.replace(
-            self.cfg.agent,
-            signals_path=moved(self.cfg.agent.signals_path, inputs),
-            init_from=moved(self.cfg.agent.init_from, inputs),
-        )
-        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        cfg = relocated_config(self.cfg, self.INPUT_FIELDS, inputs, run_dir)
         return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import polars as pl
 from hydra import compose
@@ -132,6 +132,18 @@ def with_output_dir(cfg: ConfigT, folder: Path) -> ConfigT:
     return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, output_dir=str(folder)))
 
 
+def agent_inputs(cfg: TrainConfig, fields: Sequence[str]) -> tuple[Path, ...]:
+    """The paths outside its folder a unit's agent reads: the `fields` of `cfg.agent` that are set."""
+    return input_paths(*(getattr(cfg.agent, name) for name in fields))
+
+
+def relocated_config(cfg: ConfigT, fields: Sequence[str], inputs: Mapping[Path, Path], run_dir: Path) -> ConfigT:
+    """`cfg` writing to `run_dir`, its agent reading the node-local copies (`inputs`) of its `fields`; each job
+    names its fields once (`INPUT_FIELDS`), so what it sends and what it reads on the node cannot drift apart."""
+    moved_fields: dict[str, Any] = {name: moved(getattr(cfg.agent, name), inputs) for name in fields}
+    return with_output_dir(dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, **moved_fields)), run_dir)
+
+
 def with_seed(cfg: ConfigT, seed: int) -> ConfigT:
     """`cfg` of one seed: a class's config is composed once and each seed's unit is a copy with its seed."""
     return dataclasses.replace(cfg, seed=seed)
@@ -213,6 +225,9 @@ class PPOJob:
     the same whichever node wrote it.
     """
 
+    # The agent's paths outside the unit's folder: the CQL run a warm start reads.
+    INPUT_FIELDS: ClassVar[tuple[str, ...]] = ("init_from",)
+
     asset_class: str
     seed: int
     cfg: PPORunConfig
@@ -229,12 +244,10 @@ class PPOJob:
         return self.planned if self.planned is not None else self.cfg
 
     def inputs(self) -> tuple[Path, ...]:
-        """The CQL run a warm start reads (`agent.init_from`), the one folder outside its own a PPO unit needs."""
-        return input_paths(self.cfg.agent.init_from)
+        return agent_inputs(self.cfg, self.INPUT_FIELDS)
 
     def relocated(self, run_dir: Path, inputs: Mapping[Path, Path]) -> PPOJob:
-        agent = dataclasses.replace(self.cfg.agent, init_from=moved(self.cfg.agent.init_from, inputs))
-        cfg = with_output_dir(dataclasses.replace(self.cfg, agent=agent), run_dir)
+        cfg = relocated_config(self.cfg, self.INPUT_FIELDS, inputs, run_dir)
         return dataclasses.replace(self, cfg=cfg, run_dir=run_dir, planned=self.identity)
 
 
