@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hierl.config.data import DAILY, MINUTES_PER_DAY, bar_minutes
+from hierl.config.data import DAILY, DAILY_BARS_PER_YEAR, MINUTES_PER_DAY, bar_minutes
 from hierl.config.run import CalendarConfig
-from hierl.features.horizons import DAILY_BARS_PER_YEAR, BarClock
+from hierl.features.horizons import BarClock
 
 DAYS_PER_CALENDAR_YEAR = 365.25
 

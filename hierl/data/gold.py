@@ -9,11 +9,11 @@ from typing import Any
 
 import polars as pl
 
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.data.normalisation import fit_normalisation_stats
 from hierl.data.timestamps import on_or_after
 from hierl.features.builder import build_raw_features, label_regimes
 from hierl.features.catalogue import FeatureSpec
-from hierl.features.horizons import DAILY_BARS_PER_YEAR
 from hierl.features.macro import daily_cash_return
 
 MARKET_COLUMNS = ("date", "symbol", "close", "mask", "return", "cash_return")

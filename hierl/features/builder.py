@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.features.catalogue import FeatureSpec
-from hierl.features.horizons import DAILY_BARS_PER_YEAR
 from hierl.features.macro import RELEASE_KEY, monthly_releases
 from hierl.features.regime import fit_thresholds, label, regime_signal
 from hierl.features.releases import join_as_published

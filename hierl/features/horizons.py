@@ -16,7 +16,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from hierl.config.data import DAILY_BARS_PER_YEAR as DAILY_BARS_PER_YEAR
 from hierl.errors import DataError
 
 # Float error in a span of bars that is meant to be whole (or half) is far below this.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.errors import DataError
-from hierl.features.horizons import DAILY_BARS_PER_YEAR
 from hierl.features.releases import monthly_published
 
 # feature name -> release-lag key of the series it comes from

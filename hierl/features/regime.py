@@ -11,8 +11,8 @@ import math
 import numpy as np
 import polars as pl
 
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.errors import DataError
-from hierl.features.horizons import DAILY_BARS_PER_YEAR
 
 REGIME_QUANTILES = (1.0 / 3.0, 2.0 / 3.0)
 VOL_HORIZON = 63

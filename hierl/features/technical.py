@@ -12,8 +12,8 @@ import math
 
 import polars as pl
 
+from hierl.config.data import DAILY_BARS_PER_YEAR
 from hierl.features.catalogue import FeatureSpec
-from hierl.features.horizons import DAILY_BARS_PER_YEAR
 
 ANNUALISATION = math.sqrt(DAILY_BARS_PER_YEAR)
 
