@@ -390,3 +390,9 @@ def test_an_impossible_time_of_day_names_its_row(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="intraday timestamps that are not valid times") as caught:
         load_market_data(hourly_config(tmp_path / "bad_time.csv"), "equity", WINDOW, tmp_path / "c")
     assert "row 3: timestamp='2024-01-01T24:00:00Z', symbol='A'" in str(caught.value)
+
+
+def test_a_timestamp_split_bound_on_daily_bars_is_refused_in_one_line() -> None:
+    days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01"))
+    with pytest.raises(DataError, match=r"^data\.splits\.train_end='2024-01-20T13:00' is a timestamp, but the data"):
+        compute_split_bounds(days, SplitConfig(train_end="2024-01-20T13:00", val_end="2024-02-10"), 5)

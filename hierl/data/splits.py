@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 
 from hierl.config.data import SplitConfig, check_split_fractions, split_bound
+from hierl.data.timestamps import is_daily
 from hierl.errors import DataError
 
 
@@ -20,7 +21,7 @@ def _rows_through(dates: np.ndarray, bound: str, key: str) -> int:
     """Rows dated on or before `bound` (`data.splits.<key>`): every bar of the day when it is a day, the bars up to
     and including it when it is a timestamp (intraday bars only: a daily bar has no time of day to compare)."""
     parsed = split_bound(bound, key)
-    daily = dates.dtype == np.dtype("datetime64[D]")
+    daily = is_daily(dates)
     if isinstance(parsed, datetime):
         if daily:
             raise DataError(

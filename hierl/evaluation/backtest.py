@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from hierl.data.market import MarketData
+from hierl.data.timestamps import column_type
 from hierl.envs.market_core import DAILY_BARS_PER_YEAR, CostModel, SimulationResult, simulate_portfolio
 from hierl.evaluation.metrics import compute_metrics
 
@@ -82,7 +83,7 @@ class Backtest:
         """
         n_rows, n_assets = self.weights.shape
         dates = table_dates(self.dates)
-        date_type = pl.Date if dates.dtype == np.dtype("datetime64[D]") else pl.Datetime("us")
+        date_type = column_type(dates)
         return pl.DataFrame(
             {
                 "date": np.repeat(dates, n_assets),

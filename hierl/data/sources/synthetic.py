@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from hierl.config.data import DAILY, MINUTES_PER_DAY, SyntheticConfig, bar_minutes, check_synthetic_values
+from hierl.data.timestamps import column_type
 
 START_DATE = "2000-01-03"
 CALM, TURBULENT = 0, 1
@@ -166,5 +167,4 @@ def generate_synthetic(cfg: SyntheticConfig) -> pl.DataFrame:
     trades = rows.session[:, None] | always_open[None, :]
     if not trades.all():
         frame = frame.filter(pl.Series(trades.ravel()))
-    daily = rows.stamps.dtype == np.dtype("datetime64[D]")
-    return frame.with_columns(pl.col("date").cast(pl.Date if daily else pl.Datetime("us")))
+    return frame.with_columns(pl.col("date").cast(column_type(rows.stamps)))
