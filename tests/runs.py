@@ -12,6 +12,8 @@ from conftest import REPO
 
 # A walk-forward of two short folds on a small synthetic file (`data.path=` it), one inner fold for SAC's
 # out-of-fold signals, every budget at its smallest: the whole run in about a minute of CPU.
+# The meta-controller's smoke budget inside a walk-forward (its units get no `debug` preset of their own).
+SAC_SMOKE = "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']"
 WALK_FORWARD_SMOKE = (
     "debug=smoke",
     "data=csv",
@@ -26,8 +28,13 @@ WALK_FORWARD_SMOKE = (
     "agent.n_steps=128",
     "agent.eval_freq=512",
     "agent.checkpoint_freq=256",
-    "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
+    SAC_SMOKE,
 )
+
+
+def hierl_walk_forward(*overrides: str) -> list[str]:
+    """`python -m hierl.walk_forward <overrides>`."""
+    return [sys.executable, "-m", "hierl.walk_forward", *overrides]
 
 
 def hierl_train(*overrides: str) -> list[str]:

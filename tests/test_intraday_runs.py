@@ -6,14 +6,13 @@ a replay reproduces the run, and a walk-forward's folds tile the hourly calendar
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import yaml
-from runs import hierl_train, read_json, replay, run_ok
+from runs import SAC_SMOKE, hierl_train, hierl_walk_forward, read_json, replay, run_ok
 
 from hierl.config.data import SyntheticConfig
 from hierl.data.sources.synthetic import generate_synthetic
@@ -185,22 +184,20 @@ def test_a_walk_forward_on_hourly_bars_tiles_the_calendar_bar_by_bar(
     hourly_csv: Path, calendar: np.ndarray, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "walk_forward"
-    command = [
-        sys.executable,
-        "-m",
-        "hierl.walk_forward",
-        *COMMON,
-        f"data.path={hourly_csv}",
-        "walk_forward.asset_classes=[crypto]",
-        "walk_forward.folds=2",
-        "walk_forward.val_years=0.02",
-        "walk_forward.test_years=0.02",
-        "walk_forward.oof_folds=1",
-        "walk_forward.oof_years=0.02",
-        "multistage.stage_overrides.sac=['agent.total_timesteps=512','agent.learning_starts=256']",
-        f"hydra.run.dir={run_dir}",
-    ]
-    run_ok(command)
+    run_ok(
+        hierl_walk_forward(
+            *COMMON,
+            f"data.path={hourly_csv}",
+            "walk_forward.asset_classes=[crypto]",
+            "walk_forward.folds=2",
+            "walk_forward.val_years=0.02",
+            "walk_forward.test_years=0.02",
+            "walk_forward.oof_folds=1",
+            "walk_forward.oof_years=0.02",
+            SAC_SMOKE,
+            f"hydra.run.dir={run_dir}",
+        )
+    )
     plan = read_json(run_dir / "walk_forward.json")
     test_rows = round(0.02 * HOURLY_BARS_PER_YEAR)
     folds = plan["folds"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -17,7 +16,7 @@ import polars as pl
 import pytest
 from conftest import REPO
 from interrupting import stop_with
-from runs import WALK_FORWARD_SMOKE, experiment, run_ok
+from runs import WALK_FORWARD_SMOKE, experiment, hierl_walk_forward, run_ok
 
 from hierl.config.data import SyntheticConfig
 from hierl.data.sources.synthetic import generate_synthetic
@@ -36,15 +35,12 @@ RECORD_FILES = ["oos_backtest.parquet", "oos_baselines.parquet", "oos_positions.
 
 
 def walk_forward(prices: Path, run_dir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "hierl.walk_forward",
+    return hierl_walk_forward(
         *WALK_FORWARD_SMOKE,
         f"data.path={prices}",
         f"hydra.run.dir={run_dir}",
         *extra,
-    ]
+    )
 
 
 @pytest.fixture(scope="module")
