@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def test_the_default_generator_output_is_unchanged(name: str, config: SyntheticC
 def test_the_bronze_identity_of_daily_synthetic_data_is_unchanged(config: SyntheticConfig) -> None:
     old = {key: value for key, value in asdict(config).items() if key in OLD_KEYS}
     assert synthetic_identity(config) == "synthetic:" + repr(sorted(old.items()))
-    assert synthetic_identity(SyntheticConfig(frequency="1h")) != synthetic_identity(SyntheticConfig())
+    assert synthetic_identity(replace(config, frequency="1h")) != synthetic_identity(config)
 
 
 def days_of(frame: pl.DataFrame, asset_class: str) -> pl.Series:
